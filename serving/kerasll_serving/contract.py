@@ -1,0 +1,198 @@
+"""The metadata contract between `kerasll.export` and the pool scorer.
+
+An exported scoring model carries these keys in its ONNX `metadata_props`.
+The serving distribution owns the contract; the exporter imports it, never the
+other way round, so a device can read a model without TensorFlow installed.
+Every value is a string; structured values are JSON.
+"""
+
+import dataclasses
+import json
+
+FORMAT_VERSION = 1
+PREFIX = "kerasll."
+PREDICTED_LOSS_OUTPUT = "predicted_loss"
+PRECISIONS = ("fp32", "fp16", "int8")
+TASK_TYPES = ("classification", "regression", "other")
+
+
+class ContractError(ValueError):
+    """The model's metadata is missing, malformed or of an unknown version."""
+
+
+@dataclasses.dataclass(frozen=True)
+class InputSpec:
+    """What the graph's single input expects.
+
+    Attributes:
+        name: the ONNX input name.
+        shape: per-axis sizes, `None` for the dynamic batch axis.
+        dtype: numpy dtype name of the input ("uint8" or "float32").
+        layout: "NHWC" for images, "NC" for feature vectors, or "other".
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    layout: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Preprocessing:
+    """What a device must do to raw data before feeding the graph.
+
+    Attributes:
+        in_graph: True when scaling/normalisation is inside the graph, so the
+            device feeds raw values (e.g. uint8 pixels) as they were captured.
+        scale: multiply raw values by this before feeding (1.0 when in graph).
+        offset: then add this (0.0 when in graph).
+        resize: `[height, width]` the device resizes images to, or None when
+            inputs must already have the graph's spatial size.
+        color_mode: "rgb" or "grayscale" for image inputs, None otherwise.
+    """
+
+    in_graph: bool = True
+    scale: float = 1.0
+    offset: float = 0.0
+    resize: tuple = None
+    color_mode: str = None
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelContract:
+    """Everything the scorer needs to know about an exported model.
+
+    Attributes:
+        input: the `InputSpec` of the graph input.
+        task_outputs: names of the task output(s), in model order.
+        predicted_loss_output: name of the 1-D predicted-loss output.
+        task_type: one of `TASK_TYPES`.
+        class_names: class labels of a classifier, or None.
+        from_logits: whether a classifier's output is logits (not probabilities).
+        taps: names of the tapped layers feeding the loss head.
+        training: training settings that matter for reading the scores
+            (objective, margin, weight, head_units, detach_epoch).
+        precision: one of `PRECISIONS`.
+        kerasll_version: version of kerasll that exported the model.
+        format_version: version of this contract.
+    """
+
+    input: InputSpec
+    task_outputs: tuple
+    predicted_loss_output: str = PREDICTED_LOSS_OUTPUT
+    preprocessing: Preprocessing = Preprocessing()
+    task_type: str = "other"
+    class_names: tuple = None
+    from_logits: bool = False
+    taps: tuple = ()
+    training: dict = dataclasses.field(default_factory=dict)
+    precision: str = "fp32"
+    kerasll_version: str = ""
+    format_version: int = FORMAT_VERSION
+
+    def to_metadata(self):
+        """Returns the contract as ONNX `metadata_props` (str -> str)."""
+        if self.precision not in PRECISIONS:
+            raise ContractError(
+                f"Expected precision in {list(PRECISIONS)}. "
+                f"Received: precision={self.precision!r}"
+            )
+        if self.task_type not in TASK_TYPES:
+            raise ContractError(
+                f"Expected task_type in {list(TASK_TYPES)}. "
+                f"Received: task_type={self.task_type!r}"
+            )
+        fields = {
+            "format_version": self.format_version,
+            "kerasll_version": self.kerasll_version,
+            "input": dataclasses.asdict(self.input),
+            "preprocessing": dataclasses.asdict(self.preprocessing),
+            "task_outputs": list(self.task_outputs),
+            "predicted_loss_output": self.predicted_loss_output,
+            "task_type": self.task_type,
+            "class_names": (
+                None if self.class_names is None else list(self.class_names)
+            ),
+            "from_logits": self.from_logits,
+            "taps": list(self.taps),
+            "training": self.training,
+            "precision": self.precision,
+        }
+        return {PREFIX + key: json.dumps(value) for key, value in fields.items()}
+
+    @classmethod
+    def from_metadata(cls, metadata):
+        """Reads a contract from ONNX metadata.
+
+        Args:
+            metadata: mapping of str -> str, e.g.
+                `onnxruntime.InferenceSession.get_modelmeta().custom_metadata_map`.
+
+        Returns:
+            The `ModelContract`.
+
+        Raises:
+            ContractError: keys are missing or malformed, or the format version
+                is newer than this scorer understands.
+        """
+        ours = {
+            key[len(PREFIX):]: value
+            for key, value in metadata.items()
+            if key.startswith(PREFIX)
+        }
+        if not ours:
+            raise ContractError(
+                "Expected an ONNX model exported by kerasll (metadata keys "
+                f"starting with {PREFIX!r}). Received a model with metadata "
+                f"keys {sorted(metadata)}. Export it with `kerasll export`."
+            )
+        try:
+            values = {key: json.loads(value) for key, value in ours.items()}
+            version = int(values["format_version"])
+            if version > FORMAT_VERSION:
+                raise ContractError(
+                    f"Expected metadata format version <= {FORMAT_VERSION}. "
+                    f"Received: {version}. Upgrade kerasll-serving."
+                )
+            input_spec = values["input"]
+            preprocessing = values.get("preprocessing") or {}
+            return cls(
+                input=InputSpec(
+                    name=input_spec["name"],
+                    shape=tuple(input_spec["shape"]),
+                    dtype=input_spec["dtype"],
+                    layout=input_spec["layout"],
+                ),
+                task_outputs=tuple(values["task_outputs"]),
+                predicted_loss_output=values["predicted_loss_output"],
+                preprocessing=Preprocessing(
+                    in_graph=bool(preprocessing.get("in_graph", True)),
+                    scale=float(preprocessing.get("scale", 1.0)),
+                    offset=float(preprocessing.get("offset", 0.0)),
+                    resize=(
+                        tuple(preprocessing["resize"])
+                        if preprocessing.get("resize")
+                        else None
+                    ),
+                    color_mode=preprocessing.get("color_mode"),
+                ),
+                task_type=values.get("task_type", "other"),
+                class_names=(
+                    tuple(values["class_names"])
+                    if values.get("class_names") is not None
+                    else None
+                ),
+                from_logits=bool(values.get("from_logits", False)),
+                taps=tuple(values.get("taps", ())),
+                training=dict(values.get("training") or {}),
+                precision=values.get("precision", "fp32"),
+                kerasll_version=str(values.get("kerasll_version", "")),
+                format_version=version,
+            )
+        except ContractError:
+            raise
+        except (KeyError, TypeError, ValueError) as error:
+            raise ContractError(
+                f"Malformed kerasll metadata ({type(error).__name__}: {error}). "
+                f"Received keys: {sorted(ours)}"
+            ) from error
