@@ -1,0 +1,52 @@
+"""The loss prediction module: tapped features in, one scalar per sample out."""
+
+import keras
+
+from kerasll.taps import needs_pooling
+
+_POOLING = {
+    3: keras.layers.GlobalAveragePooling1D,
+    4: keras.layers.GlobalAveragePooling2D,
+    5: keras.layers.GlobalAveragePooling3D,
+}
+
+
+def build_loss_head(feature_shapes, units=128, name="loss_head"):
+    """Builds the paper's loss prediction module as a functional model.
+
+    Per tapped feature: global average pooling (rank 3 to 5 only) -> Dense
+    (`units`) -> ReLU. The branches are concatenated -> Dense(1). No
+    BatchNorm, as in the paper. Widths are inferred from `feature_shapes`.
+
+    Args:
+        feature_shapes: shapes of the tapped tensors, batch axis included.
+        units: width of each branch (paper: 128).
+        name: name of the returned model.
+
+    Returns:
+        A `keras.Model` mapping the list of features to a (B,) tensor.
+
+    Raises:
+        ValueError: no feature shapes, or a non-positive `units`.
+    """
+    if not feature_shapes:
+        raise ValueError("Expected at least one tapped feature. Received none.")
+    if int(units) <= 0:
+        raise ValueError(f"Expected head_units > 0. Received: head_units={units}")
+    inputs, branches = [], []
+    for index, shape in enumerate(feature_shapes):
+        feature = keras.Input(shape=tuple(shape[1:]), name=f"tap_{index}")
+        inputs.append(feature)
+        x = feature
+        if needs_pooling(shape):
+            x = _POOLING[len(shape)](name=f"tap_{index}_pool")(x)
+        x = keras.layers.Dense(units, name=f"tap_{index}_dense")(x)
+        branches.append(keras.layers.ReLU(name=f"tap_{index}_relu")(x))
+    merged = (
+        branches[0]
+        if len(branches) == 1
+        else keras.layers.Concatenate(name="concat")(branches)
+    )
+    score = keras.layers.Dense(1, name="predicted_loss_dense")(merged)
+    score = keras.layers.Reshape((), name="predicted_loss")(score)
+    return keras.Model(inputs, score, name=name)

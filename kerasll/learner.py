@@ -1,0 +1,282 @@
+"""`LossLearner`: a user's model plus the paper's loss prediction module."""
+
+import keras
+import numpy as np
+import tensorflow as tf
+from keras import ops
+
+from kerasll.head import build_loss_head
+from kerasll.losses import OBJECTIVES, loss_prediction_loss, pair_agreement
+from kerasll.taps import check_functional, resolve_taps
+from kerasll.task_loss import PerSampleLoss
+
+PREDICTED_LOSS = "predicted_loss"
+
+
+def _gate_gradient(feature, gate):
+    """Identity forward; the backward pass multiplies the gradient by `gate`.
+
+    With `gate == 0` the gradient is exactly zero, so the loss head stops
+    shaping the backbone while its own weights keep learning.
+    """
+    frozen = ops.stop_gradient(feature)
+    return frozen + ops.cast(gate, feature.dtype) * (feature - frozen)
+
+
+def _per_replica_scale(value):
+    """Divides by the number of replicas, as Keras does for compiled losses.
+
+    Gradients are summed over replicas, so a term added by hand must be scaled
+    like Keras' own losses or its weight grows with the replica count.
+    """
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return value / float(replicas) if replicas > 1 else value
+
+
+@keras.saving.register_keras_serializable(package="kerasll")
+class LossLearner(keras.Model):
+    """Wraps a functional Keras model with a learned loss predictor.
+
+    Intermediate layer outputs ("taps") of `model` feed the loss prediction
+    module of Yoo & Kweon (2019): per tap global average pooling -> Dense ->
+    ReLU, concatenated -> Dense(1). `fit` trains both with
+    `mean(task loss) + weight * loss-prediction loss`, where the task loss is
+    whatever per-sample loss was passed to `compile`.
+
+    `predict` returns the task outputs; `predict_loss` the predicted losses.
+
+    Args:
+        model: a functional or Sequential `keras.Model` (the target network).
+        taps: "auto" (last feature map of each spatial-resolution stage) or a
+            list of layer names of `model`.
+        head_units: width of each branch of the head (paper: 128).
+        margin: ranking margin xi (paper: 1.0).
+        weight: weight lambda of the loss-prediction loss (paper: 1.0; 1e-4
+            for pose estimation).
+        objective: "ranking" (the paper's method) or "mse" (its comparison).
+        detach_epoch: from this 0-based epoch on, no gradient flows from the
+            head into `model` (paper: 120 of 200 epochs); None never detaches.
+            `fit` applies it through a `DetachHead` callback.
+        **kwargs: passed to `keras.Model` (e.g. `name`).
+
+    Raises:
+        TypeError: `model` is not a functional/Sequential model, or the Keras
+            backend is not TensorFlow.
+        ValueError: bad taps or hyper-parameters.
+    """
+
+    def __init__(
+        self,
+        model,
+        taps="auto",
+        head_units=128,
+        margin=1.0,
+        weight=1.0,
+        objective="ranking",
+        detach_epoch=120,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if keras.backend.backend() != "tensorflow":
+            raise TypeError(
+                "Expected the TensorFlow Keras backend. Received: "
+                f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
+            )
+        check_functional(model)
+        _check_hyper_parameters(margin, weight, objective, detach_epoch)
+        self.backbone = model
+        self.taps = resolve_taps(model, taps)
+        self.head_units = int(head_units)
+        self.margin = float(margin)
+        self.weight = float(weight)
+        self.objective = objective
+        self.detach_epoch = None if detach_epoch is None else int(detach_epoch)
+        features = [model.get_layer(name).output for name in self.taps]
+        self._output_count = len(model.outputs)
+        self.feature_extractor = keras.Model(
+            model.input, [*model.outputs, *features], name="feature_extractor"
+        )
+        self.loss_head = build_loss_head(
+            [feature.shape for feature in features], units=self.head_units
+        )
+        self.head_gradient_gate = self.add_weight(
+            name="head_gradient_gate",
+            shape=(),
+            initializer="ones",
+            trainable=False,
+        )
+        self._scoring_graph = self._build_scoring_graph()
+        self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
+        self.head_loss_tracker = keras.metrics.Mean(name="head_loss")
+        self.rank_accuracy_tracker = keras.metrics.Mean(name="rank_accuracy")
+        self.built = True
+
+    # Forward passes -------------------------------------------------------
+
+    def _forward_with_head(self, inputs, training=False):
+        flat = self.feature_extractor(inputs, training=training)
+        outputs = keras.tree.pack_sequence_as(
+            self.backbone.output, flat[: self._output_count]
+        )
+        features = [
+            _gate_gradient(feature, self.head_gradient_gate)
+            for feature in flat[self._output_count:]
+        ]
+        return outputs, self.loss_head(features, training=training)
+
+    def call(self, inputs, training=None):
+        """Returns the task outputs of the wrapped model."""
+        return self.backbone(inputs, training=training)
+
+    # Training hooks -------------------------------------------------------
+
+    def _loss_terms(self, y, y_pred, predicted_loss, sample_weight):
+        true_loss, weighted_loss = PerSampleLoss(self.loss)(
+            y, y_pred, sample_weight
+        )
+        task_loss = ops.mean(weighted_loss)
+        head_loss = loss_prediction_loss(
+            true_loss,
+            ops.cast(predicted_loss, "float32"),
+            objective=self.objective,
+            margin=self.margin,
+        )
+        return true_loss, task_loss, head_loss
+
+    def _update_trackers(self, true_loss, predicted_loss, task_loss, head_loss):
+        total = task_loss + self.weight * head_loss
+        self._loss_tracker.update_state(total)
+        self.task_loss_tracker.update_state(task_loss)
+        self.head_loss_tracker.update_state(head_loss)
+        self.rank_accuracy_tracker.update_state(
+            pair_agreement(true_loss, predicted_loss)
+        )
+
+    def train_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        with tf.GradientTape() as tape:
+            y_pred, predicted_loss = self._forward_with_head(x, training=True)
+            true_loss, task_loss, head_loss = self._loss_terms(
+                y, y_pred, predicted_loss, sample_weight
+            )
+            total = task_loss + self.weight * head_loss
+            if self.losses:
+                total = total + ops.sum(self.losses)
+            scaled = self.optimizer.scale_loss(_per_replica_scale(total))
+        variables = self.trainable_weights
+        gradients = tape.gradient(scaled, variables)
+        self.optimizer.apply_gradients(zip(gradients, variables))
+        self._update_trackers(true_loss, predicted_loss, task_loss, head_loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def test_step(self, data):
+        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
+        y_pred, predicted_loss = self._forward_with_head(x, training=False)
+        true_loss, task_loss, head_loss = self._loss_terms(
+            y, y_pred, predicted_loss, sample_weight
+        )
+        self._update_trackers(true_loss, predicted_loss, task_loss, head_loss)
+        return self.compute_metrics(x, y, y_pred, sample_weight)
+
+    def fit(self, *args, callbacks=None, **kwargs):
+        """`keras.Model.fit`, plus the head's gradient stop at `detach_epoch`.
+
+        A `DetachHead(detach_epoch)` callback is added unless `callbacks`
+        already holds one.
+        """
+        from kerasll.callbacks import DetachHead
+
+        callbacks = list(callbacks or [])
+        if not any(isinstance(callback, DetachHead) for callback in callbacks):
+            callbacks.append(DetachHead(self.detach_epoch))
+        return super().fit(*args, callbacks=callbacks, **kwargs)
+
+    # Scoring --------------------------------------------------------------
+
+    def scoring_model(self):
+        """The combined inference graph: task outputs and predicted loss.
+
+        Returns:
+            A functional `keras.Model` sharing this learner's layers whose
+            outputs are a dict: the task output(s) under the wrapped model's
+            output names (`task_output_names`), and `"predicted_loss"` of
+            shape (B,).
+        """
+        return self._scoring_graph
+
+    @property
+    def task_output_names(self):
+        """Names of the wrapped model's outputs, in its order."""
+        return list(self.backbone.output_names)
+
+    def _build_scoring_graph(self):
+        names = self.task_output_names
+        if PREDICTED_LOSS in names:
+            raise ValueError(
+                f"Expected no model output named {PREDICTED_LOSS!r}; it is "
+                f"reserved for the loss head. Received outputs: {names}"
+            )
+        flat = self.feature_extractor.outputs
+        outputs = dict(zip(names, flat[: self._output_count]))
+        outputs[PREDICTED_LOSS] = self.loss_head(flat[self._output_count:])
+        return keras.Model(
+            self.feature_extractor.input, outputs, name="scoring_graph"
+        )
+
+    def predict_loss(self, x, batch_size=None, verbose=0, steps=None):
+        """Predicted task loss for each input.
+
+        Args:
+            x: inputs as accepted by `keras.Model.predict` (arrays, or a
+                `tf.data.Dataset` of inputs or of (inputs, targets) pairs).
+            batch_size: batch size for array inputs (Keras default 32).
+            verbose: Keras verbosity.
+            steps: number of batches for datasets.
+
+        Returns:
+            1-D float numpy array, one predicted loss per input.
+        """
+        predictions = self._scoring_graph.predict(
+            x, batch_size=batch_size, verbose=verbose, steps=steps
+        )
+        return np.asarray(predictions[PREDICTED_LOSS]).reshape(-1)
+
+    # Serialization --------------------------------------------------------
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "model": keras.saving.serialize_keras_object(self.backbone),
+                "taps": list(self.taps),
+                "head_units": self.head_units,
+                "margin": self.margin,
+                "weight": self.weight,
+                "objective": self.objective,
+                "detach_epoch": self.detach_epoch,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config, custom_objects=None):
+        config = dict(config)
+        config["model"] = keras.saving.deserialize_keras_object(
+            config["model"], custom_objects=custom_objects
+        )
+        return cls(**config)
+
+
+def _check_hyper_parameters(margin, weight, objective, detach_epoch):
+    if objective not in OBJECTIVES:
+        raise ValueError(
+            f"Expected objective in {list(OBJECTIVES)}. Received: objective={objective!r}"
+        )
+    if float(margin) < 0:
+        raise ValueError(f"Expected margin >= 0. Received: margin={margin}")
+    if float(weight) < 0:
+        raise ValueError(f"Expected weight >= 0. Received: weight={weight}")
+    if detach_epoch is not None and int(detach_epoch) < 0:
+        raise ValueError(
+            f"Expected detach_epoch >= 0 or None. Received: detach_epoch={detach_epoch}"
+        )

@@ -1,0 +1,45 @@
+"""Tiny models and data sets shared by the tests."""
+
+import keras
+import numpy as np
+
+
+def small_cnn(input_shape=(8, 8, 2), classes=2, name="small_cnn"):
+    """Two-stage CNN with named stage outputs, for fast tests."""
+    inputs = keras.Input(input_shape)
+    x = keras.layers.Conv2D(8, 3, padding="same", activation="relu", name="stage1")(
+        inputs
+    )
+    x = keras.layers.Conv2D(
+        16, 3, strides=2, padding="same", activation="relu", name="stage2"
+    )(x)
+    x = keras.layers.GlobalAveragePooling2D(name="pool")(x)
+    outputs = keras.layers.Dense(classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name=name)
+
+
+def marked_noise_data(count, seed, hard_fraction=0.25):
+    """Images whose label is learnable, except on a marked hard subset.
+
+    Channel 0 holds noise whose mean sign is the label; channel 1 is 1.0 on
+    hard items, whose labels are random, so their loss stays high.
+
+    Returns:
+        Tuple (x, y, hard) with x float32 (count, 8, 8, 2), y int32, hard bool.
+    """
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(count, 8, 8, 2)).astype("float32")
+    hard = rng.random(count) < hard_fraction
+    x[..., 1] = hard[:, None, None].astype("float32")
+    y = (x[..., 0].mean(axis=(1, 2)) > 0).astype("int32")
+    y[hard] = rng.integers(0, 2, hard.sum())
+    return x, y, hard
+
+
+def auc(scores, positive):
+    """Probability that a random positive scores above a random negative."""
+    scores = np.asarray(scores)
+    pos, neg = scores[positive], scores[~positive]
+    greater = (pos[:, None] > neg[None, :]).mean()
+    ties = (pos[:, None] == neg[None, :]).mean()
+    return greater + 0.5 * ties
