@@ -13,16 +13,6 @@ from kerasll.task_loss import PerSampleLoss
 PREDICTED_LOSS = "predicted_loss"
 
 
-def _gate_gradient(feature, gate):
-    """Identity forward; the backward pass multiplies the gradient by `gate`.
-
-    With `gate == 0` the gradient is exactly zero, so the loss head stops
-    shaping the backbone while its own weights keep learning.
-    """
-    frozen = ops.stop_gradient(feature)
-    return frozen + ops.cast(gate, feature.dtype) * (feature - frozen)
-
-
 def _per_replica_scale(value):
     """Divides by the number of replicas, as Keras does for compiled losses.
 
@@ -99,12 +89,6 @@ class LossLearner(keras.Model):
         self.loss_head = build_loss_head(
             [feature.shape for feature in features], units=self.head_units
         )
-        self.head_gradient_gate = self.add_weight(
-            name="head_gradient_gate",
-            shape=(),
-            initializer="ones",
-            trainable=False,
-        )
         self._scoring_graph = self._build_scoring_graph()
         self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
         self.head_loss_tracker = keras.metrics.Mean(name="head_loss")
@@ -118,11 +102,13 @@ class LossLearner(keras.Model):
         outputs = keras.tree.pack_sequence_as(
             self.backbone.output, flat[: self._output_count]
         )
-        features = [
-            _gate_gradient(feature, self.head_gradient_gate)
-            for feature in flat[self._output_count:]
-        ]
+        features = flat[self._output_count:]
         return outputs, self.loss_head(features, training=training)
+
+    @property
+    def head_gradient_gate(self):
+        """Scalar variable: 1.0 while the head's gradient reaches the backbone."""
+        return self.loss_head.get_layer("gradient_gate").gate
 
     def call(self, inputs, training=None):
         """Returns the task outputs of the wrapped model."""
