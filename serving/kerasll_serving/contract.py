@@ -9,6 +9,8 @@ Every value is a string; structured values are JSON.
 import dataclasses
 import json
 
+from kerasll_serving.errors import ServingError
+
 FORMAT_VERSION = 1
 PREFIX = "kerasll."
 PREDICTED_LOSS_OUTPUT = "predicted_loss"
@@ -16,7 +18,7 @@ PRECISIONS = ("fp32", "fp16", "int8")
 TASK_TYPES = ("classification", "regression", "other")
 
 
-class ContractError(ValueError):
+class ContractError(ServingError):
     """The model's metadata is missing, malformed or of an unknown version."""
 
 
@@ -66,6 +68,7 @@ class ModelContract:
         input: the `InputSpec` of the graph input.
         task_outputs: names of the task output(s), in model order.
         predicted_loss_output: name of the 1-D predicted-loss output.
+        preprocessing: the `Preprocessing` a device applies before feeding.
         task_type: one of `TASK_TYPES`.
         class_names: class labels of a classifier, or None.
         from_logits: whether a classifier's output is logits (not probabilities).

@@ -1,0 +1,215 @@
+"""Writing picks, skipped items and every score to disk.
+
+Picks and errors are written atomically (a temporary file in the same
+directory, then `os.replace`), so a reader never sees half a file. Every-score
+files stream to `<path>.partial` and are renamed when the run completes; a
+resumed run truncates the partial file back to its checkpointed size.
+"""
+
+import csv
+import io
+import json
+import math
+import os
+
+from kerasll_serving.errors import OutputError
+from kerasll_serving.predictions import describe
+
+FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
+PICK_FIELDS = ("rank", "item", "index", "predicted_loss", "nan", "prediction",
+               "confidence")
+SCORE_FIELDS = ("index", "item", "predicted_loss", "nan", "prediction", "confidence")
+ERROR_FIELDS = ("index", "item", "error")
+
+
+def output_format(path):
+    """Returns "csv" or "jsonl" from a path's extension.
+
+    Args:
+        path: an output path.
+
+    Returns:
+        The format name.
+
+    Raises:
+        OutputError: the extension is neither `.csv` nor `.jsonl`, or the
+            directory does not exist.
+    """
+    path = os.fspath(path)
+    extension = os.path.splitext(path)[1].lower()
+    if extension not in FORMATS:
+        raise OutputError(
+            f"Expected an output path ending in {' or '.join(FORMATS)}. "
+            f"Received: {path!r}"
+        )
+    directory = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(directory):
+        raise OutputError(
+            f"Expected an existing directory for {path!r}. Received: "
+            f"{directory!r} does not exist."
+        )
+    return FORMATS[extension]
+
+
+def errors_path(out):
+    """Returns where the skipped items of a run writing `out` are listed."""
+    return os.fspath(out) + ".errors.csv"
+
+
+def write_picks(path, picks):
+    """Writes picks atomically as CSV or JSONL (by extension).
+
+    Args:
+        path: the output path.
+        picks: `Pick`s, best first.
+    """
+    rows = [[getattr(pick, field) for field in PICK_FIELDS] for pick in picks]
+    atomic_write(path, _format_rows(output_format(path), PICK_FIELDS, rows, True))
+
+
+def write_errors(path, errors):
+    """Writes skipped items atomically as CSV (a header only when none).
+
+    Args:
+        path: the errors path.
+        errors: `SkippedItem`s.
+    """
+    rows = [[error.index, error.item, error.error] for error in errors]
+    atomic_write(path, _format_rows("csv", ERROR_FIELDS, rows, True))
+
+
+def score_rows(pool, indices, loss, columns, contract):
+    """Rows of `SCORE_FIELDS` for a `ScoreStream`, one per scored item.
+
+    Args:
+        pool: the pool (for item ids).
+        indices: pool indices of the items.
+        loss: their predicted losses.
+        columns: their task columns (see `predictions.task_columns`).
+        contract: the model's `ModelContract`.
+
+    Returns:
+        A list of rows.
+    """
+    rows = []
+    for row, (index, value) in enumerate(zip(indices.tolist(), loss.tolist())):
+        prediction, confidence = describe(columns, row, contract)
+        rows.append([index, pool.item_id(index), value, math.isnan(value),
+                     prediction, confidence])
+    return rows
+
+
+def atomic_write(path, text):
+    """Replaces `path` with `text` so that readers see the old or new file.
+
+    Args:
+        path: the destination.
+        text: the full contents.
+
+    Raises:
+        OutputError: the file cannot be written.
+    """
+    path = os.fspath(path)
+    temporary = path + ".tmp"  # Same directory, so os.replace is atomic.
+    try:
+        try:
+            with open(temporary, "w", encoding="utf-8", newline="") as stream:
+                stream.write(text)
+                stream.flush()
+                os.fsync(stream.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+            raise
+    except OSError as error:
+        raise OutputError(f"Expected to write {path!r}. Received: {error}") from error
+
+
+class ScoreStream:
+    """Appends every scored item to `<path>.partial`; `finish()` renames it.
+
+    Args:
+        path: the final path (`.csv` or `.jsonl`).
+        resume_at: byte size to truncate the partial file to when resuming,
+            or None to start a new file.
+
+    Raises:
+        OutputError: bad extension, or nothing to resume from.
+    """
+
+    def __init__(self, path, resume_at=None):
+        self.path = os.fspath(path)
+        self.format = output_format(self.path)
+        self.partial = self.path + ".partial"
+        if resume_at is None:
+            self._stream = open(self.partial, "wb")
+            self._stream.write(_format_rows(self.format, SCORE_FIELDS, [], True)
+                               .encode("utf-8"))
+            return
+        if not os.path.exists(self.partial) and os.path.exists(self.path):
+            os.replace(self.path, self.partial)  # Killed right after finishing.
+        size = os.path.getsize(self.partial) if os.path.exists(self.partial) else -1
+        if size < resume_at:
+            raise OutputError(
+                f"Expected {self.partial!r} of at least {resume_at} bytes to resume "
+                "the every-score file. Received a missing or shorter file; rerun "
+                "without --resume."
+            )
+        self._stream = open(self.partial, "r+b")
+        self._stream.truncate(resume_at)
+        self._stream.seek(resume_at)
+
+    def write(self, rows):
+        """Appends rows of `SCORE_FIELDS` values."""
+        self._stream.write(
+            _format_rows(self.format, SCORE_FIELDS, rows, False).encode("utf-8")
+        )
+
+    def offset(self):
+        """Flushes to disk and returns the file size (saved in checkpoints)."""
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+        return self._stream.tell()
+
+    def finish(self):
+        """Closes the stream and moves it to its final path."""
+        self.offset()
+        self._stream.close()
+        os.replace(self.partial, self.path)
+
+    def close(self):
+        """Closes the stream without finishing (after an error)."""
+        self._stream.close()
+
+
+def _format_rows(format_name, fields, rows, header):
+    if format_name == "jsonl":
+        return "".join(
+            json.dumps(dict(zip(fields, map(_json_value, row)))) + "\n" for row in rows
+        )
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    if header:
+        writer.writerow(fields)
+    writer.writerows([_csv_value(value) for value in row] for row in rows)
+    return buffer.getvalue()
+
+
+def _json_value(value):
+    """JSON has no NaN: it becomes null (the `nan` column says why)."""
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    if isinstance(value, (list, tuple)):
+        return [_json_value(element) for element in value]
+    return value
+
+
+def _csv_value(value):
+    if value is None:
+        return ""
+    if isinstance(value, (list, tuple)):
+        return json.dumps(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value

@@ -1,0 +1,198 @@
+"""Turning raw pool items into exactly what the graph input expects.
+
+Pools hold raw captured values (e.g. uint8 pixels). The contract says how the
+device must treat them: decode images as grayscale or RGB, resize them (only
+when `preprocessing.resize` is set), scale and offset them when that is not
+done inside the graph, and cast them to the input dtype.
+"""
+
+import numpy as np
+from PIL import Image
+
+from kerasll_serving.contract import ContractError
+from kerasll_serving.errors import PoolError
+
+_PIL_MODES = {"grayscale": "L", "rgb": "RGB"}
+_CHANNELS = {"L": 1, "RGB": 3}
+
+
+class InputAdapter:
+    """Prepares pool items for one model.
+
+    Args:
+        contract: the model's `ModelContract`.
+
+    Attributes:
+        item_shape: shape of one item as the graph takes it (None = any size).
+        dtype: numpy dtype of the graph input.
+
+    Raises:
+        ContractError: the input dtype or color mode in the metadata is unknown,
+            or disagrees with the input's channel count.
+    """
+
+    def __init__(self, contract):
+        self.contract = contract
+        spec = contract.input
+        self.item_shape = tuple(spec.shape[1:])
+        try:
+            self.dtype = np.dtype(spec.dtype)
+        except TypeError as error:
+            raise ContractError(
+                "Expected a numpy dtype name for the input (e.g. 'uint8', "
+                f"'float32'). Received: dtype={spec.dtype!r}"
+            ) from error
+        self._mode = self._pil_mode()
+
+    def check_array(self, shape, dtype, source):
+        """Checks an array pool against the input before anything is scored.
+
+        Args:
+            shape: shape of the whole pool array, items first.
+            dtype: its numpy dtype.
+            source: the pool's name, for messages.
+
+        Returns:
+            The per-item shape to reshape rows to (adds the channel axis of a
+            one-channel image input when the pool stores (N, H, W)).
+
+        Raises:
+            PoolError: the item shape, channel count or dtype does not fit.
+        """
+        dtype = np.dtype(dtype)
+        if dtype.kind not in "biuf":
+            raise PoolError(
+                f"Expected a numeric array pool. Received dtype {dtype} in {source}."
+            )
+        if self.dtype.kind in "biu" and dtype.kind == "f":
+            raise PoolError(
+                f"Expected raw {self.dtype} items for the {self.dtype} model input "
+                f"{self.contract.input.name!r}. Received float array ({dtype}) in "
+                f"{source}; casting would lose values."
+            )
+        items = tuple(shape[1:])
+        if _fits(items, self.item_shape):
+            return items
+        is_image = self.contract.input.layout == "NHWC"
+        one_channel = is_image and self.item_shape[-1] == 1
+        if one_channel and _fits(items + (1,), self.item_shape):
+            return items + (1,)
+        raise PoolError(
+            f"Expected pool items of shape {_show(self.item_shape)} for model input "
+            f"{self.contract.input.name!r} ({self.contract.input.layout}). Received "
+            f"an array of shape {tuple(shape)} (items of shape {items}) in {source}. "
+            "Array pools are fed as they are: wrong size or channels is not fixed."
+        )
+
+    def check_images(self, source):
+        """Checks that image files can feed this model at all.
+
+        Args:
+            source: the pool's name, for messages.
+
+        Raises:
+            PoolError: the input is not an NHWC image, or its spatial size is
+                dynamic while the metadata sets no resize.
+        """
+        if self.contract.input.layout != "NHWC" or self._mode is None:
+            raise PoolError(
+                f"Expected a model with an NHWC image input (1 or 3 channels) for "
+                f"the image pool {source}. Received input "
+                f"{self.contract.input.name!r} of layout "
+                f"{self.contract.input.layout} and shape {_show(self.item_shape)}."
+            )
+        if self._target_size() is None:
+            raise PoolError(
+                f"Expected a fixed image size: the model input has shape "
+                f"{_show(self.item_shape)} and its metadata sets no "
+                f"preprocessing.resize, so images of {source} cannot be batched."
+            )
+
+    def decode_image(self, path):
+        """Reads one image file as an (H, W, C) uint8 array for this model.
+
+        Args:
+            path: the image file.
+
+        Returns:
+            The pixels, converted to the model's color mode and resized when
+            the metadata says how.
+
+        Raises:
+            OSError, ValueError (and other PIL errors): the file is unreadable
+                or corrupt, or it has the wrong size and no resize is set.
+        """
+        height, width = self._target_size()
+        with Image.open(path) as image:
+            image = image.convert(self._mode)
+            if image.size != (width, height):
+                if self.contract.preprocessing.resize is None:
+                    raise ValueError(
+                        f"image is {image.size[0]}x{image.size[1]} (WxH), the model "
+                        f"expects {width}x{height} and its metadata sets no resize"
+                    )
+                image = image.resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image)
+        return pixels[..., None] if pixels.ndim == 2 else pixels
+
+    def decoded_shape(self):
+        """Returns the (H, W, C) shape `decode_image` produces."""
+        height, width = self._target_size()
+        return height, width, _CHANNELS[self._mode]
+
+    def prepare(self, batch):
+        """Scales (when not done in the graph) and casts a batch of items.
+
+        Args:
+            batch: items stacked on axis 0, each of `item_shape`.
+
+        Returns:
+            A C-contiguous array of the input dtype.
+        """
+        preprocessing = self.contract.preprocessing
+        if not preprocessing.in_graph:
+            batch = (
+                batch.astype(np.float32) * np.float32(preprocessing.scale)
+                + np.float32(preprocessing.offset)
+            )
+        return np.ascontiguousarray(batch, dtype=self.dtype)
+
+    def _target_size(self):
+        resize = self.contract.preprocessing.resize
+        if resize is not None:
+            return int(resize[0]), int(resize[1])
+        height, width = self.item_shape[0], self.item_shape[1]
+        if height is None or width is None:
+            return None
+        return height, width
+
+    def _pil_mode(self):
+        """The PIL mode images decode to, or None for a non-image input."""
+        if self.contract.input.layout != "NHWC" or len(self.item_shape) != 3:
+            return None
+        channels = self.item_shape[2]
+        color_mode = self.contract.preprocessing.color_mode
+        if color_mode is None:
+            return {1: "L", 3: "RGB"}.get(channels)
+        if color_mode not in _PIL_MODES:
+            raise ContractError(
+                f"Expected preprocessing.color_mode in {sorted(_PIL_MODES)} or "
+                f"null. Received: {color_mode!r}"
+            )
+        mode = _PIL_MODES[color_mode]
+        if channels not in (None, _CHANNELS[mode]):
+            raise ContractError(
+                f"Expected {_CHANNELS[mode]} input channel(s) for color_mode "
+                f"{color_mode!r}. Received input shape {_show(self.item_shape)}."
+            )
+        return mode
+
+
+def _fits(shape, expected):
+    return len(shape) == len(expected) and all(
+        want is None or want == got for got, want in zip(shape, expected)
+    )
+
+
+def _show(shape):
+    return "(" + ", ".join("?" if size is None else str(size) for size in shape) + ")"

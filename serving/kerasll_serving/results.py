@@ -1,0 +1,120 @@
+"""What a scoring run returns."""
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class Pick:
+    """One selected item.
+
+    Attributes:
+        rank: 1 for the highest predicted loss.
+        item: the item id: its path (image pools) or index (array pools).
+        index: its position in the pool.
+        predicted_loss: the model's predicted loss (NaN when the model gave NaN).
+        nan: True when the predicted loss is NaN (such items rank last).
+        prediction: the class name (or index) for classifiers, the raw value
+            (a float, or a list) for regressors, None otherwise.
+        confidence: the classifier's top probability, else None.
+    """
+
+    rank: int
+    item: object
+    index: int
+    predicted_loss: float
+    nan: bool
+    prediction: object = None
+    confidence: float = None
+
+
+@dataclasses.dataclass(frozen=True)
+class SkippedItem:
+    """An item that could not be read (and so was not scored).
+
+    Attributes:
+        index: its position in the pool.
+        item: its id (the path).
+        error: why it was skipped.
+    """
+
+    index: int
+    item: object
+    error: str
+
+
+@dataclasses.dataclass(frozen=True)
+class ScoreResult:
+    """The outcome of scoring a pool.
+
+    Attributes:
+        picks: the top-K `Pick`s, best first.
+        total: items in the pool.
+        scored: items scored (in this run and, after `resume`, before it).
+        skipped: items that could not be read.
+        nan: scored items whose predicted loss is NaN.
+        errors: the `SkippedItem`s.
+        provider: the ONNX Runtime provider that ran the model.
+        engine: "local" or "ray".
+        seconds: wall time of this run's scoring.
+        items_per_second: items scored by this run per second.
+        batches_run: batches this run sent through the model (a resumed run
+            does not re-run batches its checkpoint already holds).
+        resumed_from: first batch of this run (0 unless resumed).
+        warnings: notes such as K larger than the pool.
+        out: the picks file written, or None.
+    """
+
+    picks: list
+    total: int
+    scored: int
+    skipped: int
+    nan: int
+    errors: list
+    provider: str
+    engine: str
+    seconds: float
+    items_per_second: float
+    batches_run: int
+    resumed_from: int = 0
+    warnings: tuple = ()
+    out: str = None
+
+    def summary(self):
+        """Returns the one-line summary the CLI prints at the end."""
+        line = (
+            f"Scored {self.scored:,} of {self.total:,} items ({self.skipped:,} "
+            f"skipped, {self.nan:,} NaN) with {self.provider} [{self.engine}] "
+            f"in {self.seconds:.1f} s: {self.items_per_second:,.0f} items/s"
+        )
+        if self.resumed_from:
+            line += f"; resumed at batch {self.resumed_from}"
+        if self.out:
+            line += f". Picks: {self.out}"
+        return line
+
+
+@dataclasses.dataclass
+class EngineOutput:
+    """What an engine hands back to `PoolScorer` before files are written.
+
+    Attributes:
+        top: the final `TopK`.
+        scored: items scored, including those a resumed checkpoint held.
+        nan: scored items with a NaN predicted loss.
+        errors: `(index, reason)` of skipped items.
+        provider: the provider that ran the model.
+        seconds: wall time of this run.
+        scored_now: items this run scored itself.
+        batches_run: batches this run processed.
+        resumed_from: first batch of this run.
+    """
+
+    top: object
+    scored: int
+    nan: int
+    errors: list
+    provider: str
+    seconds: float
+    scored_now: int
+    batches_run: int
+    resumed_from: int = 0

@@ -1,0 +1,194 @@
+"""`PoolScorer`: score an unlabeled pool with an exported model, keep the top-K."""
+
+import math
+import os
+import warnings
+
+from kerasll_serving.checkpoint import Checkpoint, checkpoint_path
+from kerasll_serving.errors import PoolError, ServingError
+from kerasll_serving.local_engine import run_local
+from kerasll_serving.model import ScoringModel
+from kerasll_serving.output import errors_path, output_format, write_errors, write_picks
+from kerasll_serving.predictions import describe
+from kerasll_serving.preprocess import InputAdapter
+from kerasll_serving.results import Pick, ScoreResult, SkippedItem
+from kerasll_serving.sources import open_pool
+
+ENGINES = ("local", "ray")
+
+
+class PoolScorer:
+    """Scores pools with one exported model.
+
+    Args:
+        model_path: the `.onnx` file exported by kerasll (with its metadata).
+        providers: "auto" (a GPU provider that actually loads, else the CPU),
+            "cpu", "cuda", "tensorrt", or an ONNX Runtime provider name.
+        batch_size: items per inference call.
+        threads: onnxruntime intra-op threads; None lets it decide.
+        decode_workers: threads reading/decoding the next batches.
+
+    Attributes:
+        model: the `ScoringModel` (session, contract, provider).
+
+    Raises:
+        ModelError: the model file is missing or not loadable.
+        ProviderError: a requested provider is missing or fails to load.
+        ContractError: the model carries no (or bad) kerasll metadata.
+        ServingError: `batch_size` or `decode_workers` is not a positive int.
+    """
+
+    def __init__(self, model_path, providers="auto", batch_size=256, threads=None,
+                 decode_workers=2):
+        self.batch_size = _positive("batch_size", batch_size)
+        self.decode_workers = _positive("decode_workers", decode_workers)
+        self.threads = threads
+        self.providers = providers
+        self.model = ScoringModel(model_path, providers=providers, threads=threads)
+        self.adapter = InputAdapter(self.model.contract)
+
+    @property
+    def provider(self):
+        """The ONNX Runtime provider running the model."""
+        return self.model.provider
+
+    @property
+    def contract(self):
+        """The model's `ModelContract`."""
+        return self.model.contract
+
+    def score(self, pool, k=100, *, out=None, all_scores=None, resume=False,
+              checkpoint_every=10, progress=None, engine="local", ray_address=None,
+              num_actors=None):
+        """Scores every item of a pool and returns the K highest predicted losses.
+
+        Args:
+            pool: a directory of JPEG/PNG images, a `.npy`/`.npz` array or a
+                text file listing image paths.
+            k: how many picks to return (all items, with a warning, when the
+                pool is smaller).
+            out: picks file (`.csv` or `.jsonl`), or None to only return them.
+                Skipped items go to `<out>.errors.csv`, the checkpoint to
+                `<out>.ckpt.npz`.
+            all_scores: also write every item's score here (`.csv`/`.jsonl`).
+            resume: continue from the checkpoint next to `out` (local engine).
+            checkpoint_every: save the checkpoint every this many batches.
+            progress: True/False forces the progress bar; None draws it only
+                when stderr is a terminal.
+            engine: "local" or "ray".
+            ray_address: Ray cluster to join ("auto", "ray://host:10001"); None
+                starts a local Ray instance unless one is running.
+            num_actors: Ray scoring actors; None means one per GPU, or one.
+
+        Returns:
+            A `ScoreResult`.
+
+        Raises:
+            PoolError: the pool is missing, empty, does not fit the model, or
+                no item could be read.
+            OutputError: an output path is unusable.
+            CheckpointError: `resume` with a checkpoint of another run.
+            MissingDependencyError: `engine="ray"` without Ray installed.
+            ServingError: other invalid arguments.
+        """
+        k = _positive("k", k)
+        checkpoint_every = _positive("checkpoint_every", checkpoint_every)
+        if engine not in ENGINES:
+            raise ServingError(f"Expected engine in {list(ENGINES)}. Received: "
+                               f"{engine!r}")
+        for path in (out, all_scores):
+            if path is not None:
+                output_format(path)
+        if resume and out is None:
+            raise ServingError("Expected out= with resume=True: the checkpoint lives "
+                               "next to the picks file. Received out=None.")
+        opened = open_pool(pool, self.adapter)
+        notes = []
+        if k > len(opened):
+            notes.append(f"k={k} is larger than the pool ({len(opened)} items); "
+                            f"returning all {len(opened)}.")
+            warnings.warn(notes[-1], UserWarning, stacklevel=2)
+        keep = min(k, len(opened))
+        checkpoint = None
+        if engine == "ray":
+            if resume:
+                raise ServingError("Expected engine='local' with resume=True. "
+                                   "Received engine='ray', which does not resume.")
+            from kerasll_serving.ray_engine import run_ray
+
+            output = run_ray(self, opened, keep, address=ray_address,
+                             num_actors=num_actors, all_scores=all_scores,
+                             progress=progress)
+        else:
+            checkpoint = self._checkpoint(out, opened, k, all_scores)
+            output = run_local(
+                self.model, opened, keep, batch_size=self.batch_size,
+                decode_workers=self.decode_workers, checkpoint=checkpoint,
+                resume=resume, checkpoint_every=checkpoint_every,
+                all_scores=all_scores, progress=progress,
+            )
+        try:
+            result = self._finish(opened, output, out, notes, engine)
+        except PoolError:  # Nothing could be read: the run is over all the same.
+            if checkpoint is not None:
+                checkpoint.remove()
+            raise
+        if checkpoint is not None:
+            checkpoint.remove()  # Last: the picks file is complete.
+        return result
+
+    def _checkpoint(self, out, pool, k, all_scores):
+        if out is None:
+            return None
+        fingerprint = {
+            "model": self.model.fingerprint(),
+            "pool": pool.identity(),
+            "batch_size": self.batch_size,
+            "k": k,
+            "all_scores": None if all_scores is None else os.path.abspath(all_scores),
+        }
+        return Checkpoint(checkpoint_path(out), fingerprint)
+
+    def _finish(self, pool, output, out, notes, engine):
+        errors = [SkippedItem(index, pool.item_id(index), reason)
+                  for index, reason in sorted(output.errors)]
+        if out is not None:
+            write_errors(errors_path(out), errors)
+        if output.scored == 0:
+            where = f"; see {errors_path(out)}" if out is not None else ""
+            raise PoolError(f"Expected at least one readable item. Received a pool "
+                            f"of {len(pool)} where every item was skipped{where}.")
+        index, loss, columns = output.top.ranked()
+        picks = []
+        for row, (item_index, value) in enumerate(zip(index.tolist(), loss.tolist())):
+            prediction, confidence = describe(columns, row, self.contract)
+            picks.append(Pick(rank=row + 1, item=pool.item_id(item_index),
+                              index=item_index, predicted_loss=value,
+                              nan=math.isnan(value), prediction=prediction,
+                              confidence=confidence))
+        if out is not None:
+            write_picks(out, picks)
+        seconds = output.seconds
+        return ScoreResult(
+            picks=picks,
+            total=len(pool),
+            scored=output.scored,
+            skipped=len(errors),
+            nan=output.nan,
+            errors=errors,
+            provider=output.provider,
+            engine=engine,
+            seconds=seconds,
+            items_per_second=output.scored_now / seconds if seconds > 0 else 0.0,
+            batches_run=output.batches_run,
+            resumed_from=output.resumed_from,
+            warnings=tuple(notes),
+            out=None if out is None else os.fspath(out),
+        )
+
+
+def _positive(name, value):
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ServingError(f"Expected {name} to be an integer >= 1. Received: "
+                           f"{value!r}")
+    return value
