@@ -225,6 +225,13 @@ def test_bad_arguments_are_typed_errors(models, gray_pool, arguments, pattern):
         PoolScorer(models["gray"]).score(path, **arguments)
 
 
+def test_numpy_integers_are_accepted(models, gray_pool):
+    path, _ = gray_pool
+    result = PoolScorer(models["gray"], batch_size=np.int64(64)).score(path,
+                                                                       k=np.int32(3))
+    assert len(result.picks) == 3
+
+
 def test_bad_batch_size(models):
     with pytest.raises(ServingError, match="batch_size"):
         PoolScorer(models["gray"], batch_size=0)

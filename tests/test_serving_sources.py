@@ -193,6 +193,12 @@ def test_unknown_pool_kind_and_missing_path(tmp_path):
         open_pool(tmp_path / "nothing.npy", adapter())
 
 
+def test_binary_list_file_is_a_clear_error(tmp_path):
+    (tmp_path / "pool.txt").write_bytes(b"\xff\xfe\x00binary")
+    with pytest.raises(PoolError, match="UTF-8 text file of image paths"):
+        open_pool(tmp_path / "pool.txt", adapter())
+
+
 def test_image_pool_needs_an_image_model(tmp_path):
     write_images(tmp_path / "pool", random_images(1), nested=False)
     with pytest.raises(PoolError, match="NHWC image input"):

@@ -76,6 +76,8 @@ def main():
     parser.add_argument("--items", type=int, default=10_000)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--providers", default="cpu")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="onnxruntime intra-op threads (0 = its default)")
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as directory:
@@ -86,13 +88,15 @@ def main():
         np.save(pool, rng.integers(0, 256, (args.items, 32, 32, 3), dtype=np.uint8))
         script = os.path.join(os.path.dirname(sys.executable), "kerasll-score")
         print(f"model: small CNN, {parameters:,} parameters; pool: {args.items:,} "
-              f"uint8 32x32x3; batch {args.batch_size}; providers {args.providers}")
+              f"uint8 32x32x3; batch {args.batch_size}; providers {args.providers}; "
+              f"threads {args.threads or 'default'}")
         for repeat in range(args.repeats):
             started = time.perf_counter()
             completed = subprocess.run(
                 [script, model_path, pool, "--k", "100", "--out",
                  os.path.join(directory, "picks.csv"), "--batch-size",
-                 str(args.batch_size), "--providers", args.providers],
+                 str(args.batch_size), "--providers", args.providers,
+                 "--threads", str(args.threads)],
                 capture_output=True, text=True, check=True)
             wall = time.perf_counter() - started
             summary = completed.stderr.strip().splitlines()[-1]

@@ -1,6 +1,7 @@
 """`PoolScorer`: score an unlabeled pool with an exported model, keep the top-K."""
 
 import math
+import numbers
 import os
 import warnings
 
@@ -106,7 +107,7 @@ class PoolScorer:
         notes = []
         if k > len(opened):
             notes.append(f"k={k} is larger than the pool ({len(opened)} items); "
-                            f"returning all {len(opened)}.")
+                         f"returning all {len(opened)}.")
             warnings.warn(notes[-1], UserWarning, stacklevel=2)
         keep = min(k, len(opened))
         checkpoint = None
@@ -188,7 +189,7 @@ class PoolScorer:
 
 
 def _positive(name, value):
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
         raise ServingError(f"Expected {name} to be an integer >= 1. Received: "
                            f"{value!r}")
-    return value
+    return int(value)

@@ -301,9 +301,18 @@ class ImagePool:
 
         Returns:
             The `ImagePool`.
+
+        Raises:
+            PoolError: the file is unreadable or not UTF-8 text.
         """
-        with open(list_path, encoding="utf-8") as stream:
-            ids = [line.strip() for line in stream if line.strip()]
+        try:
+            with open(list_path, encoding="utf-8") as stream:
+                ids = [line.strip() for line in stream if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise PoolError(
+                f"Expected a UTF-8 text file of image paths. Received {list_path!r}: "
+                f"{error}"
+            ) from error
         base = os.path.dirname(os.path.abspath(list_path))
         paths = [os.path.join(base, item) for item in ids]
         identity = {"kind": "list", "path": os.path.abspath(list_path)}
