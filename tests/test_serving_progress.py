@@ -50,6 +50,17 @@ def test_resumed_progress_counts_only_this_runs_speed():
     assert "70/100 10 items/s left 0:00:03" in stream.getvalue()
 
 
+def test_a_shorter_line_covers_the_previous_one():
+    stream, clock = Terminal(), Clock()
+    bar = Progress(10, stream=stream, clock=clock)
+    clock.now += 0.001
+    bar.update(1)  # Very fast at first: a long items/s figure.
+    clock.now += 100.0
+    bar.update(1)
+    first, second = stream.getvalue().split("\r")[1:]
+    assert len(second) == len(first) and second.rstrip() != second
+
+
 def test_silent_when_not_a_terminal_or_disabled():
     quiet_stream = io.StringIO()
     bar = Progress(10, stream=quiet_stream)

@@ -32,6 +32,7 @@ class Progress:
         self._start = clock()
         self._start_done = done
         self._drawn_at = None
+        self._width = 0
 
     def update(self, count):
         """Adds `count` processed items and redraws (at most 10 times a second)."""
@@ -43,7 +44,9 @@ class Progress:
             or self.done >= self.total
         ):
             self._drawn_at = now
-            self.stream.write("\r" + self.line(now))
+            text = self.line(now)
+            self._width = max(self._width, len(text))  # Cover a longer old line.
+            self.stream.write("\r" + text.ljust(self._width))
             self.stream.flush()
 
     def close(self):
