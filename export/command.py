@@ -1,0 +1,199 @@
+"""`kerasll export`: a saved LossLearner (.keras) -> a verified ONNX file.
+
+A thin layer over `kerasll.export.to_onnx`: click validates the option types,
+library errors become a one-line message and exit code 1.
+"""
+
+import os
+import pathlib
+
+import click
+
+PRECISION_CHOICES = ("fp32", "fp16", "int8")
+
+
+def load_array(path, what):
+    """Reads an array from a .npy file or a .npz file.
+
+    A .npz file must hold a single array, or one named "x".
+
+    Raises:
+        click.ClickException: unreadable file or unknown layout.
+    """
+    import numpy as np
+
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
+        raise click.ClickException(
+            f"Expected {what} as a .npy or .npz file. Received: {path}"
+        )
+    try:
+        loaded = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as error:
+        raise click.ClickException(
+            f"Could not read {what} {path}: {_one_line(error)}"
+        ) from error
+    if suffix == ".npy":
+        return loaded
+    with loaded:
+        names = list(loaded.files)
+        if len(names) == 1:
+            return loaded[names[0]]
+        if "x" in names:
+            return loaded["x"]
+    raise click.ClickException(
+        f"Expected {what} {path} to hold one array or an array named 'x'. "
+        f"Received arrays {names}."
+    )
+
+
+def _one_line(error):
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _class_names(value):
+    if value is None:
+        return None
+    names = [name.strip() for name in value.split(",")]
+    if not all(names):
+        raise click.BadParameter(
+            f"expected comma-separated non-empty names, received {value!r}"
+        )
+    return names
+
+
+def _load_learner(path):
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    import keras
+
+    import kerasll.learner  # noqa: F401 - registers LossLearner for loading
+
+    try:
+        return keras.saving.load_model(path, compile=False)
+    except Exception as error:  # Keras raises many kinds for bad files.
+        raise click.ClickException(
+            f"Could not load {path} as a Keras model: {type(error).__name__}: "
+            f"{_one_line(error)}"
+        ) from error
+
+
+@click.command(name="export")
+@click.argument(
+    "model",
+    type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=pathlib.Path),
+    help="The .onnx file to write (written only once verified).",
+)
+@click.option(
+    "--precision",
+    type=click.Choice(PRECISION_CHOICES),
+    default="fp32",
+    show_default=True,
+    help="fp16 and int8 must keep --min-top-overlap of fp32's top-10% picks.",
+)
+@click.option(
+    "--calibration",
+    type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+    help="Representative raw inputs (.npy/.npz) to calibrate int8 (required for int8).",
+)
+@click.option(
+    "--verify",
+    "verify_path",
+    type=click.Path(exists=True, dir_okay=False, path_type=pathlib.Path),
+    help="Raw inputs (.npy/.npz) to verify on. Default: the calibration data, "
+    "else seeded random inputs.",
+)
+@click.option("--opset", type=int, default=None, help="ONNX opset (default 17).")
+@click.option(
+    "--class-names",
+    callback=lambda ctx, param, value: _class_names(value),
+    help="Comma-separated class labels of a classifier, e.g. cat,dog,bird.",
+)
+@click.option(
+    "--input-dtype",
+    type=click.Choice(["uint8", "float32"]),
+    default=None,
+    help="dtype the graph takes. uint8: the device feeds raw pixels of an image "
+    "model trained on 0-255 floats (cast in the graph). Default: the model's.",
+)
+@click.option(
+    "--input-scale",
+    type=float,
+    default=1.0,
+    show_default=True,
+    help="In-graph x * scale after the cast (e.g. 0.00392156862745098 for 1/255).",
+)
+@click.option(
+    "--input-offset",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="In-graph offset added after scaling.",
+)
+@click.option(
+    "--resize/--no-resize",
+    default=False,
+    show_default=True,
+    help="Tell devices to resize images to the input size.",
+)
+@click.option(
+    "--min-top-overlap",
+    type=click.FloatRange(0.0, 1.0),
+    default=0.9,
+    show_default=True,
+    help="fp16/int8: least share of fp32's top-10% predicted-loss picks to keep.",
+)
+def export_command(
+    model,
+    out,
+    precision,
+    calibration,
+    verify_path,
+    opset,
+    class_names,
+    input_dtype,
+    input_scale,
+    input_offset,
+    resize,
+    min_top_overlap,
+):
+    """Export a trained LossLearner (MODEL.keras) to one verified ONNX graph.
+
+    The graph returns the task output(s) and predicted_loss; its metadata tells
+    devices how to feed it. Nothing is written unless verification passes.
+    """
+    from kerasll.export.errors import ExportError, LearnerTypeError
+
+    calibration_data = load_array(calibration, "--calibration") if calibration else None
+    verify_data = load_array(verify_path, "--verify") if verify_path else None
+    if precision == "int8" and calibration_data is None:
+        raise click.ClickException(
+            "Expected --calibration for --precision int8: static quantization "
+            "calibrates on representative inputs. Received none."
+        )
+    learner = _load_learner(model)
+    from kerasll.export.exporter import to_onnx
+
+    try:
+        report = to_onnx(
+            learner,
+            out,
+            opset=opset,
+            precision=precision,
+            calibration_data=calibration_data,
+            verify_data=verify_data,
+            class_names=class_names,
+            raw_input_dtype=input_dtype,
+            input_scale=input_scale,
+            input_offset=input_offset,
+            resize=True if resize else None,
+            min_top_overlap=min_top_overlap,
+        )
+    except (ExportError, LearnerTypeError) as error:
+        raise click.ClickException(_one_line(error)) from error
+    for line in report.lines():
+        click.echo(line)

@@ -1,0 +1,234 @@
+"""Builds the `ModelContract` an exported graph carries in its metadata.
+
+The contract is owned by `kerasll_serving.contract` (the device side); this
+module only fills it in from a `LossLearner` and the export options.
+"""
+
+import keras
+from kerasll_serving.contract import (
+    FORMAT_VERSION,
+    PREDICTED_LOSS_OUTPUT,
+    InputSpec,
+    ModelContract,
+    Preprocessing,
+)
+
+import kerasll
+from kerasll.export.errors import ExportError
+
+_PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
+_LOGIT_ACTIVATIONS = ("linear", "log_softmax")
+
+
+def input_layout(shape):
+    """"NHWC" for rank-4 channels-last images, "NC" for vectors, else "other"."""
+    if len(shape) == 4 and keras.config.image_data_format() == "channels_last":
+        return "NHWC"
+    if len(shape) == 2:
+        return "NC"
+    return "other"
+
+
+def color_mode(shape, layout):
+    """"rgb" / "grayscale" for 3- / 1-channel NHWC inputs, else None."""
+    if layout != "NHWC":
+        return None
+    return {1: "grayscale", 3: "rgb"}.get(shape[-1])
+
+
+def task_type(output_shapes):
+    """Task type from the task output shapes (batch axis included).
+
+    "classification" for a single (B, C) output with C > 1, "regression" for a
+    single (B, 1) output, "other" for anything else (several outputs, or a
+    rank other than 2: the device would not know how to read it).
+    """
+    if len(output_shapes) != 1:
+        return "other"
+    shape = tuple(output_shapes[0])
+    if len(shape) != 2 or shape[-1] is None:
+        return "other"
+    return "classification" if shape[-1] > 1 else "regression"
+
+
+def final_activation(tensor):
+    """Name of the activation that produces a functional model's output.
+
+    Returns:
+        e.g. "softmax", "sigmoid", "linear", or None when it cannot be told.
+    """
+    history = getattr(tensor, "_keras_history", None)
+    operation = getattr(history, "operation", None)
+    if operation is None:
+        return None
+    if isinstance(operation, keras.layers.Softmax):
+        return "softmax"
+    activation = getattr(operation, "activation", None)
+    if activation is not None:
+        return getattr(activation, "__name__", None)
+    name = type(operation).__name__.lower()
+    if name in _PROBABILITY_ACTIVATIONS or name in _LOGIT_ACTIVATIONS:
+        return name
+    return None
+
+
+def guess_from_logits(learner):
+    """Whether the (first) task output is logits, from its final activation.
+
+    softmax/sigmoid -> probabilities (False); linear (or log_softmax) -> logits
+    (True). Undecidable activations fall back to the compiled loss's
+    `from_logits` when it has one, else True: a softmax over scores always
+    gives the device a valid confidence.
+    """
+    activation = final_activation(learner.backbone.outputs[0])
+    if activation in _PROBABILITY_ACTIVATIONS:
+        return False
+    if activation in _LOGIT_ACTIVATIONS:
+        return True
+    loss = getattr(learner, "loss", None)
+    if isinstance(getattr(loss, "from_logits", None), bool):
+        return loss.from_logits
+    return True
+
+
+def check_class_names(class_names, kind, output_shape):
+    """Validates class names against the task output; returns a tuple or None."""
+    if class_names is None:
+        return None
+    if isinstance(class_names, (str, bytes)):
+        raise ExportError(
+            "Expected class_names as a sequence of names, e.g. ['cat', 'dog']. "
+            f"Received the string {class_names!r}."
+        )
+    names = tuple(str(name) for name in class_names)
+    if kind != "classification":
+        raise ExportError(
+            "Expected class names only for a classifier (one task output of "
+            f"shape (batch, classes>1)). Received class_names={list(names)} for "
+            f"a model of task type {kind!r}."
+        )
+    classes = int(output_shape[-1])
+    if len(names) != classes:
+        raise ExportError(
+            f"Expected {classes} class names, one per unit of the task output. "
+            f"Received {len(names)}: {list(names)}."
+        )
+    if len(set(names)) != len(names) or not all(names):
+        raise ExportError(
+            f"Expected distinct, non-empty class names. Received: {list(names)}."
+        )
+    return names
+
+
+def check_resize(resize, shape, layout):
+    """Turns the `resize` option into the contract's [height, width] or None.
+
+    Args:
+        resize: None/False (images must already have the graph's size), True
+            (the device resizes images to the graph's fixed size), or a
+            (height, width) pair.
+        shape: the graph input shape, batch axis included.
+        layout: the input layout.
+    """
+    if resize is None or resize is False:
+        return None
+    if layout != "NHWC":
+        raise ExportError(
+            "Expected resize only for an NHWC image input. Received "
+            f"resize={resize!r} for input of shape {shape} ({layout})."
+        )
+    fixed = tuple(shape[1:3])
+    if resize is True:
+        if None in fixed:
+            raise ExportError(
+                "Expected resize=(height, width) for an input of dynamic spatial "
+                f"size {shape}. Received resize=True."
+            )
+        return tuple(int(size) for size in fixed)
+    try:
+        height, width = (int(size) for size in resize)
+    except (TypeError, ValueError):
+        raise ExportError(
+            f"Expected resize as True or (height, width). Received: {resize!r}."
+        ) from None
+    if height <= 0 or width <= 0 or any(
+        want is not None and want != got for want, got in zip(fixed, (height, width))
+    ):
+        raise ExportError(
+            f"Expected resize to positive sizes matching the input's spatial size "
+            f"{fixed}. Received: ({height}, {width})."
+        )
+    return height, width
+
+
+def build_contract(
+    learner,
+    *,
+    input_name,
+    input_shape,
+    input_dtype,
+    precision,
+    class_names=None,
+    from_logits=None,
+    resize=None,
+):
+    """The metadata contract of an exported learner.
+
+    Args:
+        learner: the `LossLearner`.
+        input_name: the ONNX input name.
+        input_shape: graph input shape, None for the batch axis.
+        input_dtype: numpy dtype name the graph takes ("uint8", "float32").
+        precision: "fp32", "fp16" or "int8".
+        class_names: class labels of a classifier, or None.
+        from_logits: whether the classifier output is logits; None guesses it
+            from the final activation (see `guess_from_logits`).
+        resize: see `check_resize`.
+
+    Returns:
+        A `kerasll_serving.contract.ModelContract`.
+    """
+    shape = tuple(input_shape)
+    layout = input_layout(shape)
+    output_shapes = [tuple(output.shape) for output in learner.backbone.outputs]
+    kind = task_type(output_shapes)
+    names = check_class_names(class_names, kind, output_shapes[0])
+    if kind == "classification":
+        logits = (
+            guess_from_logits(learner) if from_logits is None else bool(from_logits)
+        )
+    else:
+        logits = False
+    return ModelContract(
+        input=InputSpec(
+            name=input_name,
+            shape=tuple(None if size is None else int(size) for size in shape),
+            dtype=str(input_dtype),
+            layout=layout,
+        ),
+        task_outputs=tuple(learner.task_output_names),
+        predicted_loss_output=PREDICTED_LOSS_OUTPUT,
+        # Casting and any scale/offset the model was trained with live in the
+        # graph, so the device feeds raw values as they were captured.
+        preprocessing=Preprocessing(
+            in_graph=True,
+            scale=1.0,
+            offset=0.0,
+            resize=check_resize(resize, shape, layout),
+            color_mode=color_mode(shape, layout),
+        ),
+        task_type=kind,
+        class_names=names,
+        from_logits=logits,
+        taps=tuple(learner.taps),
+        training={
+            "objective": learner.objective,
+            "margin": learner.margin,
+            "weight": learner.weight,
+            "head_units": learner.head_units,
+            "detach_epoch": learner.detach_epoch,
+        },
+        precision=precision,
+        kerasll_version=kerasll.__version__,
+        format_version=FORMAT_VERSION,
+    )
