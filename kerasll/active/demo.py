@@ -1,0 +1,219 @@
+"""The demo: strategies compared on the embedded digits, in a few minutes on a CPU.
+
+`run_demo` runs a one-trial experiment with `learning_loss`,
+`learning_loss_diverse`, `random` and `entropy`, draws what the learning-loss
+strategy picked in the last cycle beside random picks (`picks.png`), and,
+when `kerasll.export` and `kerasll_serving` are installed, exports the final
+learning-loss model to ONNX and scores the remaining unlabeled pool with the
+device scorer (`score_pool_on_device`).
+"""
+
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from kerasll.active.experiment import run_experiment
+from kerasll.active.picks import plot_picks
+from kerasll.active.pool import Pool
+from kerasll.active.protocol import ExperimentConfig
+from kerasll.active.results import SUMMARY_FILE, final_table
+from kerasll.active.training import TrainingConfig
+from kerasll.data import load_digits
+
+DEMO_STRATEGIES = ("learning_loss", "learning_loss_diverse", "random", "entropy")
+PICKS_FILE = "picks.png"
+ONNX_FILE = "learning_loss.onnx"
+POOL_FILE = "unlabeled_pool.npy"
+DEVICE_PICKS_FILE = "device_picks.csv"
+
+
+def demo_config(cycles=5, epochs=40, seed=0):
+    """The demo's protocol: digits, a CPU-sized CNN, one trial.
+
+    100 random initial labels, then K = 100 per cycle from a random subset of
+    M = 400 unlabeled digits. Batch 32 (not the paper's 128) so the first
+    cycles still take several SGD steps per epoch; the rest of the schedule
+    is the paper's, scaled to `epochs`.
+
+    Args:
+        cycles: training cycles.
+        epochs: epochs per cycle.
+        seed: the experiment seed.
+
+    Returns:
+        An `ExperimentConfig`.
+    """
+    return ExperimentConfig(
+        dataset="digits",
+        model="small_cnn",
+        width=0.5,
+        strategies=DEMO_STRATEGIES,
+        initial_size=100,
+        budget=100,
+        subset_size=400,
+        cycles=cycles,
+        trials=1,
+        seed=seed,
+        training=TrainingConfig(epochs=epochs, batch_size=32),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
+class DeviceScoring:
+    """The device-scoring step's outcome.
+
+    Attributes:
+        onnx_path: the exported model.
+        picks_path: the scorer's picks file.
+        picks: (pool index, predicted loss, true label) of the top picks.
+        keras_overlap: share of the top picks Keras' `predict_loss` agrees on.
+        summary: the scorer's one-line summary.
+    """
+
+    onnx_path: Path
+    picks_path: Path
+    picks: list
+    keras_overlap: float
+    summary: str
+
+
+def score_pool_on_device(learner, dataset, pool_indices, out_dir, top=10):
+    """Exports `learner` to ONNX and scores pool items with the device scorer.
+
+    Uses `kerasll.export.to_onnx` (raw uint8 pixels in) and
+    `kerasll_serving.PoolScorer` on the CPU provider.
+
+    Args:
+        learner: the trained `LossLearner`.
+        dataset: the `ImageDataset` the pool indices refer to.
+        pool_indices: training-pool indices to score (the unlabeled ones).
+        out_dir: folder for the .onnx, the pool .npy and the picks file.
+        top: number of picks.
+
+    Returns:
+        A `DeviceScoring`, or None when the exporter or the scorer is not
+        installed.
+    """
+    try:
+        from kerasll_serving import PoolScorer
+
+        from kerasll.export import to_onnx
+    except ImportError:
+        return None
+    out_dir = Path(out_dir)
+    pool_indices = np.asarray(pool_indices)
+    images = dataset.x_train[pool_indices]
+    onnx_path = out_dir / ONNX_FILE
+    to_onnx(
+        learner,
+        onnx_path,
+        raw_input_dtype="uint8",
+        class_names=list(dataset.class_names),
+        verify_data=images[:256],
+    )
+    pool_path = out_dir / POOL_FILE
+    np.save(pool_path, images)
+    picks_path = out_dir / DEVICE_PICKS_FILE
+    result = PoolScorer(onnx_path, providers="cpu").score(
+        pool_path, k=top, out=picks_path, progress=False
+    )
+    picks = [
+        (
+            int(pool_indices[pick.index]),
+            float(pick.predicted_loss),
+            dataset.class_names[dataset.y_train[pool_indices[pick.index]]],
+        )
+        for pick in result.picks
+    ]
+    keras_top = set(np.argsort(-learner.predict_loss(images.astype(np.float32)))[:top])
+    overlap = len(keras_top & {pick.index for pick in result.picks}) / max(
+        1, len(picks)
+    )
+    return DeviceScoring(onnx_path, picks_path, picks, overlap, result.summary())
+
+
+def _last_picks(state, strategy):
+    run = state.run(strategy, 0)
+    return run["pool"]["labeled"][-1], run["scores"][-1]
+
+
+def run_demo(
+    out_dir="demo-output", cycles=5, epochs=40, seed=0, echo=print, listener=None
+):
+    """Runs the demo and prints its summary and artifact paths.
+
+    The demo's own outputs in `out_dir` are replaced (it says so).
+
+    Args:
+        out_dir: folder for all artifacts.
+        cycles: training cycles (at least 2, so there is a selection to draw).
+        epochs: epochs per cycle.
+        seed: the experiment seed.
+        echo: callable printing one line.
+        listener: an `ExperimentListener` for progress.
+
+    Returns:
+        Dict of artifact name to `Path`.
+    """
+    import keras
+
+    started = time.perf_counter()
+    dataset = load_digits()
+    config = demo_config(cycles=cycles, epochs=epochs, seed=seed)
+    out_dir = Path(out_dir)
+    if (out_dir / SUMMARY_FILE).exists() or (out_dir / "state.json").exists():
+        echo(f"Replacing the previous demo results in {out_dir}/")
+    result = run_experiment(
+        config, dataset, out_dir, overwrite=True, listener=listener, save_models=True
+    )
+    artifacts = dict(result.paths)
+    chosen, scores = _last_picks(result.state, "learning_loss")
+    random_chosen, _ = _last_picks(result.state, "random")
+    artifacts["picks"] = plot_picks(
+        dataset.x_train,
+        dataset.y_train,
+        dataset.class_names,
+        chosen,
+        scores,
+        random_chosen,
+        out_dir / PICKS_FILE,
+        title=f"learning_loss picks for cycle {cycles - 1}",
+    )
+    model_path = result.models[("learning_loss", 0)]
+    artifacts["learning_loss model"] = model_path
+    unlabeled = Pool.from_state_dict(
+        result.state.run("learning_loss", 0)["pool"]
+    ).unlabeled_indices()
+    device = score_pool_on_device(
+        keras.models.load_model(model_path), dataset, unlabeled, out_dir
+    )
+    echo("")
+    echo(final_table(result.paths["summary"].read_text(encoding="utf-8")))
+    echo("")
+    if device is None:
+        echo(
+            "Device scoring skipped: kerasll.export or kerasll_serving is not "
+            "installed."
+        )
+    else:
+        artifacts.update(onnx=device.onnx_path, device_picks=device.picks_path)
+        echo(
+            f"Device scorer on the {len(unlabeled)} unlabeled digits: {device.summary}"
+        )
+        echo(
+            f"Top {len(device.picks)} by predicted loss (agreement with Keras "
+            f"{device.keras_overlap:.0%}):"
+        )
+        for rank, (index, loss, label) in enumerate(device.picks, 1):
+            echo(
+                f"  {rank:>2}. pool item {index:>5}  predicted loss {loss:.3f}  "
+                f"true {label}"
+            )
+        echo("")
+    echo("Artifacts:")
+    for name, path in artifacts.items():
+        echo(f"  {name:<19} {path}")
+    echo(f"Demo finished in {time.perf_counter() - started:.0f} s.")
+    return artifacts

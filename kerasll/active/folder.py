@@ -1,0 +1,95 @@
+"""Layout of a results folder, and the rules for reusing one.
+
+```
+OUT/state.json      saved after every cycle (resume point)
+OUT/results.csv     one row per cycle, rewritten after every cycle
+OUT/summary.md      final tables, written at the end
+OUT/curves.png      accuracy against labels, written at the end
+OUT/weights/        previous cycle's weights (warm start only)
+OUT/models/         final models (when asked to save them)
+```
+
+A folder holding results is never silently reused: continue it (resume) or
+replace it (overwrite).
+"""
+
+from pathlib import Path
+
+from kerasll.active.errors import ExperimentError, OutputExistsError
+from kerasll.active.results import CURVES_FILE, RESULTS_FILE, SUMMARY_FILE
+from kerasll.active.state import STATE_FILE
+
+MODELS_DIR = "models"
+WEIGHTS_DIR = "weights"
+OUTPUT_FILES = (STATE_FILE, RESULTS_FILE, SUMMARY_FILE, CURVES_FILE)
+
+
+def check_flags(resume, overwrite):
+    """Raises if both `resume` and `overwrite` are asked for.
+
+    Raises:
+        ExperimentError: both flags.
+    """
+    if resume and overwrite:
+        raise ExperimentError("Expected --resume or --overwrite, not both.")
+
+
+def prepare(out_dir, resume=False, overwrite=False):
+    """Checks the results folder, cleans what must go, and creates it.
+
+    With `overwrite`, earlier outputs, weights and models are deleted; with
+    `resume`, half-written temporary files of a killed run are.
+
+    Args:
+        out_dir: the results folder.
+        resume: continue the experiment saved there.
+        overwrite: discard results saved there.
+
+    Returns:
+        The folder as a `Path`.
+
+    Raises:
+        ExperimentError: both resume and overwrite.
+        OutputExistsError: results exist and neither flag was given.
+    """
+    check_flags(resume, overwrite)
+    out_dir = Path(out_dir)
+    existing = [name for name in OUTPUT_FILES if (out_dir / name).exists()]
+    if existing and not (resume or overwrite):
+        raise OutputExistsError(
+            f"Expected an empty or new results folder. Received {str(out_dir)!r} "
+            f"holding {existing}; pass --resume to continue it or --overwrite to "
+            "replace it."
+        )
+    if overwrite:
+        _remove_outputs(out_dir)
+    if resume:
+        _remove_temporaries(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    return out_dir
+
+
+def weights_path(out_dir, strategy, trial, cycle):
+    """Where the weights after `cycle` of a run are kept for a warm start."""
+    return (
+        Path(out_dir) / WEIGHTS_DIR / f"{strategy}-trial{trial}-cycle{cycle}.weights.h5"
+    )
+
+
+def model_path(out_dir, strategy, trial):
+    """Where the final model of a run is saved."""
+    return Path(out_dir) / MODELS_DIR / f"{strategy}-trial{trial}.keras"
+
+
+def _remove_temporaries(out_dir):
+    for folder in (out_dir, out_dir / MODELS_DIR, out_dir / WEIGHTS_DIR):
+        for path in folder.glob(".tmp-*"):
+            path.unlink()
+
+
+def _remove_outputs(out_dir):
+    for name in OUTPUT_FILES:
+        (out_dir / name).unlink(missing_ok=True)
+    for folder, pattern in ((MODELS_DIR, "*.keras"), (WEIGHTS_DIR, "*.weights.h5")):
+        for path in (out_dir / folder).glob(pattern):
+            path.unlink()

@@ -1,0 +1,121 @@
+"""The active-learning protocol of an experiment, validated before training.
+
+Defaults are the paper's CIFAR-10 protocol: 1,000 random initial labels,
+K = 1,000 labels per cycle chosen from a random subset of M = 10,000
+unlabeled items, 10 cycles (1k -> 10k labels), mean over 5 trials.
+"""
+
+import dataclasses
+
+from kerasll.active.errors import ProtocolError
+from kerasll.active.strategies import parse_strategies
+from kerasll.active.training import TrainingConfig
+from kerasll.models import MODELS
+
+PAPER_STRATEGIES = ("learning_loss", "entropy", "coreset", "random")
+
+
+@dataclasses.dataclass(frozen=True)
+class ExperimentConfig:
+    """Everything that defines an experiment's results.
+
+    Args:
+        dataset: data set name ("digits", "cifar10", a file or folder name).
+        model: built-in model name ("resnet18", "small_cnn").
+        width: channel multiplier of the model.
+        strategies: strategy names, compared on the same seeds.
+        initial_size: random labels before the first cycle (paper: 1,000).
+        budget: K, items labeled per cycle (paper: 1,000).
+        subset_size: M, random unlabeled items scored per cycle (paper:
+            10,000); capped at the unlabeled pool when that is smaller.
+        cycles: training cycles; cycle c trains on initial + c*K labels
+            (paper: 10).
+        trials: repetitions with different seeds; within a trial every
+            strategy starts from the same initial set (paper's figure: 5).
+        seed: the one seed all randomness derives from.
+        warm_start: start each cycle from the previous cycle's weights (the
+            paper's code) instead of from scratch.
+        training: a `TrainingConfig`.
+
+    Raises:
+        ProtocolError: sizes that cannot work.
+        UnknownStrategyError: unknown strategy names.
+        ValueError: unknown model.
+    """
+
+    dataset: str = "cifar10"
+    model: str = "resnet18"
+    width: float = 1.0
+    strategies: tuple = PAPER_STRATEGIES
+    initial_size: int = 1000
+    budget: int = 1000
+    subset_size: int = 10000
+    cycles: int = 10
+    trials: int = 5
+    seed: int = 0
+    warm_start: bool = False
+    training: TrainingConfig = TrainingConfig()
+
+    def __post_init__(self):
+        object.__setattr__(self, "strategies", tuple(parse_strategies(self.strategies)))
+        if self.model not in MODELS:
+            raise ValueError(
+                f"Expected model in {sorted(MODELS)}. Received: model={self.model!r}"
+            )
+        if self.width <= 0:
+            raise ValueError(f"Expected width > 0. Received: width={self.width}")
+        sizes = {
+            "initial_size": self.initial_size,
+            "budget": self.budget,
+            "subset_size": self.subset_size,
+            "cycles": self.cycles,
+            "trials": self.trials,
+        }
+        bad = {name: value for name, value in sizes.items() if int(value) < 1}
+        if bad:
+            raise ProtocolError(f"Expected sizes of at least 1. Received: {bad}")
+        if self.subset_size < self.budget:
+            raise ProtocolError(
+                "Expected the random subset M to hold at least the budget K. "
+                f"Received: subset_size={self.subset_size} < budget={self.budget}"
+            )
+
+    @property
+    def final_labeled(self):
+        """Labels in the last cycle: initial + (cycles - 1) x K."""
+        return self.initial_size + (self.cycles - 1) * self.budget
+
+    def labeled_at(self, cycle):
+        """Labels the model of `cycle` is trained on."""
+        return self.initial_size + cycle * self.budget
+
+    def check_pool(self, pool_size):
+        """Raises unless the pool holds every label the protocol asks for.
+
+        Args:
+            pool_size: number of training items.
+
+        Raises:
+            ProtocolError: the budget is larger than the remaining pool.
+        """
+        if self.final_labeled > pool_size:
+            raise ProtocolError(
+                "Expected initial_size + (cycles - 1) x budget <= pool size. "
+                f"Received: {self.initial_size} + {self.cycles - 1} x {self.budget} "
+                f"= {self.final_labeled} labels for a pool of {pool_size} items. "
+                "Lower the initial set, the budget or the number of cycles."
+            )
+
+    def to_dict(self):
+        """JSON-friendly form (the record a resumed run must match)."""
+        record = dataclasses.asdict(self)
+        record["strategies"] = list(self.strategies)
+        return record
+
+    @classmethod
+    def from_dict(cls, record):
+        """Inverse of `to_dict`."""
+        record = dict(record)
+        record["training"] = TrainingConfig(**record["training"])
+        record["strategies"] = tuple(record["strategies"])
+        return cls(**record)

@@ -1,0 +1,168 @@
+"""The saved state of an experiment, written atomically after every cycle.
+
+`state.json` holds the configuration, the data set's fingerprint and, per
+(strategy, trial) run, the pool (indices labeled per cycle), the scores of
+each selection and the metrics of each completed cycle. A run resumes from
+its last completed cycle.
+"""
+
+import dataclasses
+import json
+from pathlib import Path
+
+from kerasll.active.atomic import write_text
+from kerasll.active.errors import ResumeError
+
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1
+
+
+@dataclasses.dataclass(frozen=True)
+class CycleRecord:
+    """Metrics of one trained cycle.
+
+    Attributes:
+        strategy: strategy name.
+        trial: trial number.
+        cycle: cycle number (0 = trained on the initial random set).
+        labeled: labels the model was trained on.
+        accuracy: test accuracy after the last epoch.
+        rank_accuracy: the loss head's pair-ranking accuracy on the test set,
+            None for strategies without a head.
+        seconds: wall time of training, evaluation and selection.
+        warm_start: whether the cycle started from the previous weights.
+    """
+
+    strategy: str
+    trial: int
+    cycle: int
+    labeled: int
+    accuracy: float
+    rank_accuracy: float = None
+    seconds: float = 0.0
+    warm_start: bool = False
+
+    def to_dict(self):
+        """JSON-friendly form."""
+        return dataclasses.asdict(self)
+
+
+def run_key(strategy, trial):
+    """The key of one (strategy, trial) run in the state."""
+    return f"{strategy}/trial{trial}"
+
+
+class ExperimentState:
+    """In-memory form of `state.json`.
+
+    Args:
+        config: the experiment configuration as a dict.
+        fingerprint: the data set's fingerprint.
+    """
+
+    def __init__(self, config, fingerprint):
+        self.config = config
+        self.fingerprint = fingerprint
+        self.runs = {}
+
+    def run(self, strategy, trial):
+        """The saved run, or None if it has not started."""
+        return self.runs.get(run_key(strategy, trial))
+
+    def update_run(self, strategy, trial, pool_state, records, scores):
+        """Replaces a run's pool, cycle records and selection scores.
+
+        Args:
+            strategy: strategy name.
+            trial: trial number.
+            pool_state: `Pool.state_dict()`.
+            records: list of `CycleRecord`s of completed cycles.
+            scores: per labeling cycle, the picks' scores (list) or None.
+        """
+        self.runs[run_key(strategy, trial)] = {
+            "strategy": strategy,
+            "trial": trial,
+            "pool": pool_state,
+            "cycles": [record.to_dict() for record in records],
+            "scores": scores,
+        }
+
+    def records(self, strategies, trials):
+        """All completed `CycleRecord`s, by trial, strategy, cycle."""
+        records = []
+        for trial in range(trials):
+            for strategy in strategies:
+                run = self.run(strategy, trial)
+                if run:
+                    records += [CycleRecord(**cycle) for cycle in run["cycles"]]
+        return records
+
+    def save(self, folder):
+        """Writes `folder/state.json` atomically."""
+        text = json.dumps(
+            {
+                "format_version": FORMAT_VERSION,
+                "config": self.config,
+                "fingerprint": self.fingerprint,
+                "runs": self.runs,
+            },
+            indent=1,
+        )
+        write_text(Path(folder) / STATE_FILE, text)
+
+    @classmethod
+    def load(cls, folder):
+        """Reads `folder/state.json`.
+
+        Raises:
+            ResumeError: no state file, or an unreadable one.
+        """
+        path = Path(folder) / STATE_FILE
+        if not path.is_file():
+            raise ResumeError(
+                f"Expected {str(path)!r} from an earlier run to resume. No such file; "
+                "start without --resume."
+            )
+        try:
+            saved = json.loads(path.read_text(encoding="utf-8"))
+            state = cls(saved["config"], saved["fingerprint"])
+            state.runs = saved["runs"]
+        except (ValueError, KeyError) as error:
+            raise ResumeError(f"Could not read {str(path)!r}: {error}") from error
+        if saved.get("format_version") != FORMAT_VERSION:
+            raise ResumeError(
+                f"Expected state format {FORMAT_VERSION} in {str(path)!r}. "
+                f"Received {saved.get('format_version')}"
+            )
+        return state
+
+    def check_matches(self, config, fingerprint):
+        """Raises unless a resumed run asks for exactly the saved experiment.
+
+        Args:
+            config: the new configuration as a dict.
+            fingerprint: the new data set's fingerprint.
+
+        Raises:
+            ResumeError: naming every setting that differs.
+        """
+        differences = _differences(self.config, config)
+        if fingerprint != self.fingerprint:
+            differences.append("data set contents (fingerprint) differ")
+        if differences:
+            raise ResumeError(
+                "Expected the configuration of the results being resumed. "
+                f"Received a different one: {'; '.join(differences)}. Use a new "
+                "--out folder, or --overwrite to discard the old results."
+            )
+
+
+def _differences(saved, new, prefix=""):
+    differences = []
+    for key in sorted(set(saved) | set(new)):
+        old_value, new_value = saved.get(key), new.get(key)
+        if isinstance(old_value, dict) and isinstance(new_value, dict):
+            differences += _differences(old_value, new_value, f"{prefix}{key}.")
+        elif old_value != new_value:
+            differences.append(f"{prefix}{key}={new_value!r} (saved: {old_value!r})")
+    return differences

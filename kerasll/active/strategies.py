@@ -1,0 +1,291 @@
+"""Query strategies: score the candidates of a cycle and pick a batch.
+
+A strategy only scores and selects; it never trains. It reads the trained
+model through a model view (`kerasll.active.view`): class probabilities,
+penultimate features or predicted losses of pool items, by index.
+
+Every `select` call returns a `Selection` of `budget` (K) pool indices drawn
+from `candidates` (the random subset of M unlabeled items), best first, and
+the score each pick had. Ties are broken by candidate order, so a selection is
+a pure function of the view, the candidates and the seed.
+"""
+
+import abc
+import dataclasses
+import zlib
+
+import numpy as np
+
+from kerasll.active.errors import ProtocolError, UnknownStrategyError
+from kerasll.active.kcenter import greedy_k_center
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """The items a strategy chose.
+
+    Attributes:
+        indices: int64 pool indices, best first.
+        scores: the strategy's score of each pick (higher = more wanted), or
+            None when it has none (random).
+    """
+
+    indices: np.ndarray
+    scores: np.ndarray = None
+
+
+def _check_request(candidates, budget):
+    candidates = np.asarray(candidates, dtype=np.int64).reshape(-1)
+    if not 0 < int(budget) <= len(candidates):
+        raise ProtocolError(
+            f"Expected a budget between 1 and the {len(candidates)} candidates. "
+            f"Received: budget={budget}"
+        )
+    return candidates, int(budget)
+
+
+def _top(candidates, scores, budget):
+    """The `budget` highest scores, ties broken by candidate order."""
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    order = np.argsort(-scores, kind="stable")[:budget]
+    return Selection(candidates[order], scores[order])
+
+
+class Strategy(abc.ABC):
+    """Base class: picks `budget` pool items among `candidates`.
+
+    Subclasses set `name`, `uses_loss_head` (the model must be a
+    `LossLearner`) and implement `select`.
+    """
+
+    name = None
+    uses_loss_head = False
+
+    @abc.abstractmethod
+    def select(self, view, candidates, budget, labeled, rng):
+        """Chooses the items to label next.
+
+        Args:
+            view: a model view of the model trained this cycle.
+            candidates: pool indices that may be chosen (the subset of M).
+            budget: number of items to choose (K).
+            labeled: pool indices labeled so far.
+            rng: a `numpy.random.Generator` for strategies that draw at random.
+
+        Returns:
+            A `Selection` of `budget` distinct candidates.
+        """
+
+    def get_config(self):
+        """Constructor arguments, for the experiment's configuration record."""
+        return {}
+
+    def __repr__(self):
+        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({arguments})"
+
+
+class RandomStrategy(Strategy):
+    """Uniformly random picks: the baseline every strategy must beat."""
+
+    name = "random"
+
+    def select(self, view, candidates, budget, labeled, rng):
+        candidates, budget = _check_request(candidates, budget)
+        return Selection(rng.choice(candidates, size=budget, replace=False))
+
+
+class _UncertaintyStrategy(Strategy):
+    """Top-K by an uncertainty score of the predicted class probabilities."""
+
+    @abc.abstractmethod
+    def score(self, probabilities):
+        """Uncertainty per row of (n, classes) probabilities; higher = pick."""
+
+    def select(self, view, candidates, budget, labeled, rng):
+        candidates, budget = _check_request(candidates, budget)
+        return _top(candidates, self.score(view.probabilities(candidates)), budget)
+
+
+class EntropyStrategy(_UncertaintyStrategy):
+    """Top-K by predictive entropy -sum_c p_c log p_c."""
+
+    name = "entropy"
+
+    def score(self, probabilities):
+        p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
+        return -(p * np.log(p)).sum(axis=1)
+
+
+class MarginStrategy(_UncertaintyStrategy):
+    """Top-K by smallest margin between the two most probable classes."""
+
+    name = "margin"
+
+    def score(self, probabilities):
+        top_two = np.sort(np.asarray(probabilities, dtype=np.float64), axis=1)[:, -2:]
+        return -(top_two[:, 1] - top_two[:, 0])
+
+
+class LeastConfidenceStrategy(_UncertaintyStrategy):
+    """Top-K by lowest probability of the predicted class (1 - max p)."""
+
+    name = "least_confidence"
+
+    def score(self, probabilities):
+        return 1.0 - np.asarray(probabilities, dtype=np.float64).max(axis=1)
+
+
+class CoreSetStrategy(Strategy):
+    """Greedy k-center on penultimate features (Sener & Savarese, 2018).
+
+    The labeled items are the initial centers; each pick is the candidate
+    farthest from every center so far. Distances are computed in blocks of
+    `chunk_size` centers, so memory stays bounded for 50,000 x 10,000.
+
+    Args:
+        chunk_size: centers per distance block.
+    """
+
+    name = "coreset"
+
+    def __init__(self, chunk_size=1024):
+        self.chunk_size = int(chunk_size)
+
+    def get_config(self):
+        return {"chunk_size": self.chunk_size}
+
+    def select(self, view, candidates, budget, labeled, rng):
+        candidates, budget = _check_request(candidates, budget)
+        labeled = np.asarray(labeled, dtype=np.int64)
+        centers = view.features(labeled) if len(labeled) else None
+        chosen, distances = greedy_k_center(
+            view.features(candidates), budget, centers, self.chunk_size
+        )
+        return Selection(candidates[chosen], distances)
+
+
+class LearningLossStrategy(Strategy):
+    """The paper: top-K candidates by the loss head's predicted loss."""
+
+    name = "learning_loss"
+    uses_loss_head = True
+
+    def select(self, view, candidates, budget, labeled, rng):
+        candidates, budget = _check_request(candidates, budget)
+        return _top(candidates, view.predicted_loss(candidates), budget)
+
+
+class DiverseLearningLossStrategy(Strategy):
+    """Top-K by predicted loss, made non-redundant by greedy k-center.
+
+    Top-K by predicted loss tends to pick near-duplicates from one confusing
+    region. This strategy shortlists the `shortlist_factor * K` (c*K)
+    candidates with the highest predicted loss, then picks K of them by
+    greedy k-center on penultimate features, with the labeled items as the
+    initial centers: every pick is a high-loss item far from what is already
+    labeled or picked. `shortlist_factor=1` is the paper's strategy; large
+    values approach core-set. The default c = 3 sits in the useful 2-4 range.
+
+    Args:
+        shortlist_factor: c, the shortlist size as a multiple of K (>= 1).
+        chunk_size: centers per distance block.
+
+    Raises:
+        ValueError: `shortlist_factor` below 1.
+    """
+
+    name = "learning_loss_diverse"
+    uses_loss_head = True
+
+    def __init__(self, shortlist_factor=3.0, chunk_size=1024):
+        if float(shortlist_factor) < 1.0:
+            raise ValueError(
+                "Expected shortlist_factor >= 1. "
+                f"Received: shortlist_factor={shortlist_factor}"
+            )
+        self.shortlist_factor = float(shortlist_factor)
+        self.chunk_size = int(chunk_size)
+
+    def get_config(self):
+        return {
+            "shortlist_factor": self.shortlist_factor,
+            "chunk_size": self.chunk_size,
+        }
+
+    def select(self, view, candidates, budget, labeled, rng):
+        candidates, budget = _check_request(candidates, budget)
+        size = min(len(candidates), int(np.ceil(self.shortlist_factor * budget)))
+        shortlist = _top(candidates, view.predicted_loss(candidates), size)
+        labeled = np.asarray(labeled, dtype=np.int64)
+        centers = view.features(labeled) if len(labeled) else None
+        chosen, _ = greedy_k_center(
+            view.features(shortlist.indices), budget, centers, self.chunk_size
+        )
+        return Selection(shortlist.indices[chosen], shortlist.scores[chosen])
+
+
+STRATEGIES = {
+    strategy.name: strategy
+    for strategy in (
+        LearningLossStrategy,
+        DiverseLearningLossStrategy,
+        RandomStrategy,
+        EntropyStrategy,
+        MarginStrategy,
+        LeastConfidenceStrategy,
+        CoreSetStrategy,
+    )
+}
+
+
+def get_strategy(name, **kwargs):
+    """A strategy instance from its registry name.
+
+    Args:
+        name: one of `STRATEGIES`.
+        **kwargs: constructor arguments of that strategy.
+
+    Returns:
+        A `Strategy`.
+
+    Raises:
+        UnknownStrategyError: the name is not registered.
+    """
+    if name not in STRATEGIES:
+        raise UnknownStrategyError(
+            f"Expected strategies from {sorted(STRATEGIES)}. Received: {name!r}"
+        )
+    return STRATEGIES[name](**kwargs)
+
+
+def parse_strategies(names):
+    """Validates a list (or comma-separated string) of strategy names.
+
+    Args:
+        names: e.g. "learning_loss,random" or ["learning_loss", "random"].
+
+    Returns:
+        List of distinct names, in the given order.
+
+    Raises:
+        UnknownStrategyError: an unknown name, or none at all.
+    """
+    if isinstance(names, str):
+        names = [name.strip() for name in names.split(",") if name.strip()]
+    names = list(dict.fromkeys(names))
+    if not names:
+        raise UnknownStrategyError(
+            f"Expected at least one strategy from {sorted(STRATEGIES)}. Received none"
+        )
+    unknown = [name for name in names if name not in STRATEGIES]
+    if unknown:
+        raise UnknownStrategyError(
+            f"Expected strategies from {sorted(STRATEGIES)}. Received unknown {unknown}"
+        )
+    return names
+
+
+def strategy_key(name):
+    """A stable integer for a strategy name, to derive its seeds from."""
+    return zlib.crc32(name.encode("utf-8"))

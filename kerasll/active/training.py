@@ -1,0 +1,215 @@
+"""Training and evaluating the target model of one active-learning cycle.
+
+The schedule follows the paper (CIFAR-10: 200 epochs, batch 128, SGD lr 0.1,
+momentum 0.9, weight decay 5e-4, lr x0.1 at epoch 160, head detached at
+epoch 120). Epoch counts of the lr drop and the detach are fractions of
+`epochs` (0.8 and 0.6), so short CPU runs keep the schedule's shape.
+"""
+
+import dataclasses
+import math
+
+import keras
+
+from kerasll.active.pipeline import inference_dataset, training_dataset
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainingConfig:
+    """How the target model is trained in each cycle.
+
+    Args:
+        epochs: epochs per cycle (paper: 200).
+        batch_size: mini-batch size B (paper: 128).
+        learning_rate: initial SGD learning rate (paper: 0.1).
+        momentum: SGD momentum (paper: 0.9).
+        weight_decay: L2 weight decay of the built-in models (paper: 5e-4).
+        lr_drop_fraction: share of epochs after which the learning rate is
+            multiplied by `lr_drop_factor` (paper: 160/200 = 0.8).
+        lr_drop_factor: the learning-rate multiplier (paper: 0.1).
+        detach_fraction: share of epochs after which the loss head's gradient
+            no longer reaches the target model (paper: 120/200 = 0.6).
+        margin: ranking margin xi of the loss-prediction loss (paper: 1.0).
+        weight: weight lambda of the loss-prediction loss (paper: 1.0).
+        head_units: width of each loss-head branch (paper: 128).
+        eval_batch_size: batch size for evaluation and scoring.
+        run_eagerly: run train/test steps eagerly instead of tracing them.
+            Only worth it for tiny smoke runs (a few steps per cycle), where
+            tracing a fresh model every cycle costs more than the steps.
+
+    Raises:
+        ValueError: a value out of range.
+    """
+
+    epochs: int = 200
+    batch_size: int = 128
+    learning_rate: float = 0.1
+    momentum: float = 0.9
+    weight_decay: float = 5e-4
+    lr_drop_fraction: float = 0.8
+    lr_drop_factor: float = 0.1
+    detach_fraction: float = 0.6
+    margin: float = 1.0
+    weight: float = 1.0
+    head_units: int = 128
+    eval_batch_size: int = 512
+    run_eagerly: bool = False
+
+    def __post_init__(self):
+        checks = {
+            "epochs": self.epochs >= 1,
+            "batch_size": self.batch_size >= 1,
+            "learning_rate": self.learning_rate > 0,
+            "momentum": 0 <= self.momentum < 1,
+            "weight_decay": self.weight_decay >= 0,
+            "lr_drop_fraction": 0 <= self.lr_drop_fraction <= 1,
+            "lr_drop_factor": self.lr_drop_factor > 0,
+            "detach_fraction": 0 <= self.detach_fraction <= 1,
+            "margin": self.margin >= 0,
+            "weight": self.weight >= 0,
+            "head_units": self.head_units >= 1,
+            "eval_batch_size": self.eval_batch_size >= 1,
+        }
+        bad = [name for name, ok in checks.items() if not ok]
+        if bad:
+            values = {name: getattr(self, name) for name in bad}
+            raise ValueError(
+                "Expected epochs, batch sizes, head_units >= 1, learning_rate and "
+                "lr_drop_factor > 0, fractions and momentum in [0, 1], margin, weight "
+                f"and weight_decay >= 0. Received: {values}"
+            )
+
+    @property
+    def lr_drop_epoch(self):
+        """0-based epoch from which the lower learning rate applies."""
+        return int(round(self.lr_drop_fraction * self.epochs))
+
+    @property
+    def detach_epoch(self):
+        """0-based epoch from which the loss head is detached."""
+        return int(round(self.detach_fraction * self.epochs))
+
+    def to_dict(self):
+        """JSON-friendly form."""
+        return dataclasses.asdict(self)
+
+
+def make_model(backbone, config, with_head):
+    """Wraps the target network in a `LossLearner` when the strategy needs one.
+
+    Args:
+        backbone: a freshly built functional classifier producing logits.
+        config: a `TrainingConfig`.
+        with_head: whether to attach the loss prediction module.
+
+    Returns:
+        `backbone` itself, or a `LossLearner` around it.
+    """
+    if not with_head:
+        return backbone
+    from kerasll.learner import LossLearner
+
+    return LossLearner(
+        backbone,
+        head_units=config.head_units,
+        margin=config.margin,
+        weight=config.weight,
+        detach_epoch=config.detach_epoch,
+    )
+
+
+def compile_model(model, config, steps_per_epoch):
+    """Compiles with a fresh SGD and the step-wise learning-rate drop.
+
+    Every cycle gets a new optimizer, as in the paper's reference code, also
+    when the weights are warm-started.
+
+    Args:
+        model: the model from `make_model`.
+        config: a `TrainingConfig`.
+        steps_per_epoch: batches per epoch, to place the drop in steps.
+    """
+    learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(
+        [config.lr_drop_epoch * steps_per_epoch],
+        [config.learning_rate, config.learning_rate * config.lr_drop_factor],
+    )
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate, momentum=config.momentum),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+        run_eagerly=config.run_eagerly,
+    )
+
+
+def train_model(
+    build_backbone,
+    x,
+    y,
+    config,
+    *,
+    with_head,
+    augmentation,
+    seed,
+    initial_weights=None,
+    callbacks=(),
+):
+    """Builds, optionally warm-starts, and trains the model of one cycle.
+
+    All randomness (weight initialisation, epoch orders, augmentation) comes
+    from `seed`: the same call returns the same weights.
+
+    Args:
+        build_backbone: callable returning a fresh functional classifier.
+        x: labeled images, (N, H, W, C) raw pixels.
+        y: their integer labels.
+        config: a `TrainingConfig`.
+        with_head: whether to train with the loss prediction module.
+        augmentation: an `Augmentation`, or None.
+        seed: integer seed.
+        initial_weights: optional `.weights.h5` path to start from (warm
+            start); it must come from a model built the same way.
+        callbacks: extra Keras callbacks.
+
+    Returns:
+        The trained model (a `LossLearner` when `with_head`).
+    """
+    keras.utils.set_random_seed(seed)
+    model = make_model(build_backbone(), config, with_head)
+    if initial_weights is not None:
+        model.load_weights(initial_weights)
+    dataset, steps = training_dataset(
+        x, y, config.batch_size, config.epochs, augmentation, seed
+    )
+    compile_model(model, config, steps)
+    model.fit(
+        dataset,
+        epochs=config.epochs,
+        steps_per_epoch=steps,
+        shuffle=False,
+        verbose=0,
+        callbacks=list(callbacks),
+    )
+    return model
+
+
+def evaluate_model(model, x, y, batch_size=512):
+    """Test accuracy of the model as it is (after its last epoch).
+
+    Args:
+        model: a trained classifier or `LossLearner`.
+        x: test images.
+        y: test labels.
+        batch_size: evaluation batch size.
+
+    Returns:
+        Dict with "accuracy" and, for a `LossLearner`, "rank_accuracy": the
+        share of test pairs (i, B-1-i) the head orders like the true loss.
+    """
+    logs = model.evaluate(
+        inference_dataset(x, y, batch_size), verbose=0, return_dict=True
+    )
+    rank = logs.get("rank_accuracy")
+    return {
+        "accuracy": float(logs["accuracy"]),
+        "rank_accuracy": None if rank is None or math.isnan(rank) else float(rank),
+    }

@@ -1,0 +1,82 @@
+"""Training-time image augmentation, applied in the tf.data pipeline.
+
+Augmentation is never part of the model: the exported scoring graph sees the
+images exactly as a device captures them. All randomness is stateless and
+driven by explicit per-image seeds, so a pipeline built from the same seeds
+produces the same images in any process.
+"""
+
+import dataclasses
+
+import tensorflow as tf
+
+
+@dataclasses.dataclass(frozen=True)
+class Augmentation:
+    """Random crop after zero padding, and an optional horizontal flip.
+
+    The paper's CIFAR-10 setting is `Augmentation(pad=4, flip=True)`; 8x8
+    digits use `Augmentation(pad=1, flip=False)` (a mirrored digit is a
+    different glyph).
+
+    Args:
+        pad: pixels of zero padding on each side before a random crop back to
+            the original size; 0 disables cropping.
+        flip: whether to flip left-right with probability 1/2.
+
+    Raises:
+        ValueError: a negative `pad`.
+    """
+
+    pad: int = 4
+    flip: bool = True
+
+    def __post_init__(self):
+        if int(self.pad) < 0:
+            raise ValueError(f"Expected pad >= 0. Received: pad={self.pad}")
+
+    @property
+    def enabled(self):
+        """Whether this augmentation changes images at all."""
+        return self.pad > 0 or self.flip
+
+    def to_dict(self):
+        """JSON-friendly form, for configuration records."""
+        return {"pad": int(self.pad), "flip": bool(self.flip)}
+
+
+def default_augmentation(input_shape, name=""):
+    """The augmentation a data set gets unless told otherwise.
+
+    Args:
+        input_shape: (height, width, channels) of the images.
+        name: data set name; "digits" gets a 1-pixel pad and no flip.
+
+    Returns:
+        An `Augmentation`: pad of 1/8 of the height (4 on 32x32) with flips
+        for natural images, `Augmentation(pad=1, flip=False)` for digits.
+    """
+    if name == "digits":
+        return Augmentation(pad=1, flip=False)
+    return Augmentation(pad=max(1, int(input_shape[0]) // 8), flip=True)
+
+
+def augment_image(image, seed, augmentation):
+    """Augments one image.
+
+    Args:
+        image: float tensor (height, width, channels).
+        seed: int tensor of shape (2,), the stateless seed of this image.
+        augmentation: an `Augmentation`.
+
+    Returns:
+        The augmented image, same shape and dtype.
+    """
+    crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    if augmentation.pad > 0:
+        pad = augmentation.pad
+        padded = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])
+        image = tf.image.stateless_random_crop(padded, tf.shape(image), crop_seed)
+    if augmentation.flip:
+        image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    return image

@@ -1,0 +1,235 @@
+"""Built-in target networks for active-learning experiments.
+
+Every model takes raw pixel values (0-255, float) and scales them inside the
+graph, so an exported graph can be fed the pixels a device captured. The last
+feature map of each stage is a layer named `stage1`, `stage2`, ..., which is
+exactly what `taps="auto"` picks for the loss head. The penultimate features
+(input of the final `logits` layer) come from the layer named `features`.
+
+Weight decay is applied as an L2 kernel regularizer on every convolution and
+dense kernel, with coefficient `weight_decay / 2`: its gradient is then
+`weight_decay * w`, which flows through SGD momentum exactly like PyTorch's
+`SGD(weight_decay=...)` in the paper's reference code. (Keras'
+`SGD(weight_decay=...)` decays decoupled from momentum, about 10x weaker at
+momentum 0.9.) The loss head is not decayed.
+"""
+
+import keras
+
+# BatchNorm settings of the PyTorch reference (momentum 0.1 there means a
+# moving-average factor of 0.9 here); Keras' default 0.99 lags far behind on
+# the short runs of early active-learning cycles.
+_BN_MOMENTUM = 0.9
+_BN_EPSILON = 1e-5
+
+
+def _regularizer(weight_decay):
+    return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
+
+
+def _channels(base, width):
+    return max(1, int(round(base * width)))
+
+
+def _input_scaling(inputs, mean, std):
+    """Raw 0-255 pixels -> network scale, inside the graph.
+
+    A `Rescaling` layer either divides by 255 or, given per-channel `mean`
+    and `std`, computes `(x - mean) / std` as `x * (1 / std) - mean / std`.
+    Its constants are plain Python floats, traced into the graph as
+    constants, so converters see no captured tensors.
+    """
+    if mean is None and std is None:
+        return keras.layers.Rescaling(1.0 / 255.0, name="rescale")(inputs)
+    if mean is None or std is None:
+        raise ValueError(
+            "Expected both mean and std (per channel, 0-255 scale) or neither. "
+            f"Received: mean={mean}, std={std}"
+        )
+    mean, std = _as_list(mean), _as_list(std)
+    if len(mean) != len(std) or min(std) <= 0:
+        raise ValueError(
+            "Expected one mean and one positive std per channel. "
+            f"Received: mean={mean}, std={std}"
+        )
+    return keras.layers.Rescaling(
+        scale=[1.0 / s for s in std],
+        offset=[-m / s for m, s in zip(mean, std)],
+        name="rescale",
+    )(inputs)
+
+
+def _as_list(values):
+    try:
+        return [float(v) for v in values]
+    except TypeError:
+        return [float(values)]
+
+
+def _conv_bn_relu(x, filters, strides, weight_decay, name, relu_name=None):
+    x = keras.layers.Conv2D(
+        filters,
+        3,
+        strides=strides,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=_regularizer(weight_decay),
+        name=f"{name}_conv",
+    )(x)
+    x = keras.layers.BatchNormalization(
+        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_bn"
+    )(x)
+    return keras.layers.ReLU(name=relu_name or f"{name}_relu")(x)
+
+
+def _basic_block(x, filters, strides, weight_decay, name, out_name=None):
+    """ResNet basic block: two 3x3 convolutions and an identity/1x1 shortcut."""
+    shortcut = x
+    y = _conv_bn_relu(x, filters, strides, weight_decay, f"{name}_a")
+    y = keras.layers.Conv2D(
+        filters,
+        3,
+        padding="same",
+        use_bias=False,
+        kernel_initializer="he_normal",
+        kernel_regularizer=_regularizer(weight_decay),
+        name=f"{name}_b_conv",
+    )(y)
+    y = keras.layers.BatchNormalization(
+        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_b_bn"
+    )(y)
+    if strides != 1 or shortcut.shape[-1] != filters:
+        shortcut = keras.layers.Conv2D(
+            filters,
+            1,
+            strides=strides,
+            use_bias=False,
+            kernel_initializer="he_normal",
+            kernel_regularizer=_regularizer(weight_decay),
+            name=f"{name}_shortcut_conv",
+        )(shortcut)
+        shortcut = keras.layers.BatchNormalization(
+            momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_shortcut_bn"
+        )(shortcut)
+    y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
+    return keras.layers.ReLU(name=out_name or f"{name}_out")(y)
+
+
+def _classifier(x, num_classes, weight_decay):
+    x = keras.layers.GlobalAveragePooling2D(name="features")(x)
+    return keras.layers.Dense(
+        num_classes, kernel_regularizer=_regularizer(weight_decay), name="logits"
+    )(x)
+
+
+def resnet18(
+    input_shape, num_classes, width=1.0, weight_decay=5e-4, mean=None, std=None
+):
+    """The CIFAR variant of ResNet-18 used by the paper.
+
+    3x3 stem (no max-pooling), 4 stages of 2 basic blocks with 64, 128, 256,
+    512 channels (times `width`), strides 1, 2, 2, 2, global average pooling
+    and a dense layer producing logits. On 32x32 inputs the stage outputs are
+    32, 16, 8 and 4 pixels wide.
+
+    Args:
+        input_shape: (height, width, channels) of the images.
+        num_classes: number of classes (logits).
+        width: channel multiplier (1.0 = the paper; smaller for CPU runs).
+        weight_decay: L2 weight decay on kernels (paper: 5e-4).
+        mean: optional per-channel mean of raw pixels (0-255 scale).
+        std: optional per-channel std of raw pixels; with `mean`, inputs are
+            standardised in the graph, otherwise divided by 255.
+
+    Returns:
+        A functional `keras.Model` named "resnet18" mapping raw pixels to
+        logits, with stage outputs named `stage1` ... `stage4`.
+    """
+    inputs = keras.Input(tuple(input_shape), name="pixels")
+    x = _input_scaling(inputs, mean, std)
+    x = _conv_bn_relu(x, _channels(64, width), 1, weight_decay, "stem")
+    for stage, (base, strides) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), 1):
+        filters = _channels(base, width)
+        x = _basic_block(x, filters, strides, weight_decay, f"stage{stage}_block1")
+        x = _basic_block(
+            x,
+            filters,
+            1,
+            weight_decay,
+            f"stage{stage}_block2",
+            out_name=f"stage{stage}",
+        )
+    outputs = _classifier(x, num_classes, weight_decay)
+    return keras.Model(inputs, outputs, name="resnet18")
+
+
+def small_cnn(
+    input_shape, num_classes, width=1.0, weight_decay=5e-4, mean=None, std=None
+):
+    """A three-stage CNN that trains in seconds on a CPU.
+
+    Each stage is two 3x3 conv-BN-ReLU layers (32, 64, 128 channels times
+    `width`); stages 2 and 3 start with stride 2. Global average pooling and a
+    dense layer produce logits.
+
+    Args:
+        input_shape: (height, width, channels) of the images.
+        num_classes: number of classes (logits).
+        width: channel multiplier.
+        weight_decay: L2 weight decay on kernels (paper: 5e-4).
+        mean: optional per-channel mean of raw pixels (0-255 scale).
+        std: optional per-channel std of raw pixels.
+
+    Returns:
+        A functional `keras.Model` named "small_cnn" with stage outputs named
+        `stage1` ... `stage3`.
+    """
+    inputs = keras.Input(tuple(input_shape), name="pixels")
+    x = _input_scaling(inputs, mean, std)
+    for stage, (base, strides) in enumerate(((32, 1), (64, 2), (128, 2)), 1):
+        filters = _channels(base, width)
+        x = _conv_bn_relu(x, filters, strides, weight_decay, f"stage{stage}_a")
+        x = _conv_bn_relu(
+            x, filters, 1, weight_decay, f"stage{stage}_b", relu_name=f"stage{stage}"
+        )
+    outputs = _classifier(x, num_classes, weight_decay)
+    return keras.Model(inputs, outputs, name="small_cnn")
+
+
+MODELS = {"resnet18": resnet18, "small_cnn": small_cnn}
+
+
+def build_model(name, input_shape, num_classes, **kwargs):
+    """Builds a built-in model by name.
+
+    Args:
+        name: one of `MODELS` ("resnet18", "small_cnn").
+        input_shape: (height, width, channels) of the images.
+        num_classes: number of classes.
+        **kwargs: passed to the builder (`width`, `weight_decay`, `mean`,
+            `std`).
+
+    Returns:
+        A functional `keras.Model` producing logits.
+
+    Raises:
+        ValueError: unknown name, bad shape, class count or width.
+    """
+    if name not in MODELS:
+        raise ValueError(
+            f"Expected model in {sorted(MODELS)}. Received: model={name!r}"
+        )
+    input_shape = tuple(int(d) for d in input_shape)
+    if len(input_shape) != 3 or min(input_shape) < 1:
+        raise ValueError(
+            "Expected input_shape=(height, width, channels) with positive sizes. "
+            f"Received: input_shape={input_shape}"
+        )
+    if int(num_classes) < 2:
+        raise ValueError(
+            f"Expected num_classes >= 2. Received: num_classes={num_classes}"
+        )
+    if float(kwargs.get("width", 1.0)) <= 0:
+        raise ValueError(f"Expected width > 0. Received: width={kwargs['width']}")
+    return MODELS[name](input_shape, int(num_classes), **kwargs)
