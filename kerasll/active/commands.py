@@ -113,10 +113,34 @@ class ClickProgress:
     show_default=True,
     help="M: random unlabeled items scored per cycle.",
 )
-@click.option("--cycles", type=click.IntRange(min=1), default=10, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=200, show_default=True)
-@click.option("--trials", type=click.IntRange(min=1), default=5, show_default=True)
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option(
+    "--cycles",
+    type=click.IntRange(min=1),
+    default=10,
+    show_default=True,
+    help="Training cycles; cycle c trains on initial + c x budget labels.",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=200,
+    show_default=True,
+    help="Epochs per cycle (lr drop at 80%, head detached at 60% of them).",
+)
+@click.option(
+    "--trials",
+    type=click.IntRange(min=1),
+    default=5,
+    show_default=True,
+    help="Repetitions; strategies share each trial's initial set and seeds.",
+)
+@click.option(
+    "--seed",
+    type=int,
+    default=0,
+    show_default=True,
+    help="The one seed every random choice derives from.",
+)
 @click.option(
     "--batch-size", type=click.IntRange(min=1), default=128, show_default=True
 )
@@ -255,8 +279,20 @@ def simulate_command(
     show_default=True,
     help="Folder for the demo's artifacts (replaced).",
 )
-@click.option("--cycles", type=click.IntRange(min=2), default=5, show_default=True)
-@click.option("--epochs", type=click.IntRange(min=1), default=40, show_default=True)
+@click.option(
+    "--cycles",
+    type=click.IntRange(min=2),
+    default=5,
+    show_default=True,
+    help="Training cycles (100 random labels, then 100 more per cycle).",
+)
+@click.option(
+    "--epochs",
+    type=click.IntRange(min=1),
+    default=40,
+    show_default=True,
+    help="Epochs per cycle.",
+)
 @click.option("--seed", type=int, default=0, show_default=True)
 def demo_command(out_dir, cycles, epochs, seed):
     """Compare strategies on the embedded digits and show what they pick."""
