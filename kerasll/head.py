@@ -32,7 +32,7 @@ class GradientGate(keras.layers.Layer):
         return frozen + ops.cast(self.gate, inputs.dtype) * (inputs - frozen)
 
 
-def build_loss_head(feature_shapes, units=128, name="loss_head"):
+def build_loss_head(feature_shapes, units=128, weight_decay=0.0, name="loss_head"):
     """Builds the paper's loss prediction module as a functional model.
 
     Per tapped feature: global average pooling (rank 3 to 5 only) -> Dense
@@ -45,6 +45,8 @@ def build_loss_head(feature_shapes, units=128, name="loss_head"):
     Args:
         feature_shapes: shapes of the tapped tensors, batch axis included.
         units: width of each branch (paper: 128).
+        weight_decay: L2 decay of the Dense kernels (regularizer coefficient
+            `weight_decay / 2`); 0 adds none.
         name: name of the returned model.
 
     Returns:
@@ -59,6 +61,7 @@ def build_loss_head(feature_shapes, units=128, name="loss_head"):
         raise ValueError(f"Expected head_units > 0. Received: head_units={units}")
     inputs, branches = [], []
     gate = GradientGate(name="gradient_gate")
+    regularizer = keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
     for index, shape in enumerate(feature_shapes):
         feature = keras.Input(shape=tuple(shape[1:]), name=f"tap_{index}")
         inputs.append(feature)
@@ -66,13 +69,17 @@ def build_loss_head(feature_shapes, units=128, name="loss_head"):
         if needs_pooling(shape):
             x = _POOLING[len(shape)](name=f"tap_{index}_pool")(x)
         x = gate(x)
-        x = keras.layers.Dense(units, name=f"tap_{index}_dense")(x)
+        x = keras.layers.Dense(
+            units, kernel_regularizer=regularizer, name=f"tap_{index}_dense"
+        )(x)
         branches.append(keras.layers.ReLU(name=f"tap_{index}_relu")(x))
     merged = (
         branches[0]
         if len(branches) == 1
         else keras.layers.Concatenate(name="concat")(branches)
     )
-    score = keras.layers.Dense(1, name="predicted_loss_dense")(merged)
+    score = keras.layers.Dense(
+        1, kernel_regularizer=regularizer, name="predicted_loss_dense"
+    )(merged)
     score = keras.layers.Reshape((), name="predicted_loss")(score)
     return keras.Model(inputs, score, name=name)

@@ -11,6 +11,7 @@ from kerasll.active.pipeline import inference_dataset, training_dataset
 from kerasll.augment import Augmentation, augment_image
 from kerasll.data import (
     DATA_ENV,
+    IMAGE_EXTENSIONS,
     DataError,
     load_cifar10,
     load_dataset,
@@ -20,7 +21,8 @@ from kerasll.data import (
     make_dataset,
 )
 
-SHARED_CIFAR = Path("/work/shared/data/cifar10.npz")
+# The project's CIFAR-10 copy sits beside the checkout: ../shared/data.
+SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 
 
 def _arrays(train=12, test=4, classes=3, shape=(6, 6, 3), seed=0):
@@ -90,12 +92,37 @@ def test_npz_missing_arrays_are_listed(tmp_path):
         ),
         ({"x_test": np.zeros((4, 5, 6, 3))}, "one shape"),
         ({"x_train": np.full((12, 6, 6, 3), 300.0)}, r"\[0, 255\]"),
+        (
+            {"x_train": np.linspace(0, 1, 12 * 6 * 6 * 3).reshape(12, 6, 6, 3)},
+            r"Expected raw 0-255 pixel values .* x_train\. Received float values "
+            r"in \[0, 1\].*multiply by 255",
+        ),
+        (
+            {"x_test": np.full((4, 6, 6, 3), 0.5, dtype=np.float32)},
+            r"x_test\. Received float values in \[0\.5, 0\.5\]",
+        ),
+        (
+            {"x_train": np.full((12, 6, 6, 3), 17.5)},
+            r"Received float values in \[17\.5, 17\.5\] \(not all are whole",
+        ),
+        ({"x_train": np.full((12, 6, 6, 3), np.nan)}, "Received float values"),
     ],
 )
 def test_invalid_arrays_are_rejected(change, match):
     arrays = {**_arrays(), **change}
     with pytest.raises(DataError, match=match):
         make_dataset("bad", class_names=["a", "b", "c"], **arrays)
+
+
+def test_float_images_of_whole_0_255_values_are_accepted():
+    arrays = _arrays()
+    expected = arrays["x_train"].copy()
+    arrays["x_train"] = expected.astype(np.float32)
+    arrays["x_test"] = np.zeros((4, 6, 6, 3))  # all black: not "scaled to [0, 1]"
+    dataset = make_dataset("floats", **arrays)
+    assert dataset.x_train.dtype == np.uint8
+    np.testing.assert_array_equal(dataset.x_train, expected)
+    assert not dataset.x_test.any()
 
 
 def _write_images(root, counts, size=(5, 4), mode="L"):
@@ -226,3 +253,60 @@ def test_inference_pipeline_keeps_order():
     np.testing.assert_array_equal(np.concatenate([b[0].numpy() for b in batches]), x)
     with pytest.raises(ValueError, match="5 images, 4 labels"):
         training_dataset(x, np.arange(4), 2, 1, None, 0)
+
+
+def test_corrupt_npz_is_a_data_error_naming_the_file(tmp_path):
+    garbage = tmp_path / "garbage.npz"
+    garbage.write_bytes(b"not a zip archive at all")
+    with pytest.raises(DataError, match=r"readable \.npz archive.*garbage\.npz"):
+        load_dataset(str(garbage))
+    good = tmp_path / "good.npz"
+    np.savez(good, **_arrays())
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(good.read_bytes()[: good.stat().st_size // 2])
+    with pytest.raises(DataError, match=r"truncated\.npz.*BadZipFile"):
+        load_npz(truncated)
+    single = tmp_path / "single.npz"
+    with open(single, "wb") as stream:
+        np.save(stream, np.zeros(3))
+    with pytest.raises(DataError, match=r"archive of named arrays in .*single\.npz"):
+        load_npz(single)
+
+
+def test_unreadable_image_is_a_data_error_naming_the_file(tmp_path):
+    _write_images(tmp_path / "pool", {"a": 2, "b": 2})
+    broken = tmp_path / "pool" / "b" / "broken.png"
+    broken.write_bytes(b"\x89PNG\r\n\x1a\n but then nothing useful")
+    with pytest.raises(DataError, match=r"readable image file.*broken\.png"):
+        load_dataset(str(tmp_path / "pool"))
+    png = tmp_path / "pool" / "a" / "0.png"
+    broken.write_bytes(png.read_bytes()[:-20])  # a truncated image
+    with pytest.raises(DataError, match=r"broken\.png.*cannot be decoded"):
+        load_folder(tmp_path / "pool")
+
+
+def test_load_dataset_passes_image_size_to_folders_only(tmp_path):
+    _write_images(tmp_path / "mixed", {"a": 2, "b": 2})
+    Image.new("L", (9, 9)).save(tmp_path / "mixed" / "a" / "big.png")
+    with pytest.raises(DataError, match=r"--image-size HEIGHT WIDTH"):
+        load_dataset(str(tmp_path / "mixed"))
+    resized = load_dataset(str(tmp_path / "mixed"), image_size=(3, 2))
+    assert resized.input_shape == (3, 2, 1)
+    with pytest.raises(DataError, match=r"only with a folder.*'digits'"):
+        load_dataset("digits", image_size=(8, 8))
+    with pytest.raises(DataError, match=r"two integers >= 1\. Received: \(0, 3\)"):
+        load_dataset(str(tmp_path / "mixed"), image_size=(0, 3))
+
+
+def test_folders_read_every_extension_the_scorer_reads(tmp_path):
+    from kerasll_serving import sources
+
+    assert IMAGE_EXTENSIONS is sources.IMAGE_EXTENSIONS
+    formats = {".bmp": "BMP", ".gif": "GIF", ".tif": "TIFF", ".webp": "WEBP"}
+    for index, (suffix, fmt) in enumerate(formats.items()):
+        for label in ("a", "b"):
+            (tmp_path / label).mkdir(exist_ok=True)
+            image = Image.new("L", (4, 4), color=10 * index)
+            image.save(tmp_path / label / f"{index}{suffix}", format=fmt)
+    dataset = load_folder(tmp_path, test_fraction=0.5)
+    assert len(dataset.x_train) + len(dataset.x_test) == 8

@@ -38,14 +38,14 @@ def test_head_gradient_reaches_backbone_only_before_the_switch():
     learner.compile(loss=SPARSE_CE)
     with tf.GradientTape(persistent=True) as tape:
         y_pred, predicted = learner._forward_with_head(x, training=True)
-        _, _, head_loss = learner._loss_terms(y, y_pred, predicted, None)
+        _, _, head_loss, _ = learner._loss_terms(y, y_pred, predicted, None)
     open_grads = tape.gradient(head_loss, learner.backbone.trainable_weights)
     assert max(_max_abs(open_grads)) > 0
 
     learner.head_gradient_gate.assign(0.0)
     with tf.GradientTape(persistent=True) as tape:
         y_pred, predicted = learner._forward_with_head(x, training=True)
-        _, _, head_loss = learner._loss_terms(y, y_pred, predicted, None)
+        _, _, head_loss, _ = learner._loss_terms(y, y_pred, predicted, None)
     closed = tape.gradient(head_loss, learner.backbone.trainable_weights)
     assert max(_max_abs(closed)) == 0.0
     head_grads = tape.gradient(head_loss, learner.loss_head.trainable_weights)
@@ -210,21 +210,73 @@ def test_two_output_model_sums_the_per_output_losses():
     }
 
 
+def _two_output_model():
+    """Outputs listed value first, so sorted names would misalign them."""
+    inputs = keras.Input((8, 8, 2))
+    pooled = keras.layers.GlobalAveragePooling2D()(
+        keras.layers.Conv2D(4, 3, padding="same", name="c")(inputs)
+    )
+    value = keras.layers.Dense(1, name="value")(pooled)
+    label = keras.layers.Dense(2, name="label")(pooled)
+    return keras.Model(inputs, [value, label])
+
+
+def test_dict_losses_targets_and_loss_weights_follow_output_names():
+    x, y, _ = marked_noise_data(16, seed=14)
+    value_target = x[..., 0].mean(axis=(1, 2))[:, None]
+    keras.utils.set_random_seed(14)
+    learner = LossLearner(_two_output_model(), head_units=4, weight=0.0)
+    learner.compile(
+        loss={"label": "SparseCategoricalCrossentropy", "value": "mse"},
+        loss_weights={"label": 2.0, "value": 0.5},
+    )
+    logs = learner.evaluate(
+        x, {"label": y, "value": value_target}, batch_size=16, verbose=0,
+        return_dict=True,
+    )
+    value_pred, label_pred = learner.predict(x, verbose=0)
+    cross_entropy = keras.losses.SparseCategoricalCrossentropy()
+    expected = 2.0 * cross_entropy.call(tf.constant(y), tf.constant(label_pred))
+    expected += 0.5 * ((value_pred - value_target) ** 2).mean(axis=1)
+    assert logs["task_loss"] == pytest.approx(float(np.mean(expected)), rel=1e-5)
+
+
+def test_unknown_dict_loss_key_names_the_outputs():
+    x, y, _ = marked_noise_data(8, seed=15)
+    learner = LossLearner(_two_output_model(), head_units=4)
+    learner.compile(loss={"labels": "mse", "value": "mse"})
+    with pytest.raises(ValueError, match=r"\['label', 'value'\]|\['value', 'label'\]"):
+        learner.evaluate(x, [x[:, 0, 0, :1], y], verbose=0)
+
+
+def test_logged_loss_includes_regularization_like_keras():
+    x, y, _ = marked_noise_data(16, seed=16)
+    keras.utils.set_random_seed(16)
+    learner = LossLearner(small_cnn(), head_units=4, head_weight_decay=0.5)
+    learner.compile(loss=SPARSE_CE)
+    logs = learner.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    decay = float(sum(float(v) for v in learner.losses))
+    assert decay > 0
+    assert logs["loss"] == pytest.approx(
+        logs["task_loss"] + logs["head_loss"] + decay, rel=1e-5
+    )
+
+
 def test_save_and_load_round_trip(tmp_path):
     x, y, _ = marked_noise_data(64, seed=12)
-    learner = _learner(taps=["stage2"], margin=0.5, weight=0.3, detach_epoch=7)
+    learner = _learner(
+        taps=["stage2"], margin=0.5, weight=0.3, detach_epoch=7, head_weight_decay=1e-3
+    )
     learner.compile(optimizer="adam", loss=SPARSE_CE, metrics=["accuracy"])
     learner.fit(x, y, epochs=1, batch_size=32, verbose=0)
     path = tmp_path / "learner.keras"
     learner.save(path)
     loaded = keras.models.load_model(path)
     assert isinstance(loaded, LossLearner)
-    assert (loaded.taps, loaded.margin, loaded.weight, loaded.detach_epoch) == (
-        ["stage2"],
-        0.5,
-        0.3,
-        7,
-    )
+    assert (
+        loaded.taps, loaded.margin, loaded.weight, loaded.detach_epoch,
+        loaded.head_weight_decay,
+    ) == (["stage2"], 0.5, 0.3, 7, 1e-3)
     np.testing.assert_allclose(loaded.predict(x, verbose=0), learner.predict(x, verbose=0))
     np.testing.assert_allclose(loaded.predict_loss(x), learner.predict_loss(x))
     loaded.fit(x, y, epochs=1, batch_size=32, verbose=0)  # still trainable
@@ -238,6 +290,7 @@ def test_save_and_load_round_trip(tmp_path):
         ({"weight": -0.1}, "weight"),
         ({"detach_epoch": -3}, "detach_epoch"),
         ({"head_units": 0}, "head_units"),
+        ({"head_weight_decay": -1e-4}, "head_weight_decay"),
     ],
 )
 def test_bad_hyper_parameters_are_rejected(kwargs, match):
