@@ -16,15 +16,19 @@ integer labels, validated before any training starts:
 import dataclasses
 import hashlib
 import os
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+from kerasll_serving.sources import IMAGE_EXTENSIONS
 
 from kerasll.augment import Augmentation, default_augmentation
 
 DATA_ENV = "KERASLL_DATA"
 NAMED_DATASETS = ("digits", "cifar10")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp")
+# Errors numpy raises for a file that is not a (complete) npz archive.
+_NPZ_READ_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error)
 _NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
 
 
@@ -114,14 +118,44 @@ def _as_images(x, what):
         )
     if x.dtype == np.uint8:
         return x
-    if not np.issubdtype(x.dtype, np.number):
+    if not np.issubdtype(x.dtype, np.number) or np.issubdtype(
+        x.dtype, np.complexfloating
+    ):
         raise DataError(f"Expected numeric {what}. Received dtype {x.dtype}")
+    if x.size and np.issubdtype(x.dtype, np.floating):
+        _check_float_pixels(x, what)
     if x.size and (x.min() < 0 or x.max() > 255):
         raise DataError(
             f"Expected {what} as raw pixel values in [0, 255]. Received values in "
             f"[{x.min()}, {x.max()}]"
         )
     return np.rint(x).astype(np.uint8)
+
+
+def _check_float_pixels(x, what):
+    """Float images must hold raw 0-255 values: whole numbers, not [0, 1].
+
+    Rounding [0, 1]-scaled images to uint8 would silently turn them into
+    (almost) black-and-white 0/1 images, so they are refused instead.
+    """
+    low, high = float(np.min(x)), float(np.max(x))
+    whole = bool(np.isfinite(low) and np.isfinite(high)) and bool(
+        np.all(np.equal(np.mod(x, 1), 0))
+    )
+    scaled = high <= 1.0 and (low != 0.0 or high != 0.0)
+    if whole and 0.0 <= low and high <= 255.0 and not scaled:
+        return
+    if scaled:
+        reason = "they look scaled to [0, 1]"
+    elif not whole:
+        reason = "not all are whole numbers"
+    else:
+        reason = "some are outside [0, 255]"
+    raise DataError(
+        f"Expected raw 0-255 pixel values (whole numbers in [0, 255]) in {what}. "
+        f"Received float values in [{low:g}, {high:g}] ({reason}); multiply by 255 "
+        "if they are scaled to [0, 1], and round to uint8 before loading"
+    )
 
 
 def _as_labels(y, what):
@@ -242,20 +276,39 @@ def load_npz(path, name=None):
     path = Path(path)
     if not path.is_file():
         raise DataError(f"Expected an existing .npz file. Received: {str(path)!r}")
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive = np.load(path, allow_pickle=False)
+    except _NPZ_READ_ERRORS as error:
+        raise _unreadable_npz(path, error) from error
+    if not isinstance(archive, np.lib.npyio.NpzFile):
+        raise DataError(
+            f"Expected an .npz archive of named arrays in {str(path)!r}. Received "
+            f"a single {type(archive).__name__} (a .npy file?)"
+        )
+    with archive:
         missing = [key for key in _NPZ_KEYS if key not in archive.files]
         if missing:
             raise DataError(
                 f"Expected arrays {list(_NPZ_KEYS)} in {str(path)!r}. Missing "
                 f"{missing}; found {sorted(archive.files)}"
             )
-        arrays = {key: archive[key] for key in _NPZ_KEYS}
-        class_names = (
-            [str(c) for c in archive["class_names"]]
-            if "class_names" in archive.files
-            else None
-        )
+        try:
+            arrays = {key: archive[key] for key in _NPZ_KEYS}
+            class_names = (
+                [str(c) for c in archive["class_names"]]
+                if "class_names" in archive.files
+                else None
+            )
+        except _NPZ_READ_ERRORS as error:
+            raise _unreadable_npz(path, error) from error
     return make_dataset(name or path.stem, class_names=class_names, **arrays)
+
+
+def _unreadable_npz(path, error):
+    return DataError(
+        f"Expected a readable .npz archive (np.savez) at {str(path)!r}. Received a "
+        f"corrupt or truncated file ({type(error).__name__}: {error})"
+    )
 
 
 def _cifar10_path(data):
@@ -337,18 +390,26 @@ def _read_images(folders, image_size):
         (path, label)
         for label, folder in enumerate(folders)
         for path in sorted(folder.iterdir())
-        if path.suffix.lower() in IMAGE_SUFFIXES
+        if path.suffix.lower() in IMAGE_EXTENSIONS
     ]
     images, sizes = [], {}
     for path, _ in files:
-        with Image.open(path) as image:
-            images.append(image.copy())
+        try:
+            with Image.open(path) as image:
+                images.append(image.copy())  # copy() decodes the whole file.
+        except (OSError, ValueError, SyntaxError) as error:  # PIL's decode errors
+            raise DataError(
+                f"Expected a readable image file. Received {str(path)!r}, which "
+                f"cannot be decoded ({type(error).__name__}: {error}); remove or "
+                "replace it"
+            ) from error
         sizes.setdefault(images[-1].size, path)
     if image_size is None and len(sizes) > 1:
         examples = {f"{w}x{h}": str(p) for (w, h), p in list(sizes.items())[:3]}
         raise DataError(
-            "Expected images of one size, or image_size=(height, width) to resize "
-            f"them. Received several sizes, e.g. {examples}"
+            "Expected images of one size, or an image size to resize them to "
+            "(--image-size HEIGHT WIDTH, or image_size=(height, width)). Received "
+            f"several sizes, e.g. {examples}"
         )
     grayscale = all(image.mode in ("L", "1", "I", "I;16") for image in images)
     arrays = []
@@ -409,7 +470,7 @@ def load_folder(path, test_fraction=0.2, seed=0, image_size=None):
     images, labels = _read_images(folders, image_size)
     if len(images) < 2:
         raise DataError(
-            f"Expected image files ({', '.join(IMAGE_SUFFIXES)}) in class "
+            f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) in class "
             f"sub-folders of {str(root)!r}. Found {len(images)} in folders {names}"
         )
     from sklearn.model_selection import train_test_split
@@ -418,9 +479,16 @@ def load_folder(path, test_fraction=0.2, seed=0, image_size=None):
     counts = np.bincount(labels, minlength=len(names))
     stratify = labels if counts.min() >= 2 else None
     indices = np.arange(len(images))
-    train_idx, test_idx = train_test_split(
-        indices, test_size=test_fraction, stratify=stratify, random_state=seed
-    )
+    try:
+        train_idx, test_idx = train_test_split(
+            indices, test_size=test_fraction, stratify=stratify, random_state=seed
+        )
+    except ValueError as error:  # too few images for the split
+        raise DataError(
+            f"Expected enough images in {str(root)!r} for a test_fraction="
+            f"{test_fraction} split. Received {len(images)} images in "
+            f"{len(names)} classes: {error}"
+        ) from error
     images = np.stack(images)
     return make_dataset(
         root.name,
@@ -432,7 +500,7 @@ def load_folder(path, test_fraction=0.2, seed=0, image_size=None):
     )
 
 
-def load_dataset(source, data=None, seed=0):
+def load_dataset(source, data=None, seed=0, image_size=None):
     """Loads a data set by name or path.
 
     Args:
@@ -440,24 +508,50 @@ def load_dataset(source, data=None, seed=0):
             class sub-folders.
         data: for "cifar10", the npz path (default `KERASLL_DATA`).
         seed: seed of the train/test split of an unsplit folder.
+        image_size: for a folder, optional (height, width) every image is
+            resized to (needed when the images differ in size).
 
     Returns:
         An `ImageDataset`.
 
     Raises:
-        DataError: unknown source, missing files, invalid contents.
+        DataError: unknown source, missing files, invalid contents, or an
+            `image_size` that is not two positive integers or is given for
+            a source other than a folder.
     """
     source = str(source)
+    path = Path(source)
+    if image_size is not None:
+        image_size = _check_image_size(image_size)
+        if source in NAMED_DATASETS or not path.is_dir():
+            raise DataError(
+                "Expected image_size (--image-size) only with a folder of images; "
+                f"arrays are used at their stored size. Received image_size="
+                f"{image_size} for dataset {source!r}"
+            )
     if source == "digits":
         return load_digits()
     if source == "cifar10":
         return load_cifar10(data)
-    path = Path(source)
     if path.suffix == ".npz":
         return load_npz(path)
     if path.is_dir():
-        return load_folder(path, seed=seed)
+        return load_folder(path, seed=seed, image_size=image_size)
     raise DataError(
         f"Expected dataset in {list(NAMED_DATASETS)}, a path to an .npz file or a "
         f"folder of class sub-folders. Received: {source!r}"
     )
+
+
+def _check_image_size(image_size):
+    try:
+        height, width = (int(side) for side in image_size)
+        valid = height >= 1 and width >= 1
+    except (TypeError, ValueError):
+        valid = False
+    if not valid:
+        raise DataError(
+            "Expected image_size as (height, width), two integers >= 1. "
+            f"Received: {image_size!r}"
+        )
+    return (height, width)

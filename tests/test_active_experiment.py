@@ -289,3 +289,58 @@ def test_existing_results_are_never_silently_overwritten(uninterrupted, tmp_path
     )
     assert both.exit_code == 1 and "not both" in both.output
     assert (out / "results.csv").read_text() == "precious\n"
+
+
+def _mixed_size_folder(root):
+    from PIL import Image
+
+    for label in ("a", "b"):
+        (root / label).mkdir(parents=True)
+        for index in range(20):
+            size = (8, 8) if index % 2 else (10, 12)
+            Image.new("L", size, color=10 * index).save(root / label / f"{index}.png")
+    return str(root)
+
+
+def _one_line_error(result, message):
+    assert result.exit_code == 1, result.output
+    assert message in result.output, result.output
+    assert result.output.startswith("Error: ") and "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+
+
+def test_corrupt_npz_is_one_line_before_training(tmp_path):
+    path = tmp_path / "data.npz"
+    path.write_bytes(b"PK\x03\x04 this zip stops here")
+    result = CliRunner().invoke(
+        main, [*TINY, "--dataset", str(path), "--out", str(tmp_path / "o")]
+    )
+    _one_line_error(result, "Expected a readable .npz archive (np.savez) at")
+    assert "data.npz" in result.output
+
+
+def test_image_size_option_reaches_the_folder_loader(tmp_path):
+    folder = _mixed_size_folder(tmp_path / "mixed")
+    out = str(tmp_path / "o")
+    unsized = CliRunner().invoke(main, [*TINY, "--dataset", folder, "--out", out])
+    _one_line_error(unsized, "(--image-size HEIGHT WIDTH, or image_size=")
+    # Resized, the folder loads; the run then stops at the next check (M < K).
+    sized = CliRunner().invoke(
+        main,
+        [
+            *TINY,
+            "--dataset",
+            folder,
+            "--out",
+            out,
+            "--image-size",
+            "8",
+            "8",
+            "--subset",
+            "20",
+        ],
+    )
+    _one_line_error(sized, "subset_size=20 < budget=30")
+    digits = CliRunner().invoke(main, [*TINY, "--out", out, "--image-size", "8", "8"])
+    _one_line_error(digits, "only with a folder of images")
+    assert not (tmp_path / "o" / "state.json").exists()

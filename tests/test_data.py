@@ -286,7 +286,7 @@ def test_unreadable_image_is_a_data_error_naming_the_file(tmp_path):
 
 
 def test_load_dataset_passes_image_size_to_folders_only(tmp_path):
-    _write_images(tmp_path / "mixed", {"a": 2, "b": 2})
+    _write_images(tmp_path / "mixed", {"a": 4, "b": 4})
     Image.new("L", (9, 9)).save(tmp_path / "mixed" / "a" / "big.png")
     with pytest.raises(DataError, match=r"--image-size HEIGHT WIDTH"):
         load_dataset(str(tmp_path / "mixed"))
@@ -296,6 +296,12 @@ def test_load_dataset_passes_image_size_to_folders_only(tmp_path):
         load_dataset("digits", image_size=(8, 8))
     with pytest.raises(DataError, match=r"two integers >= 1\. Received: \(0, 3\)"):
         load_dataset(str(tmp_path / "mixed"), image_size=(0, 3))
+
+
+def test_folder_too_small_for_its_split_is_a_data_error(tmp_path):
+    _write_images(tmp_path / "tiny", {"a": 2, "b": 2})
+    with pytest.raises(DataError, match=r"enough images in .*tiny.*4 images in 2"):
+        load_folder(tmp_path / "tiny", test_fraction=0.25)
 
 
 def test_folders_read_every_extension_the_scorer_reads(tmp_path):

@@ -112,6 +112,33 @@ def test_corrupt_images_are_skipped_and_reported(models, tmp_path):
     assert [os.path.basename(row["item"]) for row in rows] == ["zz.png"]
 
 
+def test_truncated_npy_is_a_one_line_error(models, tmp_path):
+    np.save(tmp_path / "pool.npy", random_images(10))
+    (tmp_path / "cut.npy").write_bytes((tmp_path / "pool.npy").read_bytes()[:-64])
+    result = invoke(models["gray"], tmp_path / "cut.npy", "--out", tmp_path / "p.csv")
+    assert_one_line_error(result, "cut.npy'. Received only 576: the file is truncated")
+
+
+def test_unwritable_all_scores_is_a_one_line_error(models, pool, tmp_path):
+    (tmp_path / "scores.csv.partial").mkdir()  # The stream cannot be opened.
+    result = invoke(models["gray"], pool, "--out", tmp_path / "p.csv",
+                    "--all-scores", tmp_path / "scores.csv")
+    assert_one_line_error(result, "Expected to write the every-score file")
+    assert "scores.csv.partial" in result.stderr
+
+
+def test_uint16_pool_beyond_255_for_a_uint8_model_is_a_one_line_error(models,
+                                                                     tmp_path):
+    images = random_images(10).astype(np.uint16)
+    images[-1] = 256
+    np.save(tmp_path / "wide.npy", images)
+    result = invoke(models["gray"], tmp_path / "wide.npy", "--out", tmp_path / "p.csv",
+                    "--batch-size", 4)
+    assert_one_line_error(result, "Received values in [")
+    assert "(uint16) in rows 8-9 of" in result.stderr
+    assert "wrap them around (e.g. 256 -> 0)" in result.stderr
+
+
 @pytest.mark.parametrize("arguments, fragment", [
     (["--k", "0"], "Invalid value for '--k'"),
     (["--providers", "opencl"], "Invalid value for '--providers'"),

@@ -217,3 +217,56 @@ def test_scorer_refuses_wrong_array_before_running_any_batch(models, tmp_path,
     monkeypatch.setattr(scorer.model, "run", lambda x: pytest.fail("scored"))
     with pytest.raises(PoolError, match="wrong size or channels"):
         scorer.score(tmp_path / "pool.npy", k=1)
+
+
+def test_truncated_npy_is_refused_when_opened_naming_the_file(tmp_path):
+    np.save(tmp_path / "pool.npy", random_images(10))
+    data = (tmp_path / "pool.npy").read_bytes()
+    (tmp_path / "cut.npy").write_bytes(data[:-100])
+    with pytest.raises(PoolError, match=r"Expected 640 bytes of array data .*"
+                       r"cut\.npy'\. Received only 540: the file is truncated"):
+        open_pool(tmp_path / "cut.npy", adapter())
+
+
+def test_file_truncated_after_opening_is_a_pool_error(tmp_path):
+    path = tmp_path / "pool.npy"
+    np.save(path, random_images(10))
+    pool = open_pool(path, adapter())
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(PoolError, match=r"readable numpy file.*pool\.npy"):
+        pool.read(np.arange(2))
+
+
+@pytest.mark.parametrize("dtype", [np.uint16, np.int64, np.int32])
+def test_wide_integer_pool_in_uint8_range_is_fed_unchanged(tmp_path, dtype):
+    images = random_images(9)
+    np.save(tmp_path / "pool.npy", images.astype(dtype))
+    x, _ = read_all(open_pool(tmp_path / "pool.npy", adapter()), batch_size=4)
+    assert x.dtype == np.uint8
+    np.testing.assert_array_equal(x, images)
+
+
+@pytest.mark.parametrize("dtype, value", [(np.uint16, 256), (np.int64, 70_000),
+                                          (np.int8, -1)])
+def test_integer_values_a_uint8_input_cannot_hold_are_refused_not_wrapped(
+        tmp_path, dtype, value):
+    images = (random_images(9) // 2).astype(dtype)  # Fits every dtype here.
+    images[6, 2, 3, 0] = value  # In the second batch of 4.
+    np.save(tmp_path / "pool.npy", images)
+    pool = open_pool(tmp_path / "pool.npy", adapter())
+    assert pool.read(np.arange(4)).x.dtype == np.uint8  # First batch is fine.
+    with pytest.raises(PoolError, match=(
+            rf"values in \[0, 255\] for the uint8 model input 'image'\. Received "
+            rf"values in \[.*{value}.*\] \({np.dtype(dtype)}\) in rows 4-7 of "
+            r"'.*pool\.npy'; casting would wrap them around \(e\.g\. 256 -> 0\)")):
+        pool.read(np.arange(4, 8))
+
+
+@pytest.mark.parametrize("extension", [".bmp", ".gif", ".tif", ".tiff", ".webp"])
+def test_directory_pools_read_every_format_kerasll_trains_on(tmp_path, extension):
+    images = random_images(3)
+    write_images(tmp_path / "pool", images, extension=extension, nested=False)
+    x, ids = read_all(open_pool(tmp_path / "pool", adapter()))
+    assert all(item.endswith(extension) for item in ids)
+    if extension != ".webp":  # WebP is lossy by default.
+        np.testing.assert_array_equal(x, images)

@@ -74,6 +74,15 @@ class ClickProgress:
     help="CIFAR-10 npz (default: $KERASLL_DATA; download only if neither).",
 )
 @click.option(
+    "--image-size",
+    type=click.IntRange(min=1),
+    nargs=2,
+    default=None,
+    metavar="HEIGHT WIDTH",
+    help="Resize the images of a folder --dataset to this size (needed when "
+    "they differ in size).",
+)
+@click.option(
     "--model",
     default="resnet18",
     show_default=True,
@@ -187,6 +196,7 @@ class ClickProgress:
 def simulate_command(
     dataset,
     data_path,
+    image_size,
     model,
     width,
     strategies,
@@ -230,7 +240,9 @@ def simulate_command(
             weight=weight,
             run_eagerly=run_eagerly,
         )
-        data = load_dataset(dataset, data=data_path, seed=seed)
+        data = load_dataset(
+            dataset, data=data_path, seed=seed, image_size=image_size or None
+        )
         config = ExperimentConfig(
             dataset=data.name,
             model=model,

@@ -48,8 +48,8 @@ def main(model, pool, k, out, batch_size, providers, threads, resume,
     """Scores the unlabeled POOL with MODEL and writes the K items with the
     highest predicted loss to OUT.
 
-    POOL is a directory of JPEG/PNG images, a .npy or .npz array, or a .txt
-    file listing image paths.
+    POOL is a directory of images (.jpg, .jpeg, .png, .bmp, .gif, .tif,
+    .tiff, .webp), a .npy or .npz array, or a .txt file listing image paths.
     """
     if engine != "ray" and (ray_address is not None or num_actors is not None):
         raise click.UsageError("--ray-address and --num-actors need --engine ray.")

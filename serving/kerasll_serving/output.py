@@ -6,6 +6,7 @@ files stream to `<path>.partial` and are renamed when the run completes; a
 resumed run truncates the partial file back to its checkpointed size.
 """
 
+import contextlib
 import csv
 import io
 import json
@@ -135,52 +136,73 @@ class ScoreStream:
             or None to start a new file.
 
     Raises:
-        OutputError: bad extension, or nothing to resume from.
+        OutputError: bad extension, nothing to resume from, or the file cannot
+            be written (every method raises it for an `OSError`).
     """
 
     def __init__(self, path, resume_at=None):
         self.path = os.fspath(path)
         self.format = output_format(self.path)
         self.partial = self.path + ".partial"
-        if resume_at is None:
-            self._stream = open(self.partial, "wb")
-            self._stream.write(_format_rows(self.format, SCORE_FIELDS, [], True)
-                               .encode("utf-8"))
-            return
-        if not os.path.exists(self.partial) and os.path.exists(self.path):
-            os.replace(self.path, self.partial)  # Killed right after finishing.
-        size = os.path.getsize(self.partial) if os.path.exists(self.partial) else -1
-        if size < resume_at:
-            raise OutputError(
-                f"Expected {self.partial!r} of at least {resume_at} bytes to resume "
-                "the every-score file. Received a missing or shorter file; rerun "
-                "without --resume."
-            )
-        self._stream = open(self.partial, "r+b")
-        self._stream.truncate(resume_at)
-        self._stream.seek(resume_at)
+        self._stream = None
+        with self._writing(self.partial):
+            if resume_at is None:
+                self._stream = open(self.partial, "wb")
+                self._stream.write(_format_rows(self.format, SCORE_FIELDS, [], True)
+                                   .encode("utf-8"))
+                return
+            if not os.path.exists(self.partial) and os.path.exists(self.path):
+                os.replace(self.path, self.partial)  # Killed right after finishing.
+            size = os.path.getsize(self.partial) if os.path.exists(self.partial) \
+                else -1
+            if size < resume_at:
+                raise OutputError(
+                    f"Expected {self.partial!r} of at least {resume_at} bytes to "
+                    "resume the every-score file. Received a missing or shorter "
+                    "file; rerun without --resume."
+                )
+            self._stream = open(self.partial, "r+b")
+            self._stream.truncate(resume_at)
+            self._stream.seek(resume_at)
 
     def write(self, rows):
         """Appends rows of `SCORE_FIELDS` values."""
-        self._stream.write(
-            _format_rows(self.format, SCORE_FIELDS, rows, False).encode("utf-8")
-        )
+        with self._writing(self.partial):
+            self._stream.write(
+                _format_rows(self.format, SCORE_FIELDS, rows, False).encode("utf-8")
+            )
 
     def offset(self):
         """Flushes to disk and returns the file size (saved in checkpoints)."""
-        self._stream.flush()
-        os.fsync(self._stream.fileno())
-        return self._stream.tell()
+        with self._writing(self.partial):
+            self._stream.flush()
+            os.fsync(self._stream.fileno())
+            return self._stream.tell()
 
     def finish(self):
         """Closes the stream and moves it to its final path."""
         self.offset()
-        self._stream.close()
-        os.replace(self.partial, self.path)
+        with self._writing(self.path):
+            self._stream.close()
+            os.replace(self.partial, self.path)
 
     def close(self):
         """Closes the stream without finishing (after an error)."""
-        self._stream.close()
+        if self._stream is not None:
+            try:
+                self._stream.close()
+            except OSError:  # Already failing; the first error is the one shown.
+                pass
+
+    @staticmethod
+    @contextlib.contextmanager
+    def _writing(path):
+        try:
+            yield
+        except OSError as error:
+            raise OutputError(
+                f"Expected to write the every-score file {path!r}. Received: {error}"
+            ) from error
 
 
 def _format_rows(format_name, fields, rows, header):

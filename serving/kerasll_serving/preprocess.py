@@ -4,6 +4,14 @@ Pools hold raw captured values (e.g. uint8 pixels). The contract says how the
 device must treat them: decode images as grayscale or RGB, resize them (only
 when `preprocessing.resize` is set), scale and offset them when that is not
 done inside the graph, and cast them to the input dtype.
+
+Casting never wraps values around: when the items can hold values the
+integer input dtype cannot (e.g. a uint16 or int64 pool for a uint8 input,
+where 256 would become 0), each batch's min and max are checked before the
+cast and a value out of range is a `PoolError`. The check is per batch, not
+a pass over the whole pool up front (which would read a large pool twice):
+a pool with a bad value far in is refused when that batch is reached. Pools
+of the input's own dtype (the usual uint8) are not checked at all.
 """
 
 import numpy as np
@@ -140,14 +148,19 @@ class InputAdapter:
         height, width = self._target_size()
         return height, width, _CHANNELS[self._mode]
 
-    def prepare(self, batch):
+    def prepare(self, batch, source="the pool"):
         """Scales (when not done in the graph) and casts a batch of items.
 
         Args:
             batch: items stacked on axis 0, each of `item_shape`.
+            source: where the batch comes from, for messages.
 
         Returns:
             A C-contiguous array of the input dtype.
+
+        Raises:
+            PoolError: the input dtype is an integer type and the batch holds
+                values it cannot represent (casting would wrap them around).
         """
         preprocessing = self.contract.preprocessing
         if not preprocessing.in_graph:
@@ -155,7 +168,26 @@ class InputAdapter:
                 batch.astype(np.float32) * np.float32(preprocessing.scale)
                 + np.float32(preprocessing.offset)
             )
+        self._check_range(batch, source)
         return np.ascontiguousarray(batch, dtype=self.dtype)
+
+    def _check_range(self, batch, source):
+        """Refuses values an integer input dtype cannot hold (see module doc)."""
+        if self.dtype.kind not in "iu" or batch.size == 0:
+            return
+        if np.can_cast(batch.dtype, self.dtype, casting="safe"):
+            return
+        info = np.iinfo(self.dtype)
+        low, high = batch.min(), batch.max()
+        if low >= info.min and high <= info.max:  # NaN fails both and is refused.
+            return
+        raise PoolError(
+            f"Expected item values in [{info.min}, {info.max}] for the "
+            f"{self.dtype} model input {self.contract.input.name!r}. Received "
+            f"values in [{low}, {high}] ({batch.dtype}) in {source}; casting "
+            f"would wrap them around (e.g. {info.max + 1} -> {info.min}). "
+            f"Rescale the pool to {self.dtype} first."
+        )
 
     def _target_size(self):
         resize = self.contract.preprocessing.resize

@@ -64,8 +64,8 @@ class PoolScorer:
         """Scores every item of a pool and returns the K highest predicted losses.
 
         Args:
-            pool: a directory of JPEG/PNG images, a `.npy`/`.npz` array or a
-                text file listing image paths.
+            pool: a directory of images (`sources.IMAGE_EXTENSIONS`), a
+                `.npy`/`.npz` array or a text file listing image paths.
             k: how many picks to return (all items, with a warning, when the
                 pool is smaller).
             out: picks file (`.csv` or `.jsonl`), or None to only return them.

@@ -2,8 +2,10 @@
 
 Four kinds, chosen by `open_pool` from the path:
 
-* a directory tree of JPEG/PNG images (sorted walk; item id = the file path);
-* a `.npy` array, memory-mapped (`mmap_mode="r"`), never loaded whole;
+* a directory tree of images (`IMAGE_EXTENSIONS`: JPEG, PNG, BMP, GIF,
+  TIFF, WebP; sorted walk; item id = the file path);
+* a `.npy` array, memory-mapped (`mmap_mode="r"`), never loaded whole (a
+  file shorter than its header says is refused when opened);
 * a `.npz` archive holding the pool array (`x`, else `x_train`, else its only
   array): an uncompressed member (`np.savez`) is memory-mapped in place, a
   compressed one (`np.savez_compressed`) is streamed forward in batches;
@@ -19,12 +21,15 @@ import hashlib
 import os
 import threading
 import zipfile
+import zlib
 
 import numpy as np
 
 from kerasll_serving.errors import PoolError
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+# The image files pools (and kerasll's training folders) are made of: every
+# format Pillow decodes without plugins. kerasll.data imports this tuple.
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
 NPZ_KEYS = ("x", "x_train")
 _ZIP_LOCAL_HEADER_SIZE = 30
@@ -110,6 +115,13 @@ class ArrayPool:
         if len(shape) == 0:
             raise PoolError(f"Expected an array of items. Received a scalar in "
                             f"{self.path!r}.")
+        data_bytes = dtype.itemsize * int(np.prod(shape))
+        if self._header["available"] < data_bytes:
+            raise PoolError(
+                f"Expected {data_bytes} bytes of array data (shape {tuple(shape)}, "
+                f"{dtype}) in {self.path!r}. Received only "
+                f"{max(self._header['available'], 0)}: the file is truncated."
+            )
         self.item_shape = adapter.check_array(shape, dtype, self.path)
         self._reader = None
         self._lock = threading.Lock()
@@ -157,7 +169,8 @@ class ArrayPool:
         if len(indices) != high - low:
             rows = rows[indices - low]
         rows = rows.reshape((len(indices),) + self.item_shape)
-        return Batch(indices, self.adapter.prepare(rows), [])
+        source = f"rows {low}-{high - 1} of {self.path!r}"
+        return Batch(indices, self.adapter.prepare(rows, source), [])
 
     def __getstate__(self):
         state = dict(self.__dict__)
@@ -170,9 +183,15 @@ class ArrayPool:
         self._lock = threading.Lock()
 
     def _open_reader(self):
-        if self._header["compressed"]:
-            return _CompressedRows(self.path, self.member, self._header)
-        return _MappedRows(self.path, self._header)
+        try:
+            if self._header["compressed"]:
+                return _CompressedRows(self.path, self.member, self._header)
+            return _MappedRows(self.path, self._header)
+        except (OSError, ValueError, zipfile.BadZipFile) as error:
+            # The file changed since it was opened (e.g. truncated meanwhile).
+            raise PoolError(
+                f"Expected a readable numpy file. Received {self.path!r}: {error}"
+            ) from error
 
     def _read_npz_header(self):
         with zipfile.ZipFile(self.path) as archive:
@@ -188,6 +207,7 @@ class ArrayPool:
                 header = _parse_npy_header(stream, self.path)
             compressed = info.compress_type != zipfile.ZIP_STORED
         header["compressed"] = compressed
+        header["available"] = info.file_size - header["offset"]
         if compressed:
             if header["fortran_order"]:
                 raise PoolError(
@@ -225,6 +245,7 @@ class _CompressedRows:
     """
 
     def __init__(self, path, member, header):
+        self._path, self._member = path, member
         self._lock = threading.Lock()
         self._archive = zipfile.ZipFile(path)
         self._stream = self._archive.open(member)
@@ -234,9 +255,22 @@ class _CompressedRows:
         self._data_start = header["offset"]
 
     def __call__(self, low, high):
-        with self._lock:
-            self._stream.seek(self._data_start + low * self._row_bytes)
-            data = self._stream.read((high - low) * self._row_bytes)
+        wanted = (high - low) * self._row_bytes
+        try:
+            with self._lock:
+                self._stream.seek(self._data_start + low * self._row_bytes)
+                data = self._stream.read(wanted)
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
+            raise PoolError(
+                f"Expected a readable compressed array in {self._path!r}. Received "
+                f"a corrupt member {self._member!r}: {error}"
+            ) from error
+        if len(data) != wanted:
+            raise PoolError(
+                f"Expected rows {low}-{high - 1} ({wanted} bytes) in member "
+                f"{self._member!r} of {self._path!r}. Received {len(data)} bytes: "
+                "the archive is truncated."
+            )
         rows = np.frombuffer(data, dtype=self._dtype)
         return rows.reshape((high - low,) + self._item_shape)
 
@@ -265,7 +299,7 @@ class ImagePool:
 
     @classmethod
     def from_directory(cls, root, adapter):
-        """Collects JPEG/PNG files under `root` in sorted order.
+        """Collects the image files (`IMAGE_EXTENSIONS`) under `root`, sorted.
 
         Args:
             root: the directory.
@@ -284,7 +318,7 @@ class ImagePool:
             )
         if not paths:
             raise PoolError(
-                f"Expected JPEG/PNG images ({', '.join(IMAGE_EXTENSIONS)}) under "
+                f"Expected image files ({', '.join(IMAGE_EXTENSIONS)}) under "
                 f"{root!r}. Received a directory with none."
             )
         identity = {"kind": "directory", "path": os.path.abspath(root)}
@@ -369,6 +403,7 @@ def _read_npy_header(path):
     with open(path, "rb") as stream:
         header = _parse_npy_header(stream, path)
     header["compressed"] = False
+    header["available"] = os.path.getsize(path) - header["offset"]
     return header
 
 
