@@ -8,10 +8,16 @@ exactly what `taps="auto"` picks for the loss head. The penultimate features
 
 Weight decay is applied as an L2 kernel regularizer on every convolution and
 dense kernel, with coefficient `weight_decay / 2`: its gradient is then
-`weight_decay * w`, which flows through SGD momentum exactly like PyTorch's
-`SGD(weight_decay=...)` in the paper's reference code. (Keras'
+`weight_decay * w`, which flows through SGD momentum like the coupled decay
+of PyTorch's `SGD(weight_decay=...)` in the paper's reference code. (Keras'
 `SGD(weight_decay=...)` decays decoupled from momentum, about 10x weaker at
-momentum 0.9.) The loss head is not decayed.
+momentum 0.9.) It is not identical to PyTorch: there every parameter is
+decayed, here only the kernels are. Decayed: convolution kernels and the
+kernel of the `logits` layer. Not decayed: BatchNorm scale (gamma) and shift
+(beta), the `logits` bias (the convolutions have none), and BatchNorm's
+moving statistics (not trained in either framework). The loss head is
+decayed by `LossLearner(head_weight_decay=...)`, with the same convention,
+on its Dense kernels only.
 """
 
 import keras

@@ -23,7 +23,9 @@ class TrainingConfig:
         batch_size: mini-batch size B (paper: 128).
         learning_rate: initial SGD learning rate (paper: 0.1).
         momentum: SGD momentum (paper: 0.9).
-        weight_decay: L2 weight decay of the built-in models (paper: 5e-4).
+        weight_decay: L2 weight decay of the built-in models' kernels and of
+            the loss head's Dense kernels (paper: 5e-4 for both: the module
+            shares the target's optimizer settings).
         lr_drop_fraction: share of epochs after which the learning rate is
             multiplied by `lr_drop_factor` (paper: 160/200 = 0.8).
         lr_drop_factor: the learning-rate multiplier (paper: 0.1).
@@ -115,6 +117,33 @@ def make_model(backbone, config, with_head):
         margin=config.margin,
         weight=config.weight,
         detach_epoch=config.detach_epoch,
+        head_weight_decay=config.weight_decay,
+    )
+
+
+def lr_schedule(config, steps_per_epoch):
+    """The learning rate: `learning_rate`, times `lr_drop_factor` from the
+    first step of epoch `lr_drop_epoch` on.
+
+    The optimizer evaluates the schedule at its iteration count, which is 0
+    for the first step, so epoch E starts at step `E * steps_per_epoch`; and
+    `PiecewiseConstantDecay` keeps the first value while `step <= boundary`.
+    The boundary is therefore the last step of epoch E - 1.
+
+    Args:
+        config: a `TrainingConfig`.
+        steps_per_epoch: batches per epoch.
+
+    Returns:
+        A Keras learning-rate schedule, or a float when the rate is lowered
+        from the very first step (`lr_drop_epoch == 0`).
+    """
+    dropped = config.learning_rate * config.lr_drop_factor
+    boundary = config.lr_drop_epoch * steps_per_epoch - 1
+    if boundary < 0:
+        return dropped
+    return keras.optimizers.schedules.PiecewiseConstantDecay(
+        [boundary], [config.learning_rate, dropped]
     )
 
 
@@ -129,10 +158,7 @@ def compile_model(model, config, steps_per_epoch):
         config: a `TrainingConfig`.
         steps_per_epoch: batches per epoch, to place the drop in steps.
     """
-    learning_rate = keras.optimizers.schedules.PiecewiseConstantDecay(
-        [config.lr_drop_epoch * steps_per_epoch],
-        [config.learning_rate, config.learning_rate * config.lr_drop_factor],
-    )
+    learning_rate = lr_schedule(config, steps_per_epoch)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=config.momentum),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
