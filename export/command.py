@@ -8,8 +8,7 @@ import os
 import pathlib
 
 import click
-
-PRECISION_CHOICES = ("fp32", "fp16", "int8")
+from kerasll_serving.contract import PRECISIONS
 
 
 def load_array(path, what):
@@ -90,7 +89,7 @@ def _load_learner(path):
 )
 @click.option(
     "--precision",
-    type=click.Choice(PRECISION_CHOICES),
+    type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
     help="fp16 and int8 must keep --min-top-overlap of fp32's top-10% picks.",

@@ -6,11 +6,11 @@ import os
 import tempfile
 
 import numpy as np
+from kerasll_serving.contract import PRECISIONS  # The contract owns the list.
 
 from kerasll.export import convert, metadata, quantize, verify
 from kerasll.export.errors import ExportError, LearnerTypeError, VerificationError
 
-PRECISIONS = ("fp32", "fp16", "int8")
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_MIN_TOP_OVERLAP = 0.9
 GENERATED_COUNT = 256

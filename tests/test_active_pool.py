@@ -20,6 +20,7 @@ def test_pool_records_the_cycle_of_every_label():
     pool.label([7], cycle=1)
     pool.label([0], cycle=1)
     assert pool.labeled_cycle.tolist() == [1, 0, -1, 0, -1, -1, -1, 1, -1, -1]
+    assert UNLABELED == -1
     assert pool.labeled_indices().tolist() == [3, 1, 7, 0]
     assert pool.unlabeled_indices().tolist() == [2, 4, 5, 6, 8, 9]
     assert pool.labeled_at(1).tolist() == [7, 0]
@@ -44,8 +45,7 @@ def test_pool_rejects_invalid_labels(indices, cycle, match):
 
 def test_pool_state_round_trips_through_json():
     pool = Pool(50)
-    rng = np.random.default_rng(0)
-    pool.label_random(10, rng, cycle=0)
+    pool.label(np.random.default_rng(0).choice(50, size=10, replace=False), cycle=0)
     pool.label(pool.unlabeled_indices()[:5], cycle=1)
     restored = Pool.from_state_dict(json.loads(json.dumps(pool.state_dict())))
     np.testing.assert_array_equal(restored.labeled_cycle, pool.labeled_cycle)
@@ -53,14 +53,6 @@ def test_pool_state_round_trips_through_json():
     assert restored.state_dict() == pool.state_dict()
     with pytest.raises(PoolError, match="pool of 49"):
         Pool(49).load_state_dict(pool.state_dict())
-
-
-def test_label_random_refuses_more_than_the_unlabeled_items():
-    pool = Pool(5)
-    pool.label([0, 1, 2], 0)
-    with pytest.raises(ProtocolError, match="between 1 and 2"):
-        pool.label_random(3, np.random.default_rng(0), cycle=1)
-    assert UNLABELED == -1
 
 
 def _config(**kwargs):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from kerasll_serving import topk
 from kerasll_serving.topk import TopK, rank_order, select_top
 
 
@@ -62,12 +63,30 @@ def test_state_round_trip_then_more_batches_equals_uninterrupted():
     np.testing.assert_array_equal(actual[2]["twice"], expected[2]["twice"])
 
 
-def test_memory_is_k_plus_one_batch():
-    top = TopK(5)
-    for start in range(0, 10_000, 100):
-        loss = np.random.default_rng(start).random(100)
-        top.push(np.arange(start, start + 100), loss, {})
-        assert len(top) == 5
+def test_memory_is_k_plus_one_batch(monkeypatch):
+    merged_rows = []  # Rows of the K + batch buffer each push selects from.
+
+    def spy(loss, index, k):
+        assert len(loss) == len(index)
+        merged_rows.append(len(loss))
+        return select_top(loss, index, k)
+
+    monkeypatch.setattr(topk, "select_top", spy)
+    k, top, start = 5, TopK(5), 0
+    sizes = [100, 1, 37, 100, 3] * 20
+    for batch in sizes:
+        index = np.arange(start, start + batch)
+        loss = np.random.default_rng(start).random(batch)
+        top.push(index, loss, {"twice": 2 * index, "vector": np.zeros((batch, 3))})
+        start += batch
+        kept = min(k, start)
+        state = top.state()  # Everything the object holds between pushes.
+        assert sorted(state) == ["column:twice", "column:vector", "index", "loss"]
+        assert all(len(values) == kept for values in state.values()), {
+            name: len(values) for name, values in state.items()}
+        assert merged_rows[-1] <= k + batch
+    assert len(merged_rows) == len(sizes)
+    assert max(merged_rows) == k + max(sizes)  # Never the whole stream so far.
 
 
 def test_select_top_and_rank_order_helpers_agree():

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from kerasll.active.errors import PoolError, ProtocolError
+from kerasll.active.errors import PoolError
 
 UNLABELED = -1
 
@@ -101,30 +101,6 @@ class Pool:
             self._order.append(indices.copy())
         else:
             self._order[cycle] = np.concatenate([self._order[cycle], indices])
-
-    def label_random(self, count, rng, cycle=0):
-        """Labels `count` unlabeled items drawn uniformly at random.
-
-        Args:
-            count: number of items.
-            rng: a `numpy.random.Generator`.
-            cycle: the cycle they are labeled in.
-
-        Returns:
-            The chosen indices.
-
-        Raises:
-            ProtocolError: `count` exceeds the unlabeled items.
-        """
-        unlabeled = self.unlabeled_indices()
-        if not 0 < count <= len(unlabeled):
-            raise ProtocolError(
-                f"Expected to label between 1 and {len(unlabeled)} unlabeled items. "
-                f"Received: count={count}"
-            )
-        chosen = rng.choice(unlabeled, size=count, replace=False)
-        self.label(chosen, cycle)
-        return chosen
 
     def state_dict(self):
         """JSON-friendly state: the size and the indices labeled per cycle."""

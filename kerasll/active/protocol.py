@@ -85,10 +85,6 @@ class ExperimentConfig:
         """Labels in the last cycle: initial + (cycles - 1) x K."""
         return self.initial_size + (self.cycles - 1) * self.budget
 
-    def labeled_at(self, cycle):
-        """Labels the model of `cycle` is trained on."""
-        return self.initial_size + cycle * self.budget
-
     def check_pool(self, pool_size):
         """Raises unless the pool holds every label the protocol asks for.
 

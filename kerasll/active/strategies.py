@@ -12,7 +12,6 @@ a pure function of the view, the candidates and the seed.
 
 import abc
 import dataclasses
-import zlib
 
 import numpy as np
 
@@ -284,8 +283,3 @@ def parse_strategies(names):
             f"Expected strategies from {sorted(STRATEGIES)}. Received unknown {unknown}"
         )
     return names
-
-
-def strategy_key(name):
-    """A stable integer for a strategy name, to derive its seeds from."""
-    return zlib.crc32(name.encode("utf-8"))

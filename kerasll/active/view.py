@@ -8,23 +8,17 @@ index. `KerasModelView` answers from a trained Keras model (plain or a
 
 import keras
 import numpy as np
+from kerasll_serving.predictions import softmax
 
 from kerasll.active.pipeline import inference_dataset
-from kerasll.learner import LossLearner
+from kerasll.learner import PREDICTED_LOSS, LossLearner
 
 PROBABILITIES = "probabilities"
 FEATURES = "features"
-PREDICTED_LOSS = "predicted_loss"
 
 
 class MissingOutputError(TypeError):
     """The model behind a view cannot provide the requested output."""
-
-
-def _softmax(logits):
-    shifted = logits - logits.max(axis=1, keepdims=True)
-    exp = np.exp(shifted)
-    return exp / exp.sum(axis=1, keepdims=True)
 
 
 class ArrayModelView:
@@ -112,7 +106,7 @@ class KerasModelView:
     def probabilities(self, indices):
         """(len(indices), classes) class probabilities."""
         task = np.asarray(self._outputs(indices)["task"], dtype=np.float64)
-        return _softmax(task) if self.from_logits else task
+        return softmax(task) if self.from_logits else task
 
     def features(self, indices):
         """(len(indices), D) penultimate features."""

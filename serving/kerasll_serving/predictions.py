@@ -43,7 +43,7 @@ def task_columns(task_output, contract):
         class_index = (positive >= 0.5).astype(np.int64)
         confidence = np.where(class_index == 1, positive, 1.0 - positive)
         return {"class_index": class_index, "confidence": confidence}
-    probabilities = _softmax(rows) if contract.from_logits else rows
+    probabilities = softmax(rows) if contract.from_logits else rows
     class_index = np.argmax(probabilities, axis=1).astype(np.int64)
     confidence = probabilities[np.arange(len(rows)), class_index]
     return {"class_index": class_index, "confidence": confidence}
@@ -73,7 +73,12 @@ def describe(columns, row, contract):
     return None, None
 
 
-def _softmax(logits):
+def softmax(logits):
+    """Row-wise softmax of a (B, classes) array, shifted so exp never overflows.
+
+    Also used by `kerasll.active.view`, so training-side strategies and the
+    device scorer turn logits into probabilities the same way.
+    """
     shifted = logits - np.max(logits, axis=1, keepdims=True)
     exponentials = np.exp(shifted)
     return exponentials / np.sum(exponentials, axis=1, keepdims=True)
