@@ -1,25 +1,24 @@
 """kerasll: Learning Loss for Active Learning (Yoo & Kweon, CVPR 2019) in Keras.
 
-Importing `kerasll` is cheap; TensorFlow loads when a public name that needs
-it is first used.
+Importing `kerasll` registers its Keras serializables (`LossLearner`, the
+head's layers), so `keras.models.load_model` reads saved learners after a
+plain `import kerasll`.
 """
 
-import importlib
+from kerasll.callbacks import DetachHead
+from kerasll.head import GradientGate, build_loss_head
+from kerasll.learner import LossLearner
+from kerasll.losses import margin_ranking_loss
+from kerasll.taps import auto_taps
 
 __version__ = "0.1.0"
 
-_LAZY = {
-    "LossLearner": "kerasll.learner",
-    "DetachHead": "kerasll.callbacks",
-    "build_loss_head": "kerasll.head",
-    "auto_taps": "kerasll.taps",
-    "margin_ranking_loss": "kerasll.losses",
-}
-
-__all__ = ["__version__", *_LAZY]
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kerasll' has no attribute {name!r}")
+__all__ = [
+    "DetachHead",
+    "GradientGate",
+    "LossLearner",
+    "__version__",
+    "auto_taps",
+    "build_loss_head",
+    "margin_ranking_loss",
+]

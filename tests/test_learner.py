@@ -304,3 +304,23 @@ def test_compiling_without_a_loss_is_a_clear_error():
     learner.compile(optimizer="adam")
     with pytest.raises(ValueError, match="compile\\(loss=...\\)"):
         learner.fit(x, y, epochs=1, verbose=0)
+
+
+def test_plain_import_is_enough_to_load_a_saved_learner(tmp_path):
+    import subprocess
+    import sys
+
+    learner = _learner()
+    learner.compile(loss=SPARSE_CE)
+    path = tmp_path / "learner.keras"
+    learner.save(path)
+    script = (
+        "import keras, kerasll, numpy as np;"
+        f"m = keras.models.load_model({str(path)!r});"
+        "print(type(m).__name__, m.predict_loss(np.zeros((2, 8, 8, 2))).shape)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "LossLearner (2,)" in done.stdout
