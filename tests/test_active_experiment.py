@@ -92,14 +92,20 @@ def test_simulate_writes_results_summary_and_curves(uninterrupted):
 
 
 def _wait_for_cycles(state_path, process, cycles, timeout=240):
-    """Polls the saved state until run 0 completed `cycles` cycles."""
+    """Polls the saved state until run 0 completed `cycles` cycles.
+
+    results.csv is rewritten just after state.json, so it is waited for too:
+    a kill between the two writes would leave it one cycle behind.
+    """
+    results_path = state_path.parent / "results.csv"
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
             return False
-        if state_path.exists():
+        if state_path.exists() and results_path.exists():
             runs = json.loads(state_path.read_text())["runs"]
-            if len(runs.get("learning_loss/trial0", {}).get("cycles", [])) >= cycles:
+            done = len(runs.get("learning_loss/trial0", {}).get("cycles", []))
+            if done >= cycles and len(read_results_csv(results_path)) >= cycles:
                 return True
         time.sleep(0.02)
     return False
