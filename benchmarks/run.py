@@ -72,6 +72,7 @@ def run_section(name, data, output):
     else:
         figures = scoring.run(data, output / "scoring")
     figures["seconds"] = time.perf_counter() - start
+    figures["load_average"] = os.getloadavg()[1]  # 5-minute, at the end
     figures["finished"] = datetime.datetime.now().isoformat(timespec="minutes")
     (output / f"{name}.json").write_text(json.dumps(figures, indent=1))
     return figures
@@ -175,9 +176,12 @@ What a device pays before the first score:
 | cold start: process start to 256 items scored and written (s, best of 3) | {figures['cold_start_serving_s']:.2f} | {figures['cold_start_keras_s']:.2f} |
 {sizes}
 Arithmetic: the graph costs {figures['model_mflops_per_image']:.1f} MFLOP per image (Conv/Gemm/MatMul);
-achieved GFLOP/s: {gflops}; best path: {figures['best_path']}. This machine's
-float32 matmul peak (numpy BLAS, 2048x2048): {figures['matmul_peak_gflops']:.1f} GFLOP/s,
-so the best path runs at {100 * figures['achieved_gflops'][figures['best_path']] / figures['matmul_peak_gflops']:.0f}% of it.
+achieved GFLOP/s: {gflops}; fastest path: {figures['best_path']}. This machine's
+float32 matmul peak (numpy BLAS, 2048x2048) is {figures['matmul_peak_gflops']:.1f} GFLOP/s:
+the fp32 path runs at {100 * figures['achieved_gflops']['fp32'] / figures['matmul_peak_gflops']:.0f}% of it. The int8 path computes in 8-bit
+integers (VNNI), so its equivalent rate can exceed the float32 peak.
+The installed size of kerasll-serving is dominated by onnxruntime-gpu (its CUDA
+provider libraries); a CPU-only device using the `onnxruntime` wheel installs less.
 """
 
 
@@ -203,8 +207,12 @@ def render(output):
         path = output / f"{name}.json"
         if path.exists():
             figures = json.loads(path.read_text())
+            load = figures.get("load_average")
+            load_note = (f"; 5-minute load average at the end {load:.1f} on "
+                         f"{os.cpu_count()} cores" if load is not None else "")
             parts += ["", renderers[name](figures).strip(),
-                      f"\n(Measured {figures['finished']}, {figures['seconds'] / 60:.1f} min.)"]
+                      f"\n(Measured {figures['finished']}, {figures['seconds'] / 60:.1f} "
+                      f"min{load_note}.)"]
         else:
             parts += ["", f"## {name}: not run yet"]
     return "\n".join(parts) + "\n"
