@@ -16,8 +16,9 @@ $(STAMP): $(BIN)/python pyproject.toml serving/pyproject.toml
 
 install: $(STAMP)
 
+# TensorFlow's C++ start-up notices are silenced; Python errors still show.
 demo: install
-	$(BIN)/kerasll demo --out demo-output
+	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/kerasll demo --out demo-output
 
 test: install
 	$(BIN)/pytest
