@@ -116,16 +116,20 @@ def tables(rows):
     cycles = sorted({row["cycle"] for row in rows})
     labels = {row["cycle"]: row["labeled"] for row in rows}
 
+    def per_cycle_table(metric, names):
+        rows = ["| strategy | " + " | ".join(str(labels[c]) for c in cycles) + " |",
+                "|---" * (len(cycles) + 1) + "|"]
+        for strategy in names:
+            cells = [
+                _mean_sd([r[metric] for t in trials for r in by_run[(strategy, t)]
+                          if r["cycle"] == c])
+                for c in cycles
+            ]
+            rows.append(f"| {strategy} | " + " | ".join(cells) + " |")
+        return rows
+
     lines = ["Test accuracy after the last epoch of each cycle (mean ± sd over trials):", ""]
-    lines.append("| strategy | " + " | ".join(str(labels[c]) for c in cycles) + " |")
-    lines.append("|---" * (len(cycles) + 1) + "|")
-    for strategy in strategies:
-        cells = [
-            _mean_sd([r["accuracy"] for t in trials for r in by_run[(strategy, t)]
-                      if r["cycle"] == c])
-            for c in cycles
-        ]
-        lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+    lines += per_cycle_table("accuracy", strategies)
 
     def final(strategy, trial):
         return by_run[(strategy, trial)][-1]["accuracy"]
@@ -156,15 +160,7 @@ def tables(rows):
     if ranked:
         lines += ["", "The head's rank accuracy on the test set (share of pairs ordered "
                   "like the true loss; 0.5 is chance):", ""]
-        lines.append("| strategy | " + " | ".join(str(labels[c]) for c in cycles) + " |")
-        lines.append("|---" * (len(cycles) + 1) + "|")
-        for strategy in ranked:
-            cells = [
-                _mean_sd([r["rank_accuracy"] for t in trials for r in by_run[(strategy, t)]
-                          if r["cycle"] == c])
-                for c in cycles
-            ]
-            lines.append(f"| {strategy} | " + " | ".join(cells) + " |")
+        lines += per_cycle_table("rank_accuracy", ranked)
     return "\n".join(lines)
 
 

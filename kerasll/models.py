@@ -72,20 +72,25 @@ def _as_list(values):
         return [float(values)]
 
 
-def _conv_bn_relu(x, filters, strides, weight_decay, name, relu_name=None):
+def _conv_bn(x, filters, kernel_size, strides, weight_decay, name, padding="same"):
+    """Conv2D (no bias, He init, decayed) -> BatchNorm, named `{name}_conv/_bn`."""
     x = keras.layers.Conv2D(
         filters,
-        3,
+        kernel_size,
         strides=strides,
-        padding="same",
+        padding=padding,
         use_bias=False,
         kernel_initializer="he_normal",
         kernel_regularizer=_regularizer(weight_decay),
         name=f"{name}_conv",
     )(x)
-    x = keras.layers.BatchNormalization(
+    return keras.layers.BatchNormalization(
         momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_bn"
     )(x)
+
+
+def _conv_bn_relu(x, filters, strides, weight_decay, name, relu_name=None):
+    x = _conv_bn(x, filters, 3, strides, weight_decay, name)
     return keras.layers.ReLU(name=relu_name or f"{name}_relu")(x)
 
 
@@ -93,31 +98,12 @@ def _basic_block(x, filters, strides, weight_decay, name, out_name=None):
     """ResNet basic block: two 3x3 convolutions and an identity/1x1 shortcut."""
     shortcut = x
     y = _conv_bn_relu(x, filters, strides, weight_decay, f"{name}_a")
-    y = keras.layers.Conv2D(
-        filters,
-        3,
-        padding="same",
-        use_bias=False,
-        kernel_initializer="he_normal",
-        kernel_regularizer=_regularizer(weight_decay),
-        name=f"{name}_b_conv",
-    )(y)
-    y = keras.layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_b_bn"
-    )(y)
+    y = _conv_bn(y, filters, 3, 1, weight_decay, f"{name}_b")
     if strides != 1 or shortcut.shape[-1] != filters:
-        shortcut = keras.layers.Conv2D(
-            filters,
-            1,
-            strides=strides,
-            use_bias=False,
-            kernel_initializer="he_normal",
-            kernel_regularizer=_regularizer(weight_decay),
-            name=f"{name}_shortcut_conv",
-        )(shortcut)
-        shortcut = keras.layers.BatchNormalization(
-            momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_shortcut_bn"
-        )(shortcut)
+        shortcut = _conv_bn(
+            shortcut, filters, 1, strides, weight_decay, f"{name}_shortcut",
+            padding="valid",
+        )
     y = keras.layers.Add(name=f"{name}_add")([y, shortcut])
     return keras.layers.ReLU(name=out_name or f"{name}_out")(y)
 
