@@ -3,9 +3,9 @@
 import dataclasses
 import math
 import os
-import tempfile
 
 import numpy as np
+from kerasll_serving.atomic import atomic_path
 from kerasll_serving.contract import PRECISIONS  # The contract owns the list.
 
 from kerasll.export import convert, metadata, quantize, verify
@@ -566,22 +566,6 @@ def _attach_metadata(model, props):
 
 def _write_verified(model, path, check):
     """Writes `model` next to `path`, runs `check` on it, then renames it in."""
-    directory, base = os.path.split(path)
-    descriptor, temporary = tempfile.mkstemp(
-        prefix=f".{base}.", suffix=".tmp", dir=directory
-    )
-    try:
-        with os.fdopen(descriptor, "wb") as stream:
-            stream.write(model.SerializeToString())
-            stream.flush()
-            os.fsync(stream.fileno())
-        numbers = check(temporary)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(temporary, 0o666 & ~umask)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
-    return numbers
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(model.SerializeToString())
+        return check(os.fspath(temporary))

@@ -124,7 +124,8 @@ def test_killed_run_resumes_to_identical_outputs(models, pools, reference, tmp_p
     assert scores.read_bytes() == reference[kind]["scores"]
     assert (tmp_path / "picks.csv.errors.csv").read_bytes() == reference[kind]["errors"]
     assert not os.path.exists(checkpoint_path(out))
-    assert [n for n in os.listdir(tmp_path) if n.endswith((".tmp", ".partial"))] == []
+    assert [n for n in os.listdir(tmp_path)
+            if n.startswith(".tmp-") or n.endswith(".partial")] == []
 
 
 class Interrupt(BaseException):

@@ -150,7 +150,7 @@ def test_csv_and_jsonl_outputs_and_errors_file(models, tmp_path):
     assert [r["index"] for r in records] == [p.index for p in jsonl.picks]
     assert records[0]["rank"] == 1 and records[0]["nan"] is False
     leftovers = [name for name in os.listdir(tmp_path)
-                 if name.endswith((".tmp", ".npz"))]
+                 if name.startswith(".tmp-") or name.endswith(".npz")]
     assert leftovers == []  # Temporary files renamed, checkpoint removed.
 
 
@@ -167,7 +167,7 @@ def test_outputs_are_replaced_atomically(models, gray_pool, tmp_path, monkeypatc
     with pytest.raises(OutputError, match="disk full"):
         PoolScorer(models["gray"]).score(path, k=2, out=out)
     assert out.read_text() == "old picks\n"
-    assert [name for name in os.listdir(tmp_path) if name.endswith(".tmp")] == []
+    assert [name for name in os.listdir(tmp_path) if name.startswith(".tmp-")] == []
 
 
 def test_every_item_corrupt_is_an_error_after_listing_them(models, tmp_path):

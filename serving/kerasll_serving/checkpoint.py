@@ -13,6 +13,7 @@ import zipfile
 
 import numpy as np
 
+from kerasll_serving import atomic
 from kerasll_serving.errors import CheckpointError
 
 FORMAT_VERSION = 1
@@ -54,22 +55,14 @@ class Checkpoint:
             CheckpointError: the file cannot be written.
         """
         meta = json.dumps({"fingerprint": self.fingerprint, "progress": progress})
-        # A fixed name: a save killed midway leaves one file, replaced by the
-        # next save and deleted by `remove()`.
-        temporary = self.path + ".tmp"
         try:
-            with open(temporary, "wb") as stream:
-                np.savez(stream, **{_META: np.array(meta)}, **arrays)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, self.path)
+            with atomic.atomic_path(self.path) as temporary:
+                with open(temporary, "wb") as stream:
+                    np.savez(stream, **{_META: np.array(meta)}, **arrays)
         except OSError as error:
             raise CheckpointError(
                 f"Expected to write the checkpoint {self.path!r}. Received: {error}"
             ) from error
-        finally:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
 
     def load(self):
         """Reads the checkpoint and checks that it belongs to this run.
@@ -112,9 +105,9 @@ class Checkpoint:
 
     def remove(self):
         """Deletes the checkpoint and any half-written one."""
-        for path in (self.path, self.path + ".tmp"):
-            if os.path.exists(path):
-                os.remove(path)
+        if os.path.exists(self.path):
+            os.remove(self.path)
+        atomic.remove_leftovers(self.path)
 
 
 def _short(value, limit=120):

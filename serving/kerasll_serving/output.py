@@ -1,7 +1,7 @@
 """Writing picks, skipped items and every score to disk.
 
-Picks and errors are written atomically (a temporary file in the same
-directory, then `os.replace`), so a reader never sees half a file. Every-score
+Picks and errors are written with the one atomic writer
+(`kerasll_serving.atomic`), so a reader never sees half a file. Every-score
 files stream to `<path>.partial` and are renamed when the run completes; a
 resumed run truncates the partial file back to its checkpointed size.
 """
@@ -13,6 +13,7 @@ import json
 import math
 import os
 
+from kerasll_serving import atomic
 from kerasll_serving.errors import OutputError
 from kerasll_serving.predictions import describe
 
@@ -65,7 +66,7 @@ def write_picks(path, picks):
         picks: `Pick`s, best first.
     """
     rows = [[getattr(pick, field) for field in PICK_FIELDS] for pick in picks]
-    atomic_write(path, _format_rows(output_format(path), PICK_FIELDS, rows, True))
+    _write(path, _format_rows(output_format(path), PICK_FIELDS, rows, True))
 
 
 def write_errors(path, errors):
@@ -76,7 +77,7 @@ def write_errors(path, errors):
         errors: `SkippedItem`s.
     """
     rows = [[error.index, error.item, error.error] for error in errors]
-    atomic_write(path, _format_rows("csv", ERROR_FIELDS, rows, True))
+    _write(path, _format_rows("csv", ERROR_FIELDS, rows, True))
 
 
 def score_rows(pool, indices, loss, columns, contract):
@@ -100,31 +101,13 @@ def score_rows(pool, indices, loss, columns, contract):
     return rows
 
 
-def atomic_write(path, text):
-    """Replaces `path` with `text` so that readers see the old or new file.
-
-    Args:
-        path: the destination.
-        text: the full contents.
-
-    Raises:
-        OutputError: the file cannot be written.
-    """
-    path = os.fspath(path)
-    temporary = path + ".tmp"  # Same directory, so os.replace is atomic.
+def _write(path, text):
+    """Writes `text` through the one atomic writer; OSError -> OutputError."""
     try:
-        try:
-            with open(temporary, "w", encoding="utf-8", newline="") as stream:
-                stream.write(text)
-                stream.flush()
-                os.fsync(stream.fileno())
-            os.replace(temporary, path)
-        except BaseException:
-            if os.path.exists(temporary):
-                os.unlink(temporary)
-            raise
+        atomic.write_text(path, text)
     except OSError as error:
-        raise OutputError(f"Expected to write {path!r}. Received: {error}") from error
+        raise OutputError(f"Expected to write {os.fspath(path)!r}. Received: "
+                          f"{error}") from error
 
 
 class ScoreStream:
