@@ -289,7 +289,8 @@ def simulate_command(
     type=click.Path(file_okay=False),
     default="demo-output",
     show_default=True,
-    help="Folder for the demo's artifacts (replaced).",
+    help="Folder for the demo's artifacts: new, empty, or an earlier demo's "
+    "(whose outputs are replaced; other files stay).",
 )
 @click.option(
     "--cycles",

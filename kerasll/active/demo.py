@@ -14,11 +14,14 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasll.active.atomic import atomic_path
+from kerasll.active.errors import OutputExistsError, ResumeError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.picks import plot_picks
 from kerasll.active.pool import Pool
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.results import SUMMARY_FILE, final_table
+from kerasll.active.results import final_table
+from kerasll.active.state import ExperimentState
 from kerasll.active.training import TrainingConfig
 from kerasll.data import load_digits
 
@@ -114,7 +117,8 @@ def score_pool_on_device(learner, dataset, pool_indices, out_dir, top=10):
         verify_data=images[:256],
     )
     pool_path = out_dir / POOL_FILE
-    np.save(pool_path, images)
+    with atomic_path(pool_path) as temporary:
+        np.save(temporary, images)
     picks_path = out_dir / DEVICE_PICKS_FILE
     result = PoolScorer(onnx_path, providers="cpu").score(
         pool_path, k=top, out=picks_path, progress=False
@@ -134,6 +138,42 @@ def score_pool_on_device(learner, dataset, pool_indices, out_dir, top=10):
     return DeviceScoring(onnx_path, picks_path, picks, overlap, result.summary())
 
 
+def check_demo_folder(out_dir):
+    """Checks that the demo may write into `out_dir`.
+
+    Args:
+        out_dir: the demo's folder.
+
+    Returns:
+        True when it holds an earlier demo's output (which the demo replaces;
+        other files in it stay), False when it is new or empty.
+
+    Raises:
+        OutputExistsError: a folder holding anything but an earlier demo's
+            output, or a path that is not a folder.
+    """
+    out_dir = Path(out_dir)
+    if not out_dir.exists() or (out_dir.is_dir() and not any(out_dir.iterdir())):
+        return False
+    if out_dir.is_dir() and _holds_demo_state(out_dir):
+        return True
+    raise OutputExistsError(
+        "Expected a new or empty folder, or an earlier demo's output, for the "
+        f"demo. Received {str(out_dir)!r}, which holds other files and no demo "
+        "state.json; choose another --out."
+    )
+
+
+def _holds_demo_state(out_dir):
+    try:
+        config = ExperimentState.load(out_dir).config
+    except ResumeError:
+        return False
+    return config.get("dataset") == "digits" and config.get("strategies") == list(
+        DEMO_STRATEGIES
+    )
+
+
 def _last_picks(state, strategy):
     run = state.run(strategy, 0)
     return run["pool"]["labeled"][-1], run["scores"][-1]
@@ -144,7 +184,8 @@ def run_demo(
 ):
     """Runs the demo and prints its summary and artifact paths.
 
-    The demo's own outputs in `out_dir` are replaced (it says so).
+    An earlier demo's outputs in `out_dir` are replaced (it says so); any
+    other file there stays. A folder holding anything else is refused.
 
     Args:
         out_dir: folder for all artifacts.
@@ -156,6 +197,9 @@ def run_demo(
 
     Returns:
         Dict of artifact name to `Path`.
+
+    Raises:
+        OutputExistsError: `out_dir` is not new, empty or an earlier demo's.
     """
     import keras
 
@@ -163,7 +207,7 @@ def run_demo(
     dataset = load_digits()
     config = demo_config(cycles=cycles, epochs=epochs, seed=seed)
     out_dir = Path(out_dir)
-    if (out_dir / SUMMARY_FILE).exists() or (out_dir / "state.json").exists():
+    if check_demo_folder(out_dir):
         echo(f"Replacing the previous demo results in {out_dir}/")
     result = run_experiment(
         config, dataset, out_dir, overwrite=True, listener=listener, save_models=True

@@ -10,14 +10,18 @@ OUT/models/         final models (when asked to save them)
 ```
 
 A folder holding results is never silently reused: continue it (resume) or
-replace it (overwrite).
+replace it (overwrite). Replacing removes only what the saved experiment
+wrote: the files above, and the weights and models of the runs recorded in
+its `state.json`. Anything else in the folder is the user's and stays.
 """
 
 from pathlib import Path
 
-from kerasll.active.errors import ExperimentError, OutputExistsError
+from kerasll_serving.atomic import TEMPORARY_PREFIX
+
+from kerasll.active.errors import ExperimentError, OutputExistsError, ResumeError
 from kerasll.active.results import CURVES_FILE, RESULTS_FILE, SUMMARY_FILE
-from kerasll.active.state import STATE_FILE
+from kerasll.active.state import STATE_FILE, ExperimentState
 
 MODELS_DIR = "models"
 WEIGHTS_DIR = "weights"
@@ -37,8 +41,9 @@ def check_flags(resume, overwrite):
 def prepare(out_dir, resume=False, overwrite=False):
     """Checks the results folder, cleans what must go, and creates it.
 
-    With `overwrite`, earlier outputs, weights and models are deleted; with
-    `resume`, half-written temporary files of a killed run are.
+    With `overwrite`, the files the saved experiment wrote are deleted (see
+    `created_files`); with `resume`, half-written temporary files of a
+    killed run are.
 
     Args:
         out_dir: the results folder.
@@ -81,15 +86,39 @@ def model_path(out_dir, strategy, trial):
     return Path(out_dir) / MODELS_DIR / f"{strategy}-trial{trial}.keras"
 
 
+def created_files(out_dir):
+    """The files an experiment saved in `out_dir` wrote there.
+
+    Args:
+        out_dir: a results folder.
+
+    Returns:
+        Paths (existing or not): the output files, and for every run recorded
+        in `state.json` its final model and its per-cycle weights. Only the
+        output files when there is no readable state.
+    """
+    out_dir = Path(out_dir)
+    paths = [out_dir / name for name in OUTPUT_FILES]
+    try:
+        runs = ExperimentState.load(out_dir).runs.values()
+    except ResumeError:
+        return paths
+    for run in runs:
+        strategy, trial = run["strategy"], run["trial"]
+        paths.append(model_path(out_dir, strategy, trial))
+        paths += [
+            weights_path(out_dir, strategy, trial, cycle)
+            for cycle in range(len(run["cycles"]))
+        ]
+    return paths
+
+
 def _remove_temporaries(out_dir):
     for folder in (out_dir, out_dir / MODELS_DIR, out_dir / WEIGHTS_DIR):
-        for path in folder.glob(".tmp-*"):
+        for path in folder.glob(f"{TEMPORARY_PREFIX}*"):
             path.unlink()
 
 
 def _remove_outputs(out_dir):
-    for name in OUTPUT_FILES:
-        (out_dir / name).unlink(missing_ok=True)
-    for folder, pattern in ((MODELS_DIR, "*.keras"), (WEIGHTS_DIR, "*.weights.h5")):
-        for path in (out_dir / folder).glob(pattern):
-            path.unlink()
+    for path in created_files(out_dir):
+        path.unlink(missing_ok=True)
