@@ -61,6 +61,31 @@ def _class_names(value):
     return names
 
 
+def check_output_is_not_an_input(out, inputs):
+    """Refuses an output path that resolves to one of the input files.
+
+    Args:
+        out: the --out path.
+        inputs: dict of option name to input path (or None when not given).
+
+    Raises:
+        click.ClickException: `out` is one of the inputs.
+    """
+    for option, path in inputs.items():
+        if path is not None and _same_file(out, path):
+            raise click.ClickException(
+                f"Expected --out to be a different file from every input. "
+                f"Received --out {out}, which is the {option} file {path}; "
+                "writing it would destroy that input."
+            )
+
+
+def _same_file(first, second):
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
 def _load_learner(path):
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
@@ -167,6 +192,9 @@ def export_command(
     """
     from kerasll.export.errors import ExportError, LearnerTypeError
 
+    check_output_is_not_an_input(
+        out, {"MODEL": model, "--calibration": calibration, "--verify": verify_path}
+    )
     calibration_data = load_array(calibration, "--calibration") if calibration else None
     verify_data = load_array(verify_path, "--verify") if verify_path else None
     if precision == "int8" and calibration_data is None:

@@ -190,3 +190,23 @@ def test_export_in_a_fresh_process(saved, tmp_path):
     expected = saved["learner"].predict_loss(saved["pixels"].astype("float32"))
     allowed = 1e-2 * max(1.0, np.abs(expected).max())
     assert np.abs(got["predicted_loss"] - expected).max() < allowed
+
+
+@pytest.mark.parametrize("option", ["MODEL", "--calibration", "--verify"])
+def test_cli_refuses_an_output_that_is_an_input(saved, tmp_path, option):
+    model = tmp_path / "learner.keras"
+    model.write_bytes(saved["model"].read_bytes())
+    calibration, verify = tmp_path / "calibration.npy", tmp_path / "verify.npy"
+    for path in (calibration, verify):
+        np.save(path, saved["pixels"])
+    inputs = {"MODEL": model, "--calibration": calibration, "--verify": verify}
+    # Spelled differently from the input, so only resolving the paths catches it.
+    spelled = tmp_path / "." / inputs[option].name
+    before = {path: path.read_bytes() for path in inputs.values()}
+    result = _export(
+        model, spelled, "--calibration", str(calibration), "--verify", str(verify)
+    )
+    assert result.exit_code == 1
+    assert f"which is the {option} file" in _error_line(result)
+    assert {path: path.read_bytes() for path in inputs.values()} == before
+    assert sorted(os.listdir(tmp_path)) == sorted(path.name for path in before)
