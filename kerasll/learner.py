@@ -2,9 +2,9 @@
 
 import keras
 import numpy as np
-import tensorflow as tf
 from keras import ops
 
+from kerasll.backend_steps import steps_for_backend
 from kerasll.callbacks import DetachHead
 from kerasll.head import build_loss_head
 from kerasll.losses import OBJECTIVES, loss_prediction_loss, pair_agreement
@@ -14,25 +14,17 @@ from kerasll.task_loss import PerSampleLoss
 PREDICTED_LOSS = "predicted_loss"
 
 
-def _per_replica_scale(value):
-    """Divides by the number of replicas, as Keras does for compiled losses.
-
-    Gradients are summed over replicas, so a term added by hand must be scaled
-    like Keras' own losses or its weight grows with the replica count.
-    """
-    replicas = tf.distribute.get_strategy().num_replicas_in_sync
-    return value / float(replicas) if replicas > 1 else value
-
-
 @keras.saving.register_keras_serializable(package="kerasll")
-class LossLearner(keras.Model):
+class LossLearner(steps_for_backend(), keras.Model):
     """Wraps a functional Keras model with a learned loss predictor.
 
     Intermediate layer outputs ("taps") of `model` feed the loss prediction
     module of Yoo & Kweon (2019): per tap global average pooling -> Dense ->
     ReLU, concatenated -> Dense(1). `fit` trains both with
     `mean(task loss) + weight * loss-prediction loss`, where the task loss is
-    whatever per-sample loss was passed to `compile`.
+    whatever per-sample loss was passed to `compile`. It trains on the
+    TensorFlow, JAX and PyTorch backends, each with its own step
+    (`kerasll.backend_steps`) around the same loss code.
 
     `predict` returns the task outputs; `predict_loss` the predicted losses.
 
@@ -55,8 +47,7 @@ class LossLearner(keras.Model):
         **kwargs: passed to `keras.Model` (e.g. `name`).
 
     Raises:
-        TypeError: `model` is not a functional/Sequential model, or the Keras
-            backend is not TensorFlow.
+        TypeError: `model` is not a functional/Sequential model.
         ValueError: bad taps or hyper-parameters.
     """
 
@@ -73,11 +64,6 @@ class LossLearner(keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if keras.backend.backend() != "tensorflow":
-            raise TypeError(
-                "Expected the TensorFlow Keras backend. Received: "
-                f"{keras.backend.backend()!r}. Set KERAS_BACKEND=tensorflow."
-            )
         check_functional(model)
         _check_hyper_parameters(
             margin, weight, objective, detach_epoch, head_weight_decay
@@ -181,29 +167,6 @@ class LossLearner(keras.Model):
         self.rank_accuracy_tracker.update_state(
             pair_agreement(true_loss, predicted_loss)
         )
-
-    def train_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        with tf.GradientTape() as tape:
-            y_pred, predicted_loss = self._forward_with_head(x, training=True)
-            true_loss, task_loss, head_loss, total = self._loss_terms(
-                y, y_pred, predicted_loss, sample_weight
-            )
-            scaled = self.optimizer.scale_loss(_per_replica_scale(total))
-        variables = self.trainable_weights
-        gradients = tape.gradient(scaled, variables)
-        self.optimizer.apply_gradients(zip(gradients, variables))
-        self._update_trackers(true_loss, predicted_loss, task_loss, head_loss, total)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
-
-    def test_step(self, data):
-        x, y, sample_weight = keras.utils.unpack_x_y_sample_weight(data)
-        y_pred, predicted_loss = self._forward_with_head(x, training=False)
-        true_loss, task_loss, head_loss, total = self._loss_terms(
-            y, y_pred, predicted_loss, sample_weight
-        )
-        self._update_trackers(true_loss, predicted_loss, task_loss, head_loss, total)
-        return self.compute_metrics(x, y, y_pred, sample_weight)
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, plus the head's gradient stop at `detach_epoch`.
