@@ -4,7 +4,11 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+LS_VENV ?= .venv-label-studio
+LS_STAMP := $(LS_VENV)/.installed
+LABEL_STUDIO_VERSION ?= 1.23.2
+
+.PHONY: install demo test bench clean label-studio
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -16,15 +20,25 @@ $(STAMP): $(BIN)/python pyproject.toml serving/pyproject.toml
 
 install: $(STAMP)
 
+# Label Studio gets its own virtual environment: its pins clash with
+# TensorFlow's. A failed install (no network) leaves no stamp, only the log;
+# the integration test then skips and prints the log's last line.
+$(LS_STAMP):
+	-$(PYTHON) -m venv $(LS_VENV) >$(LS_VENV).log 2>&1 && \
+	    $(LS_VENV)/bin/pip install --quiet label-studio==$(LABEL_STUDIO_VERSION) \
+	    >>$(LS_VENV).log 2>&1 && touch $(LS_STAMP)
+
+label-studio: $(LS_STAMP)
+
 # TensorFlow's C++ start-up notices are silenced; Python errors still show.
 demo: install
 	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/kerasll demo --out demo-output
 
-test: install
+test: install label-studio
 	$(BIN)/pytest
 
 bench: install
 	$(BIN)/python benchmarks/run.py --out benchmarks/RESULTS.md
 
 clean:
-	rm -rf $(VENV) demo-output benchmarks/output
+	rm -rf $(VENV) demo-output benchmarks/output $(LS_VENV) $(LS_VENV).log

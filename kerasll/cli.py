@@ -12,6 +12,7 @@ _COMMANDS = {
     "demo": ("kerasll.active.commands", "demo_command"),
     "simulate": ("kerasll.active.commands", "simulate_command"),
     "export": ("kerasll.export.command", "export_command"),
+    "project": ("kerasll.project.commands", "project_group"),
     "score": ("kerasll_serving.cli", "main"),
 }
 
@@ -19,6 +20,7 @@ _HELP = {
     "demo": "Compare strategies on the embedded digits and show what they pick.",
     "simulate": "Run a pool-based active-learning experiment.",
     "export": "Export a trained LossLearner to ONNX for device scoring.",
+    "project": "The labeling loop: add, train, select, tasks, labels, status.",
     "score": "Score a pool with an exported model (TensorFlow-free).",
 }
 

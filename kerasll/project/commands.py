@@ -1,0 +1,207 @@
+"""`kerasll project ...`: the labeling loop as a click group.
+
+A thin layer: each command opens the manifest, calls one library function
+and prints its summary. Every error raised on purpose (a `ProjectError`, a
+serving or export error) becomes one line and exit code 1; the manifest is
+left as it was.
+"""
+
+import click
+
+_DIR = click.Path(file_okay=False, path_type=str)
+_PROJECT = click.Path(exists=True, file_okay=False, path_type=str)
+
+
+def _errors():
+    """The typed errors shown to the user as one line (imported lazily)."""
+    from kerasll_serving.errors import ServingError
+
+    from kerasll.project.errors import ProjectError
+
+    return (ProjectError, ServingError)
+
+
+def _fail(error):
+    return click.ClickException(" ".join(str(error).split()))
+
+
+def _open(directory):
+    from kerasll.project.manifest import Manifest
+
+    return Manifest.open(directory)
+
+
+@click.group(name="project")
+def project_group():
+    """The labeling loop: a project folder, labels from people, device picks.
+
+    init -> add -> (labels) -> train -> select -> tasks -> labels -> train ...
+    """
+
+
+@project_group.command("init")
+@click.argument("directory", type=_DIR)
+@click.option("--classes", required=True, help="Class names, comma-separated.")
+@click.option("--image-size", type=click.IntRange(min=1), nargs=2, default=None,
+              help="HEIGHT WIDTH to resize images to (default: the first image's).")
+@click.option("--color", type=click.Choice(["grayscale", "rgb"]), default=None,
+              help="Color mode (default: grayscale when all first images are).")
+def init_command(directory, classes, image_size, color):
+    """Create a project in DIRECTORY with its manifest and labeling config."""
+    from kerasll.project.manifest import Manifest
+    from kerasll.project.tasks import write_label_config
+
+    try:
+        with Manifest.create(directory, classes, image_size, color) as manifest:
+            config = write_label_config(manifest)
+            click.echo(
+                f"Created project {manifest.config.project_id} in {directory} "
+                f"({len(manifest.config.classes)} classes); Label Studio config: "
+                f"{config}"
+            )
+    except _errors() as error:
+        raise _fail(error) from None
+
+
+@project_group.command("add")
+@click.argument("directory", type=_PROJECT)
+@click.argument("source", type=click.Path(exists=True, path_type=str))
+@click.option("--device", default=None,
+              help="Device the items come from (default: the source's name).")
+def add_command(directory, source, device):
+    """Add the images of SOURCE (a folder, a list file or an .npy array)."""
+    from kerasll.project.sources import add_source
+
+    try:
+        with _open(directory) as manifest:
+            click.echo(add_source(manifest, source, device).summary())
+    except _errors() as error:
+        raise _fail(error) from None
+
+
+@project_group.command("train")
+@click.argument("directory", type=_PROJECT)
+@click.option("--model", type=click.Choice(["small_cnn", "resnet18"]),
+              default="small_cnn", show_default=True, help="Built-in model.")
+@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="Channel multiplier of the built-in model.")
+@click.option("--backbone", type=click.Path(exists=True, dir_okay=False),
+              default=None, help="Your .keras classifier (logits) instead.")
+@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=2), default=64,
+              show_default=True)
+@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
+              default=0.05, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def train_command(directory, model, width, backbone, epochs, batch_size,
+                  learning_rate, seed):
+    """Train a LossLearner on the labeled items; save, export, version it."""
+    from kerasll.export.errors import ExportError
+
+    from kerasll.active.training import TrainingConfig
+    from kerasll.project.training import train_project
+
+    try:
+        config = TrainingConfig(epochs=epochs, batch_size=batch_size,
+                                learning_rate=learning_rate)
+        with _open(directory) as manifest:
+            result = train_project(manifest, config, model=model, width=width,
+                                   backbone=backbone, seed=seed)
+        click.echo(result.summary())
+    except (*_errors(), ExportError) as error:
+        raise _fail(error) from None
+
+
+@project_group.command("select")
+@click.argument("directory", type=_PROJECT)
+@click.argument("pick_files", nargs=-1, type=str)
+@click.option("--k", type=click.IntRange(min=1), required=True,
+              help="How many items to pick.")
+@click.option("--picks", "merge", is_flag=True,
+              help="Merge the device picks files that follow (FILE or "
+                   "DEVICE=FILE, from kerasll-score) instead of scoring here.")
+@click.option("--random", "at_random", is_flag=True,
+              help="Pick at random (the first round, before any model).")
+@click.option("--seed", type=int, default=0, show_default=True,
+              help="Seed of --random.")
+def select_command(directory, pick_files, k, merge, at_random, seed):
+    """Pick the K items with the highest predicted loss as a new round.
+
+    Scores the pool here with the current model, or merges the picks devices
+    made with kerasll-score: select DIR --k N --picks dev1.csv dev2.csv
+    """
+    from kerasll.project.selection import merge_picks, select_here, select_random
+
+    if bool(pick_files) != merge or (merge and at_random):
+        raise click.UsageError(
+            "Expected picks files after --picks (and not with --random), and none "
+            f"without it. Received --picks={merge}, --random={at_random}, "
+            f"files={list(pick_files)}"
+        )
+    try:
+        with _open(directory) as manifest:
+            if merge:
+                result = merge_picks(manifest, k, pick_files)
+            elif at_random:
+                result = select_random(manifest, k, seed)
+            else:
+                result = select_here(manifest, k)
+        click.echo(result.summary())
+    except _errors() as error:
+        raise _fail(error) from None
+
+
+@project_group.command("tasks")
+@click.argument("directory", type=_PROJECT)
+@click.option("--format", "format_name", type=click.Choice(["label-studio", "csv"]),
+              default="label-studio", show_default=True)
+@click.option("--out", type=click.Path(dir_okay=False), default=None,
+              help="File to write (must not exist); default "
+                   "DIRECTORY/tasks/round-N.json or .csv.")
+@click.option("--round", "round_id", type=click.IntRange(min=1), default=None,
+              help="Round to export (default: the newest).")
+@click.option("--url-prefix", default="/data/local-files/?d=", show_default=True,
+              help="Prefix of image URLs.")
+@click.option("--document-root", default="/", show_default=True,
+              help="Image URLs are paths relative to this folder "
+                   "(Label Studio: LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT).")
+def tasks_command(directory, format_name, out, round_id, url_prefix, document_root):
+    """Write a round's picks as annotation tasks with the model's predictions."""
+    from kerasll.project.tasks import write_tasks
+
+    try:
+        with _open(directory) as manifest:
+            path, count = write_tasks(manifest, format_name, out, round_id,
+                                      url_prefix=url_prefix,
+                                      document_root=document_root)
+        click.echo(f"Wrote {count} task(s) to {path}")
+    except _errors() as error:
+        raise _fail(error) from None
+
+
+@project_group.command("labels")
+@click.argument("directory", type=_PROJECT)
+@click.argument("labels_file", type=click.Path(exists=True, dir_okay=False))
+def labels_command(directory, labels_file):
+    """Import LABELS_FILE: a Label Studio JSON export or a CSV."""
+    from kerasll.project.labels import import_labels
+
+    try:
+        with _open(directory) as manifest:
+            click.echo(import_labels(manifest, labels_file).summary())
+    except _errors() as error:
+        raise _fail(error) from None
+
+
+@project_group.command("status")
+@click.argument("directory", type=_PROJECT)
+@click.option("--no-audit", is_flag=True, help="Skip scoring labeled picks.")
+def status_command(directory, no_audit):
+    """Items, labels, rounds, class histogram and the head's ranking audit."""
+    from kerasll.project.status import project_status
+
+    try:
+        with _open(directory) as manifest:
+            click.echo("\n".join(project_status(manifest, not no_audit).lines()))
+    except _errors() as error:
+        raise _fail(error) from None

@@ -1,0 +1,381 @@
+"""The project manifest: one SQLite file holding items, labels, models, rounds.
+
+The manifest is `DIR/manifest.sqlite` (standard-library `sqlite3`, WAL
+journal, `synchronous=FULL`). Every command that changes it does so inside a
+single `Manifest.transaction()`: a crash or an error before the commit leaves
+the previous state, and readers never see half a command.
+
+Tables:
+    meta: the project's settings (id, classes, image size, color mode).
+    items: id, path (absolute, or relative to the project folder), content
+        hash (SHA-256 of the file, unique: items are deduplicated by it),
+        source device, origin (the path inside the source, or the array row,
+        which is how device picks name it) and when it was added.
+    labels: item, label, annotator, when it was labeled and imported, and
+        the file it came from; one row per (item, annotator).
+    models: each trained model version, its folder and training set size.
+    rounds / picks: what each selection picked, by which model version, with
+        which predicted losses (both NULL for a random cold-start round).
+"""
+
+import contextlib
+import dataclasses
+import datetime
+import json
+import os
+import sqlite3
+import tempfile
+import uuid
+from pathlib import Path
+
+from kerasll.project.errors import ManifestError
+
+MANIFEST_NAME = "manifest.sqlite"
+SCHEMA_VERSION = 1
+COLOR_MODES = ("grayscale", "rgb")
+
+_SCHEMA = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE items (
+    id INTEGER PRIMARY KEY,
+    path TEXT NOT NULL,
+    sha256 TEXT NOT NULL UNIQUE,
+    device TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    added_at TEXT NOT NULL
+);
+CREATE INDEX items_by_origin ON items (device, origin);
+CREATE TABLE labels (
+    id INTEGER PRIMARY KEY,
+    item_id INTEGER NOT NULL REFERENCES items (id),
+    label TEXT NOT NULL,
+    annotator TEXT NOT NULL,
+    labeled_at TEXT NOT NULL,
+    imported_at TEXT NOT NULL,
+    source TEXT NOT NULL,
+    UNIQUE (item_id, annotator)
+);
+CREATE TABLE models (
+    version TEXT PRIMARY KEY,
+    folder TEXT NOT NULL,
+    backbone TEXT NOT NULL,
+    epochs INTEGER NOT NULL,
+    labeled INTEGER NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE rounds (
+    id INTEGER PRIMARY KEY,
+    model_version TEXT REFERENCES models (version),
+    k INTEGER NOT NULL,
+    source TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE picks (
+    round_id INTEGER NOT NULL REFERENCES rounds (id),
+    item_id INTEGER NOT NULL REFERENCES items (id),
+    rank INTEGER NOT NULL,
+    predicted_loss REAL,
+    prediction TEXT,
+    confidence REAL,
+    device TEXT,
+    PRIMARY KEY (round_id, item_id)
+);
+"""
+
+
+def now():
+    """The current UTC time as an ISO-8601 string (seconds)."""
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectConfig:
+    """Settings fixed when the project is created.
+
+    Attributes:
+        project_id: a random hex id; task and label files carry it, so a file
+            of another project is recognised.
+        classes: the class names, in model-output order.
+        image_size: (height, width) every image is resized to, or None until
+            the first `add` fixes it from the first image.
+        color_mode: "grayscale" or "rgb", or None until the first `add`.
+    """
+
+    project_id: str
+    classes: tuple
+    image_size: tuple = None
+    color_mode: str = None
+
+    def to_meta(self):
+        """The `meta` table rows (all values are JSON)."""
+        return {
+            "schema_version": json.dumps(SCHEMA_VERSION),
+            "project_id": json.dumps(self.project_id),
+            "classes": json.dumps(list(self.classes)),
+            "image_size": json.dumps(
+                None if self.image_size is None else list(self.image_size)
+            ),
+            "color_mode": json.dumps(self.color_mode),
+        }
+
+    @classmethod
+    def from_meta(cls, rows):
+        """Reads the `meta` table rows written by `to_meta`."""
+        values = {key: json.loads(value) for key, value in rows.items()}
+        size = values.get("image_size")
+        return cls(
+            project_id=values["project_id"],
+            classes=tuple(values["classes"]),
+            image_size=None if size is None else tuple(size),
+            color_mode=values.get("color_mode"),
+        )
+
+
+class Manifest:
+    """An open project manifest.
+
+    Use `Manifest.create` or `Manifest.open`; change it only inside
+    `transaction()`.
+
+    Args:
+        root: the project folder.
+        connection: an open `sqlite3.Connection` in autocommit mode.
+
+    Attributes:
+        root: the project folder (a `Path`).
+        config: the `ProjectConfig`.
+    """
+
+    def __init__(self, root, connection):
+        self.root = Path(root)
+        self.connection = connection
+        self.config = ProjectConfig.from_meta(
+            dict(connection.execute("SELECT key, value FROM meta"))
+        )
+
+    @classmethod
+    def create(cls, root, classes, image_size=None, color_mode=None):
+        """Creates a project folder's manifest atomically.
+
+        The database is built in a temporary file and renamed into place, so
+        a crash leaves either no project or a complete one.
+
+        Args:
+            root: the project folder; created when missing.
+            classes: class names (at least two, distinct, non-empty).
+            image_size: optional (height, width) images are resized to.
+            color_mode: optional "grayscale" or "rgb".
+
+        Returns:
+            The open `Manifest`.
+
+        Raises:
+            ManifestError: the folder already holds a project, or bad
+                classes, image size or color mode.
+        """
+        root = Path(root)
+        config = ProjectConfig(
+            uuid.uuid4().hex, _check_classes(classes), _check_size(image_size),
+            _check_color(color_mode),
+        )
+        path = root / MANIFEST_NAME
+        if path.exists():
+            raise ManifestError(
+                f"Expected a folder without a project. Received {str(root)!r}, "
+                f"which already holds {MANIFEST_NAME}"
+            )
+        root.mkdir(parents=True, exist_ok=True)
+        handle, temporary = tempfile.mkstemp(dir=root, prefix=".tmp-", suffix=".sqlite")
+        os.close(handle)
+        try:
+            connection = _connect(temporary)
+            with connection:
+                connection.executescript(_SCHEMA)
+                connection.executemany(
+                    "INSERT INTO meta (key, value) VALUES (?, ?)",
+                    config.to_meta().items(),
+                )
+            connection.close()
+            if path.exists():  # Created meanwhile by another process.
+                raise ManifestError(
+                    f"Expected a folder without a project. Received {str(root)!r}"
+                )
+            os.replace(temporary, path)
+        finally:
+            for suffix in ("", "-wal", "-shm"):
+                if os.path.exists(temporary + suffix):
+                    os.remove(temporary + suffix)
+        return cls.open(root)
+
+    @classmethod
+    def open(cls, root):
+        """Opens an existing project.
+
+        Args:
+            root: the project folder.
+
+        Returns:
+            The open `Manifest`.
+
+        Raises:
+            ManifestError: no manifest in the folder, or one of another
+                schema version.
+        """
+        path = Path(root) / MANIFEST_NAME
+        if not path.is_file():
+            raise ManifestError(
+                f"Expected a project folder holding {MANIFEST_NAME} (create one "
+                f"with `kerasll project init`). Received: {str(root)!r}"
+            )
+        connection = _connect(path)
+        try:
+            version = connection.execute(
+                "SELECT value FROM meta WHERE key = 'schema_version'"
+            ).fetchone()
+        except sqlite3.DatabaseError as error:
+            connection.close()
+            raise ManifestError(
+                f"Expected a kerasll manifest in {str(path)!r}. Received: {error}"
+            ) from error
+        if version is None or json.loads(version[0]) != SCHEMA_VERSION:
+            connection.close()
+            raise ManifestError(
+                f"Expected manifest schema version {SCHEMA_VERSION} in "
+                f"{str(path)!r}. Received: {None if version is None else version[0]}"
+            )
+        return cls(root, connection)
+
+    def close(self):
+        """Closes the database connection."""
+        self.connection.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    @contextlib.contextmanager
+    def transaction(self):
+        """One command's changes: all committed at the end, or none.
+
+        Yields:
+            The connection, inside `BEGIN IMMEDIATE` (other writers wait).
+        """
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield self.connection
+        except BaseException:
+            self.connection.execute("ROLLBACK")
+            raise
+        self._commit()
+
+    def _commit(self):
+        self.connection.execute("COMMIT")
+
+    def set_meta(self, connection, config):
+        """Replaces the project settings (inside a transaction).
+
+        Args:
+            connection: the transaction's connection.
+            config: the new `ProjectConfig` (same id and classes).
+        """
+        connection.executemany(
+            "UPDATE meta SET value = ? WHERE key = ?",
+            [(value, key) for key, value in config.to_meta().items()],
+        )
+        self.config = config
+
+    def resolve(self, path):
+        """The absolute path of an item's stored path."""
+        path = Path(path)
+        return path if path.is_absolute() else self.root / path
+
+    def query(self, sql, parameters=()):
+        """Runs a read-only query and returns all rows."""
+        return self.connection.execute(sql, parameters).fetchall()
+
+    def current_model(self):
+        """The newest model as (version, folder), or None before `train`."""
+        row = self.connection.execute(
+            "SELECT version, folder FROM models ORDER BY rowid DESC LIMIT 1"
+        ).fetchone()
+        return None if row is None else (row[0], self.root / row[1])
+
+    def training_labels(self):
+        """The label of every labeled item: the newest among its annotators.
+
+        Returns:
+            A list of (item_id, path, label), ordered by item id.
+        """
+        rows = self.query(
+            """
+            SELECT items.id, items.path, labels.label FROM labels
+            JOIN items ON items.id = labels.item_id
+            WHERE labels.id = (
+                SELECT newest.id FROM labels AS newest
+                WHERE newest.item_id = labels.item_id
+                ORDER BY newest.labeled_at DESC, newest.id DESC LIMIT 1
+            )
+            ORDER BY items.id
+            """
+        )
+        return [(item_id, self.resolve(path), label) for item_id, path, label in rows]
+
+    def pool(self):
+        """Items neither labeled nor picked by an earlier round.
+
+        Returns:
+            A list of (item_id, absolute path), ordered by item id.
+        """
+        rows = self.query(
+            """
+            SELECT id, path FROM items
+            WHERE id NOT IN (SELECT item_id FROM labels)
+              AND id NOT IN (SELECT item_id FROM picks)
+            ORDER BY id
+            """
+        )
+        return [(item_id, self.resolve(path)) for item_id, path in rows]
+
+
+def _connect(path):
+    connection = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=30)
+    connection.execute("PRAGMA journal_mode=WAL")
+    connection.execute("PRAGMA synchronous=FULL")
+    connection.execute("PRAGMA foreign_keys=ON")
+    return connection
+
+
+def _check_classes(classes):
+    if isinstance(classes, str):
+        classes = classes.split(",")
+    names = tuple(str(name).strip() for name in classes)
+    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+        raise ManifestError(
+            "Expected at least two distinct, non-empty class names, e.g. "
+            f"--classes cat,dog. Received: {list(names)}"
+        )
+    return names
+
+
+def _check_size(image_size):
+    if image_size is None:
+        return None
+    try:
+        height, width = (int(side) for side in image_size)
+    except (TypeError, ValueError):
+        height = width = 0
+    if height < 1 or width < 1:
+        raise ManifestError(
+            f"Expected image_size as (height, width) >= 1. Received: {image_size!r}"
+        )
+    return height, width
+
+
+def _check_color(color_mode):
+    if color_mode is not None and color_mode not in COLOR_MODES:
+        raise ManifestError(
+            f"Expected color_mode in {list(COLOR_MODES)}. Received: {color_mode!r}"
+        )
+    return color_mode

@@ -1,0 +1,389 @@
+"""`select`: a round of picks, scored here or merged from devices.
+
+Scored here: the current model's ONNX file scores the pool (items neither
+labeled nor picked before) with `kerasll_serving.PoolScorer`, exactly as a
+device would, and the top K become a round.
+
+Merged: each device ran `kerasll-score models/<version>/model.onnx POOL` and
+sent back its picks file. Each pick is matched to a project item by its
+`item` (a path, matched on the item's origin inside its source, or an array
+row of the named device); items are deduplicated (the same content from two
+devices is one item), labeled or already picked items are dropped, and the
+global top K by predicted loss become a round. The picks carry no model
+version, so it is checked by re-scoring the picked items with the current
+model: a predicted loss that differs means the picks came from another model.
+"""
+
+import dataclasses
+import math
+import os
+import tempfile
+from pathlib import Path, PurePosixPath
+
+import numpy as np
+
+from kerasll.project.errors import PicksError, ProjectError
+from kerasll.project.manifest import now
+from kerasll.project.training import MODEL_FILE
+
+PICK_COLUMNS = ("item", "predicted_loss")
+# |device - here| allowed between predicted losses of the same model: the
+# same graph on another provider or Pillow build differs by far less, a
+# model trained on other labels by far more.
+LOSS_RTOL = 1e-3
+LOSS_ATOL = 1e-3
+
+
+@dataclasses.dataclass(frozen=True)
+class Pick:
+    """One picked item of a round.
+
+    Attributes:
+        item_id: the project item.
+        predicted_loss: its predicted loss.
+        prediction: the model's class for it (or None).
+        confidence: the model's confidence (or None).
+        device: the device whose picks named it (None when scored here).
+    """
+
+    item_id: int
+    predicted_loss: float
+    prediction: str = None
+    confidence: float = None
+    device: str = None
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundResult:
+    """What `select` recorded.
+
+    Attributes:
+        round_id: the new round.
+        model_version: the model whose scores picked it.
+        picks: the `Pick`s, best first.
+        candidates: items that could have been picked.
+        notes: what was dropped and why.
+    """
+
+    round_id: int
+    model_version: str
+    picks: tuple
+    candidates: int
+    notes: tuple = ()
+
+    def summary(self):
+        """One line for the CLI."""
+        how = "at random" if self.model_version is None else (
+            f"with model {self.model_version}")
+        line = (
+            f"Round {self.round_id}: picked {len(self.picks)} of {self.candidates} "
+            f"candidate(s) {how}"
+        )
+        return "; ".join([line, *self.notes])
+
+
+def _current_model(manifest):
+    current = manifest.current_model()
+    if current is None:
+        raise ProjectError(
+            "Expected a trained model to score with. Received a project with none; "
+            "run `kerasll project train` first"
+        )
+    version, folder = current
+    return version, folder / MODEL_FILE
+
+
+def score_items(model_path, paths):
+    """Scores image files with an exported model (TensorFlow-free).
+
+    Args:
+        model_path: the `.onnx` file.
+        paths: absolute image paths.
+
+    Returns:
+        A dict path -> `kerasll_serving.Pick` (skipped items are absent).
+    """
+    from kerasll_serving import PoolScorer
+
+    with tempfile.TemporaryDirectory(prefix="kerasll-project-") as folder:
+        listing = Path(folder, "pool.txt")
+        listing.write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
+        scorer = PoolScorer(model_path, providers="cpu")
+        result = scorer.score(listing, k=len(paths), progress=False)
+    return {pick.item: pick for pick in result.picks}
+
+
+def select_here(manifest, k):
+    """Scores the pool with the current model and records its top K.
+
+    Args:
+        manifest: the open `Manifest`.
+        k: picks to keep.
+
+    Returns:
+        A `RoundResult`.
+
+    Raises:
+        ProjectError: no trained model, or an empty pool.
+    """
+    version, model_path = _current_model(manifest)
+    pool = manifest.pool()
+    if not pool:
+        raise ProjectError(
+            "Expected unlabeled items that no round picked yet. Received an empty "
+            "pool; add items with `kerasll project add`"
+        )
+    scored = score_items(model_path, [os.fspath(path) for _, path in pool])
+    picks = []
+    for item_id, path in pool:
+        pick = scored.get(os.fspath(path))
+        if pick is not None:
+            picks.append(Pick(item_id, pick.predicted_loss, _text(pick.prediction),
+                              pick.confidence))
+    notes = []
+    if len(picks) < len(pool):
+        notes.append(f"{len(pool) - len(picks)} unreadable item(s) skipped")
+    return _record(manifest, version, k, "scored here", picks, len(pool), notes)
+
+
+def select_random(manifest, k, seed=0):
+    """Picks K pool items at random: the cold start, before any model.
+
+    Args:
+        manifest: the open `Manifest`.
+        k: picks to keep.
+        seed: seed of the draw.
+
+    Returns:
+        A `RoundResult` whose model version and predicted losses are None.
+
+    Raises:
+        ProjectError: an empty pool.
+    """
+    pool = manifest.pool()
+    if not pool:
+        raise ProjectError(
+            "Expected unlabeled items that no round picked yet. Received an empty "
+            "pool; add items with `kerasll project add`"
+        )
+    rng = np.random.default_rng(seed)
+    chosen = sorted(rng.choice(len(pool), size=min(k, len(pool)), replace=False))
+    picks = [Pick(pool[index][0], None) for index in chosen]
+    return _record(manifest, None, k, f"at random (seed {seed})", picks, len(pool), [])
+
+
+def _text(value):
+    return None if value is None else str(value)
+
+
+def read_picks(path):
+    """Reads a `kerasll-score` picks file (`.csv` or `.jsonl`).
+
+    Args:
+        path: the file.
+
+    Returns:
+        A list of dicts with at least `item` and `predicted_loss`.
+
+    Raises:
+        PicksError: unreadable file, missing columns, or bad losses.
+    """
+    import csv
+    import json
+
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise PicksError(
+            f"Expected a readable picks file. Received {str(path)!r}: {error}"
+        ) from error
+    try:
+        if path.suffix.lower() == ".jsonl":
+            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
+        else:
+            rows = list(csv.DictReader(text.splitlines()))
+    except ValueError as error:
+        raise PicksError(
+            f"Expected a kerasll-score picks file (.csv or .jsonl). Received "
+            f"{str(path)!r}: {error}"
+        ) from error
+    for number, row in enumerate(rows, 1):
+        if not isinstance(row, dict) or any(row.get(c) in (None, "") for c in
+                                            PICK_COLUMNS):
+            raise PicksError(
+                f"Expected columns {list(PICK_COLUMNS)} in every row of "
+                f"{str(path)!r} (written by kerasll-score). Row {number} lacks them"
+            )
+        try:
+            row["predicted_loss"] = float(row["predicted_loss"])
+        except (TypeError, ValueError):
+            raise PicksError(
+                f"Expected a number as predicted_loss in {str(path)!r}. Received "
+                f"{row['predicted_loss']!r} in row {number}"
+            ) from None
+    return rows
+
+
+def parse_picks_argument(argument, devices):
+    """Splits `NAME=FILE` and guesses the device of a bare `FILE`.
+
+    Args:
+        argument: `FILE` or `NAME=FILE`.
+        devices: the project's device names.
+
+    Returns:
+        (device name or None, path): a bare file whose stem names a device
+        belongs to that device; otherwise picks are matched on all devices.
+
+    Raises:
+        PicksError: `NAME=` names no device of the project.
+    """
+    name, separator, path = argument.partition("=")
+    if separator and not os.path.exists(argument):
+        if name not in devices:
+            raise PicksError(
+                f"Expected a device of the project before '=' in {argument!r}. "
+                f"Received {name!r}; devices: {sorted(devices)}"
+            )
+        return name, path
+    stem = Path(argument).stem
+    return (stem if stem in devices else None), argument
+
+
+class _ItemIndex:
+    """Finds project items by the ids devices give them."""
+
+    def __init__(self, manifest):
+        rows = manifest.query("SELECT id, path, device, origin FROM items")
+        self.by_path = {os.fspath(manifest.resolve(path)): i for i, path, _, _ in rows}
+        self.by_origin = {}
+        for item_id, _, device, origin in rows:
+            self.by_origin.setdefault(origin, []).append((device, item_id))
+        self.devices = {device for _, _, device, _ in rows}
+
+    def find(self, item, device):
+        """Returns the item id, or raises `PicksError` naming the problem."""
+        if device is None and item in self.by_path:
+            return self.by_path[item]
+        parts = PurePosixPath(item.replace(os.sep, "/")).parts
+        matches = set()
+        for start in range(len(parts)):
+            origin = "/".join(parts[start:])
+            for owner, item_id in self.by_origin.get(origin, ()):
+                if device is None or owner == device:
+                    matches.add(item_id)
+            if matches:
+                break
+        if len(matches) == 1:
+            return matches.pop()
+        if matches:
+            raise PicksError(
+                f"Expected each pick to name one item. Received {item!r}, which "
+                f"matches {len(matches)} items of different devices; name the "
+                "device: --picks DEVICE=FILE"
+            )
+        where = "the project" if device is None else f"device {device!r}"
+        raise PicksError(
+            f"Expected picks of items in the project. Received {item!r}, which is "
+            f"not an item of {where}; add the device's pool first"
+        )
+
+
+def merge_picks(manifest, k, pick_files):
+    """Merges device picks into one round of the global top K.
+
+    Args:
+        manifest: the open `Manifest`.
+        k: picks to keep.
+        pick_files: `FILE` or `NAME=FILE` arguments (see
+            `parse_picks_argument`).
+
+    Returns:
+        A `RoundResult`.
+
+    Raises:
+        PicksError: unknown items, or picks whose predicted losses show
+            another model version.
+        ProjectError: no trained model.
+    """
+    version, model_path = _current_model(manifest)
+    index = _ItemIndex(manifest)
+    best = {}
+    for argument in pick_files:
+        device, path = parse_picks_argument(argument, index.devices)
+        for row in read_picks(path):
+            item_id = index.find(str(row["item"]), device)
+            pick = Pick(item_id, row["predicted_loss"], row.get("prediction") or None,
+                        _number(row.get("confidence")), device or Path(path).stem)
+            if item_id not in best or pick.predicted_loss > best[item_id][0].predicted_loss:
+                best[item_id] = (pick, path)
+    _check_version(manifest, version, model_path, best)
+    open_items = {item_id for item_id, _ in manifest.pool()}
+    picks = [pick for pick, _ in best.values() if pick.item_id in open_items]
+    notes = []
+    if len(picks) < len(best):
+        notes.append(f"{len(best) - len(picks)} labeled or already picked item(s) "
+                     "dropped")
+    return _record(manifest, version, k, "devices: " + ", ".join(pick_files), picks,
+                   len(best), notes)
+
+
+def _number(value):
+    try:
+        return None if value in (None, "") else float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def _check_version(manifest, version, model_path, best):
+    """Re-scores the picked items; refuses picks of another model version."""
+    paths = {
+        item_id: os.fspath(manifest.resolve(path))
+        for item_id, path in manifest.query("SELECT id, path FROM items")
+    }
+    scored = score_items(model_path, sorted({paths[i] for i in best}))
+    for item_id, (pick, source) in best.items():
+        here = scored.get(paths[item_id])
+        if here is None or math.isnan(pick.predicted_loss):
+            continue
+        if not np.isclose(pick.predicted_loss, here.predicted_loss, rtol=LOSS_RTOL,
+                          atol=LOSS_ATOL):
+            raise PicksError(
+                f"Expected picks scored by the current model {version}. Received "
+                f"{source!r}, whose predicted loss {pick.predicted_loss:.6g} for "
+                f"{paths[item_id]!r} differs from the current model's "
+                f"{here.predicted_loss:.6g}: it was scored by another model; "
+                f"re-score with {model_path}"
+            )
+
+
+def _record(manifest, version, k, source, picks, candidates, notes):
+    scored = [pick for pick in picks
+              if pick.predicted_loss is None or not math.isnan(pick.predicted_loss)]
+    if len(scored) < len(picks):
+        notes = [*notes, f"{len(picks) - len(scored)} NaN score(s) dropped"]
+    if not scored:
+        raise ProjectError(
+            f"Expected at least one item to pick. Received {candidates} "
+            "candidate(s), none open (unlabeled, not picked before) with a score"
+        )
+    ranked = sorted(scored, key=lambda pick: (-(pick.predicted_loss or 0.0),
+                                              pick.item_id))[:k]
+    with manifest.transaction() as connection:
+        cursor = connection.execute(
+            "INSERT INTO rounds (model_version, k, source, created_at) "
+            "VALUES (?, ?, ?, ?)",
+            (version, k, source, now()),
+        )
+        round_id = cursor.lastrowid
+        connection.executemany(
+            "INSERT INTO picks (round_id, item_id, rank, predicted_loss, prediction, "
+            "confidence, device) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            [
+                (round_id, pick.item_id, rank, pick.predicted_loss, pick.prediction,
+                 pick.confidence, pick.device)
+                for rank, pick in enumerate(ranked, 1)
+            ],
+        )
+    return RoundResult(round_id, version, tuple(ranked), candidates, tuple(notes))

@@ -1,0 +1,191 @@
+"""`status`: what the project holds, and how well the loss head ranked.
+
+The audit comes for free: once a round's picks are labeled, their true loss
+under the model that picked them (cross-entropy of its prediction against
+the annotators' label) can be compared with the loss it predicted. A head
+that ranks well gives a high Spearman correlation, and the picks are items
+the model gets wrong more often than not.
+"""
+
+import dataclasses
+import math
+
+import numpy as np
+
+from kerasll.project.training import MODEL_FILE
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundAudit:
+    """One round's picks against their labels.
+
+    Attributes:
+        round_id: the round.
+        model_version: the model that picked.
+        source: "scored here" or the device picks files.
+        picks: items picked.
+        labeled: of those, items labeled since.
+        error_rate: share of labeled picks the model got wrong (None if none).
+        mean_true_loss: their mean cross-entropy under that model.
+        spearman: Spearman correlation of predicted and true loss (None for
+            fewer than 3 labeled picks or constant values).
+    """
+
+    round_id: int
+    model_version: str
+    source: str
+    picks: int
+    labeled: int
+    error_rate: float = None
+    mean_true_loss: float = None
+    spearman: float = None
+
+    def line(self):
+        """One line for the CLI."""
+        how = self.source if self.model_version is None else (
+            f"by {self.model_version} ({self.source})")
+        text = f"round {self.round_id}: {self.picks} picked {how}, {self.labeled} labeled"
+        if self.error_rate is not None:
+            spearman = "n/a" if self.spearman is None else f"{self.spearman:.3f}"
+            text += (
+                f"; model wrong on {self.error_rate:.0%} of them, mean true loss "
+                f"{self.mean_true_loss:.3f}, Spearman(predicted, true loss) {spearman}"
+            )
+        return text
+
+
+@dataclasses.dataclass(frozen=True)
+class ProjectStatus:
+    """Counts, class histogram and per-round audits.
+
+    Attributes:
+        items: items in the project.
+        labeled: items with at least one label.
+        open: items neither labeled nor picked (the next pool).
+        devices: items per source device.
+        histogram: training labels per class.
+        models: trained model versions, oldest first.
+        rounds: a `RoundAudit` per round.
+    """
+
+    items: int
+    labeled: int
+    open: int
+    devices: dict
+    histogram: dict
+    models: tuple
+    rounds: tuple
+
+    def lines(self):
+        """The status as printable lines."""
+        devices = ", ".join(f"{name} {count}" for name, count in self.devices.items())
+        histogram = ", ".join(f"{name}: {count}" for name, count in
+                              self.histogram.items())
+        rows = [
+            f"Items: {self.items} ({devices or 'none'}); labeled {self.labeled}, "
+            f"open pool {self.open}",
+            f"Classes: {histogram}",
+            f"Models: {', '.join(self.models) or 'none'}",
+        ]
+        rows.extend(audit.line() for audit in self.rounds)
+        return rows
+
+
+def project_status(manifest, audit=True):
+    """Summarises the project.
+
+    Args:
+        manifest: the open `Manifest`.
+        audit: whether to score labeled picks for the ranking audit.
+
+    Returns:
+        A `ProjectStatus`.
+    """
+    labels = manifest.training_labels()
+    histogram = {name: 0 for name in manifest.config.classes}
+    for _, _, label in labels:
+        histogram[label] += 1
+    devices = dict(manifest.query(
+        "SELECT device, COUNT(*) FROM items GROUP BY device ORDER BY device"
+    ))
+    models = tuple(row[0] for row in manifest.query(
+        "SELECT version FROM models ORDER BY rowid"
+    ))
+    truth = {item_id: label for item_id, _, label in labels}
+    rounds = tuple(
+        _audit_round(manifest, row, truth, audit)
+        for row in manifest.query(
+            "SELECT rounds.id, rounds.model_version, rounds.source, models.folder "
+            "FROM rounds LEFT JOIN models ON models.version = rounds.model_version "
+            "ORDER BY rounds.id"
+        )
+    )
+    return ProjectStatus(
+        items=manifest.query("SELECT COUNT(*) FROM items")[0][0],
+        labeled=len(labels),
+        open=len(manifest.pool()),
+        devices=devices,
+        histogram=histogram,
+        models=models,
+        rounds=rounds,
+    )
+
+
+def _audit_round(manifest, row, truth, audit):
+    round_id, version, source, folder = row
+    picks = manifest.query(
+        "SELECT picks.item_id, picks.predicted_loss, items.path FROM picks "
+        "JOIN items ON items.id = picks.item_id WHERE round_id = ? ORDER BY rank",
+        (round_id,),
+    )
+    labeled = [(item_id, loss, path) for item_id, loss, path in picks
+               if item_id in truth]
+    base = RoundAudit(round_id, version, source, len(picks), len(labeled))
+    if not audit or not labeled or folder is None:
+        return base
+    classes = manifest.config.classes
+    probabilities = class_probabilities(
+        manifest.root / folder / MODEL_FILE,
+        [manifest.resolve(path) for _, _, path in labeled],
+    )
+    target = np.array([classes.index(truth[item_id]) for item_id, _, _ in labeled])
+    chosen = probabilities[np.arange(len(target)), target]
+    true_loss = -np.log(np.clip(chosen, 1e-12, 1.0))
+    predicted = np.array([loss for _, loss, _ in labeled])
+    return dataclasses.replace(
+        base,
+        error_rate=float(np.mean(probabilities.argmax(axis=1) != target)),
+        mean_true_loss=float(true_loss.mean()),
+        spearman=_spearman(predicted, true_loss),
+    )
+
+
+def class_probabilities(model_path, paths):
+    """Class probabilities of an exported classifier on image files.
+
+    Args:
+        model_path: the `.onnx` file.
+        paths: image files.
+
+    Returns:
+        A (N, classes) float64 array.
+    """
+    from kerasll_serving.model import ScoringModel
+    from kerasll_serving.predictions import softmax
+    from kerasll_serving.preprocess import InputAdapter
+
+    model = ScoringModel(model_path, providers="cpu")
+    adapter = InputAdapter(model.contract)
+    pixels = np.stack([adapter.decode_image(path) for path in paths])
+    _, output = model.run(adapter.prepare(pixels))
+    output = np.asarray(output, dtype=np.float64)
+    return softmax(output) if model.contract.from_logits else output
+
+
+def _spearman(a, b):
+    if len(a) < 3 or np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    from scipy.stats import spearmanr
+
+    value = float(spearmanr(a, b).statistic)
+    return None if math.isnan(value) else value

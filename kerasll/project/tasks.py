@@ -1,0 +1,171 @@
+"""`tasks`: a round's picks as a file for annotators.
+
+Two formats: "label-studio" (a JSON list of import tasks with the model's
+class as a pre-annotation, see `kerasll.project.labelstudio`) and "csv" (one
+row per pick with an empty `label` column; the same file, filled in, is a
+labels file for `kerasll project labels`). Images are referred to by URL:
+Label Studio serves local files under `/data/local-files/?d=<path relative
+to LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT>`, the default here.
+"""
+
+import csv
+import io
+import json
+import os
+import urllib.parse
+from pathlib import Path
+
+from kerasll.active.atomic import write_text
+from kerasll.project import labelstudio
+from kerasll.project.errors import ProjectError
+from kerasll.project.records import TaskRow
+
+FORMATS = ("label-studio", "csv")
+CSV_FIELDS = ("project", "round", "item", "path", "image", "model_version",
+              "predicted_loss", "prediction", "confidence", "label")
+TASKS_FOLDER = "tasks"
+LOCAL_FILES_PREFIX = "/data/local-files/?d="
+
+
+def image_url(path, url_prefix=LOCAL_FILES_PREFIX, document_root="/"):
+    """The URL an annotation tool opens for an image file.
+
+    Args:
+        path: the absolute image path.
+        url_prefix: prepended to the (URL-quoted) path relative to
+            `document_root`.
+        document_root: the folder the tool serves files from.
+
+    Returns:
+        The URL.
+
+    Raises:
+        ProjectError: the image is outside `document_root`.
+    """
+    relative = os.path.relpath(path, document_root)
+    if relative.startswith(os.pardir):
+        raise ProjectError(
+            f"Expected images under the document root {document_root!r}. "
+            f"Received {path!r}; pass --document-root"
+        )
+    return url_prefix + urllib.parse.quote(Path(relative).as_posix())
+
+
+def round_rows(manifest, round_id=None, url_prefix=LOCAL_FILES_PREFIX,
+               document_root="/"):
+    """The picks of a round as `TaskRow`s, best first.
+
+    Args:
+        manifest: the open `Manifest`.
+        round_id: the round; default the newest.
+        url_prefix, document_root: see `image_url`.
+
+    Returns:
+        (round id, list of `TaskRow`).
+
+    Raises:
+        ProjectError: no rounds, or an unknown round.
+    """
+    if round_id is None:
+        newest = manifest.query("SELECT MAX(id) FROM rounds")[0][0]
+        if newest is None:
+            raise ProjectError(
+                "Expected a round of picks. Received a project with none; run "
+                "`kerasll project select` first"
+            )
+        round_id = newest
+    found = manifest.query("SELECT model_version FROM rounds WHERE id = ?", (round_id,))
+    if not found:
+        known = [row[0] for row in manifest.query("SELECT id FROM rounds")]
+        raise ProjectError(f"Expected a round in {known}. Received: {round_id}")
+    rows = manifest.query(
+        "SELECT items.id, items.path, picks.predicted_loss, picks.prediction, "
+        "picks.confidence FROM picks JOIN items ON items.id = picks.item_id "
+        "WHERE picks.round_id = ? ORDER BY picks.rank",
+        (round_id,),
+    )
+    tasks = []
+    for item_id, path, loss, prediction, confidence in rows:
+        path = os.fspath(manifest.resolve(path))
+        tasks.append(TaskRow(
+            manifest.config.project_id, round_id, item_id, path,
+            image_url(path, url_prefix, document_root), found[0][0], loss,
+            prediction, confidence,
+        ))
+    return round_id, tasks
+
+
+def format_tasks(rows, format_name):
+    """The file text of task rows.
+
+    Args:
+        rows: `TaskRow`s.
+        format_name: one of `FORMATS`.
+
+    Returns:
+        The text.
+
+    Raises:
+        ProjectError: unknown format.
+    """
+    if format_name == "label-studio":
+        return json.dumps([labelstudio.task(row) for row in rows], indent=2) + "\n"
+    if format_name == "csv":
+        buffer = io.StringIO()
+        writer = csv.writer(buffer, lineterminator="\n")
+        writer.writerow(CSV_FIELDS)
+        for row in rows:
+            writer.writerow([
+                row.project_id, row.round_id, row.item_id, row.path, row.image,
+                row.model_version, row.predicted_loss, row.prediction or "",
+                "" if row.confidence is None else row.confidence, "",
+            ])
+        return buffer.getvalue()
+    raise ProjectError(f"Expected format in {list(FORMATS)}. Received: {format_name!r}")
+
+
+def write_tasks(manifest, format_name, out=None, round_id=None, **url_options):
+    """Writes a round's tasks file atomically.
+
+    Args:
+        manifest: the open `Manifest`.
+        format_name: one of `FORMATS`.
+        out: the file to write; it must not exist. Default
+            `tasks/round-<N>.json` (or `.csv`) in the project, which this
+            command owns and rewrites.
+        round_id: the round; default the newest.
+        **url_options: `url_prefix`, `document_root` (see `image_url`).
+
+    Returns:
+        (path written, number of tasks).
+
+    Raises:
+        ProjectError: see `round_rows`, `format_tasks`; or `out` exists.
+    """
+    round_id, rows = round_rows(manifest, round_id, **url_options)
+    text = format_tasks(rows, format_name)
+    if out is None:
+        suffix = ".json" if format_name == "label-studio" else ".csv"
+        out = manifest.root / TASKS_FOLDER / f"round-{round_id}{suffix}"
+        out.parent.mkdir(exist_ok=True)
+    else:
+        out = Path(out)
+        if out.exists():
+            raise ProjectError(
+                f"Expected a new file for the tasks. Received {str(out)!r}, which "
+                "exists; choose another --out or remove it"
+            )
+        if not out.parent.is_dir():
+            raise ProjectError(
+                f"Expected an existing folder for {str(out)!r}. Received: "
+                f"{str(out.parent)!r} does not exist"
+            )
+    write_text(out, text)
+    return out, len(rows)
+
+
+def write_label_config(manifest):
+    """Writes `label_config.xml` (Label Studio's labeling interface)."""
+    path = manifest.root / "label_config.xml"
+    write_text(path, labelstudio.label_config(manifest.config.classes))
+    return path

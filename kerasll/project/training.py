@@ -1,0 +1,194 @@
+"""`train`: a `LossLearner` on the labeled items, saved and exported.
+
+The model is trained with the simulator's `train_model` (same schedule, same
+seeding), saved as `learner.keras` and exported with `kerasll.export.to_onnx`
+(uint8 pixels in, class names and resize in its metadata) into
+`models/<version>/`. The version is the first 12 hex digits of the ONNX
+file's SHA-256: devices score with that file, and picks are checked against it.
+"""
+
+import dataclasses
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from kerasll.project import images
+from kerasll.project.errors import ProjectError
+from kerasll.project.manifest import now
+
+MODELS_FOLDER = "models"
+MODEL_FILE = "model.onnx"
+LEARNER_FILE = "learner.keras"
+VERSION_DIGITS = 12
+_VERIFY_COUNT = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """What `train_project` produced.
+
+    Attributes:
+        version: the model version.
+        folder: `models/<version>/` holding `learner.keras` and `model.onnx`.
+        labeled: items it was trained on.
+        class_counts: labeled items per class.
+    """
+
+    version: str
+    folder: Path
+    labeled: int
+    class_counts: dict
+
+    def summary(self):
+        """One line for the CLI."""
+        return (
+            f"Trained model {self.version} on {self.labeled} labeled item(s); "
+            f"devices score with {self.folder / MODEL_FILE}"
+        )
+
+
+def load_backbone(path, input_shape, num_classes):
+    """Loads a user's `.keras` classifier to wrap in a `LossLearner`.
+
+    Args:
+        path: the `.keras` file.
+        input_shape: the project's (height, width, channels).
+        num_classes: the project's class count.
+
+    Returns:
+        A function returning the loaded model (for `train_model`).
+
+    Raises:
+        ProjectError: unreadable file, or a model whose input, output or
+            final activation does not fit the project.
+    """
+    import keras
+
+    from kerasll.export.metadata import final_activation
+
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except (OSError, ValueError, TypeError) as error:
+        first = (str(error).strip().splitlines() or [""])[0]
+        raise ProjectError(
+            f"Expected a loadable .keras model. Received {str(path)!r}: {first}"
+        ) from error
+    inputs, outputs = getattr(model, "inputs", None), getattr(model, "outputs", None)
+    expected_in = (None, *input_shape)
+    expected_out = (None, num_classes)
+    if (
+        not inputs
+        or len(inputs) != 1
+        or len(outputs) != 1
+        or tuple(inputs[0].shape) != expected_in
+        or tuple(outputs[0].shape) != expected_out
+    ):
+        received = (
+            [tuple(t.shape) for t in inputs or []],
+            [tuple(t.shape) for t in outputs or []],
+        )
+        raise ProjectError(
+            f"Expected a functional model with one input {expected_in} and one "
+            f"logits output {expected_out}. Received inputs/outputs {received} "
+            f"in {str(path)!r}"
+        )
+    if final_activation(outputs[0]) in ("softmax", "sigmoid"):
+        raise ProjectError(
+            f"Expected a backbone producing logits (no final softmax). Received "
+            f"{str(path)!r}, whose output ends in {final_activation(outputs[0])}"
+        )
+    return lambda: model
+
+
+def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=None,
+                  seed=0):
+    """Trains, saves and exports a model on every labeled item.
+
+    The files go to a temporary folder, are exported and verified, then the
+    folder is renamed to `models/<version>/`, and only then is the version
+    recorded (one transaction). A crash leaves the manifest as it was.
+
+    Args:
+        manifest: the open `Manifest`.
+        config: a `kerasll.active.training.TrainingConfig`.
+        model: built-in model name (`kerasll.models.MODELS`), ignored with
+            `backbone`.
+        width: channel multiplier of the built-in model.
+        backbone: optional path of the user's `.keras` classifier (logits).
+        seed: seed of initialisation, epoch order and augmentation.
+
+    Returns:
+        A `TrainResult`.
+
+    Raises:
+        ProjectError: fewer than two labeled items, or a backbone that does
+            not fit.
+    """
+    from kerasll.active.training import train_model
+    from kerasll.augment import default_augmentation
+    from kerasll.export import to_onnx
+    from kerasll.models import build_model
+
+    project = manifest.config
+    labeled = manifest.training_labels()
+    if len(labeled) < 2:
+        raise ProjectError(
+            "Expected at least 2 labeled items to train on. Received "
+            f"{len(labeled)}; import labels first (`kerasll project labels`)"
+        )
+    x = images.decode_many([path for _, path, _ in labeled], project.image_size,
+                           project.color_mode)
+    index = {name: position for position, name in enumerate(project.classes)}
+    y = [index[label] for _, _, label in labeled]
+    input_shape = x.shape[1:]
+    if backbone is not None:
+        build = load_backbone(backbone, input_shape, len(project.classes))
+        name = os.path.basename(os.fspath(backbone))
+    else:
+        def build():
+            return build_model(model, input_shape, len(project.classes),
+                               width=width, weight_decay=config.weight_decay)
+        name = f"{model} (width {width:g})"
+    learner = train_model(
+        build, x, y, config, with_head=True,
+        augmentation=default_augmentation(input_shape), seed=seed,
+    )
+    models = manifest.root / MODELS_FOLDER
+    models.mkdir(exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=models))
+    try:
+        learner.save(staging / LEARNER_FILE)
+        to_onnx(learner, staging / MODEL_FILE, raw_input_dtype="uint8",
+                verify_data=x[:_VERIFY_COUNT], class_names=project.classes,
+                resize=True)
+        version = _file_hash(staging / MODEL_FILE)[:VERSION_DIGITS]
+        counts = {name: y.count(position) for name, position in index.items()}
+        record = {"version": version, "backbone": name, "labeled": len(labeled),
+                  "class_counts": counts, "seed": seed, "training": config.to_dict()}
+        (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+        folder = models / version
+        if not folder.exists():
+            os.replace(staging, folder)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
+    with manifest.transaction() as connection:
+        connection.execute(
+            "INSERT OR IGNORE INTO models "
+            "(version, folder, backbone, epochs, labeled, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (version, Path(MODELS_FOLDER, version).as_posix(), name, config.epochs,
+             len(labeled), now()),
+        )
+    return TrainResult(version, folder, len(labeled), counts)
+
+
+def _file_hash(path):
+    digest = hashlib.sha256()
+    with open(path, "rb") as stream:
+        for chunk in iter(lambda: stream.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
