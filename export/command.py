@@ -9,6 +9,7 @@ import pathlib
 
 import click
 from kerasll_serving.contract import PRECISIONS
+from kerasll_serving.output import same_file
 
 
 def load_array(path, what):
@@ -72,18 +73,12 @@ def check_output_is_not_an_input(out, inputs):
         click.ClickException: `out` is one of the inputs.
     """
     for option, path in inputs.items():
-        if path is not None and _same_file(out, path):
+        if path is not None and same_file(out, path):
             raise click.ClickException(
                 f"Expected --out to be a different file from every input. "
                 f"Received --out {out}, which is the {option} file {path}; "
                 "writing it would destroy that input."
             )
-
-
-def _same_file(first, second):
-    if os.path.exists(first) and os.path.exists(second):
-        return os.path.samefile(first, second)
-    return os.path.realpath(first) == os.path.realpath(second)
 
 
 def _load_learner(path):

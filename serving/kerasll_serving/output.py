@@ -53,6 +53,20 @@ def output_format(path):
     return FORMATS[extension]
 
 
+def same_file(first, second):
+    """Whether two paths name one file (existing or not, links resolved).
+
+    Args:
+        first, second: paths.
+
+    Returns:
+        True when they resolve to the same file.
+    """
+    if os.path.exists(first) and os.path.exists(second):
+        return os.path.samefile(first, second)
+    return os.path.realpath(first) == os.path.realpath(second)
+
+
 def errors_path(out):
     """Returns where the skipped items of a run writing `out` are listed."""
     return os.fspath(out) + ".errors.csv"

@@ -6,10 +6,17 @@ import os
 import warnings
 
 from kerasll_serving.checkpoint import Checkpoint, checkpoint_path
-from kerasll_serving.errors import PoolError, ServingError
+from kerasll_serving.errors import OutputError, PoolError, ServingError
 from kerasll_serving.local_engine import run_local
+from kerasll_serving.locks import output_locks
 from kerasll_serving.model import ScoringModel
-from kerasll_serving.output import errors_path, output_format, write_errors, write_picks
+from kerasll_serving.output import (
+    errors_path,
+    output_format,
+    same_file,
+    write_errors,
+    write_picks,
+)
 from kerasll_serving.predictions import describe
 from kerasll_serving.preprocess import InputAdapter
 from kerasll_serving.results import Pick, ScoreResult, SkippedItem
@@ -87,7 +94,8 @@ class PoolScorer:
         Raises:
             PoolError: the pool is missing, empty, does not fit the model, or
                 no item could be read.
-            OutputError: an output path is unusable.
+            OutputError: an output path is unusable, `all_scores` is the
+                picks or errors file, or another run is writing an output.
             CheckpointError: `resume` with a checkpoint of another run.
             MissingDependencyError: `engine="ray"` without Ray installed.
             ServingError: other invalid arguments.
@@ -100,21 +108,29 @@ class PoolScorer:
         for path in (out, all_scores):
             if path is not None:
                 output_format(path)
+        _check_distinct(out, all_scores)
         if resume and out is None:
             raise ServingError("Expected out= with resume=True: the checkpoint lives "
                                "next to the picks file. Received out=None.")
+        if resume and engine == "ray":
+            raise ServingError("Expected engine='local' with resume=True. "
+                               "Received engine='ray', which does not resume.")
+        with output_locks((out, all_scores)):
+            return self._score(pool, k, out, all_scores, resume, checkpoint_every,
+                               progress, engine, ray_address, num_actors)
+
+    def _score(self, pool, k, out, all_scores, resume, checkpoint_every, progress,
+               engine, ray_address, num_actors):
+        """`score` once its arguments are valid and its outputs are locked."""
         opened = open_pool(pool, self.adapter)
         notes = []
         if k > len(opened):
             notes.append(f"k={k} is larger than the pool ({len(opened)} items); "
                          f"returning all {len(opened)}.")
-            warnings.warn(notes[-1], UserWarning, stacklevel=2)
+            warnings.warn(notes[-1], UserWarning, stacklevel=3)
         keep = min(k, len(opened))
         checkpoint = None
         if engine == "ray":
-            if resume:
-                raise ServingError("Expected engine='local' with resume=True. "
-                                   "Received engine='ray', which does not resume.")
             from kerasll_serving.ray_engine import run_ray
 
             output = run_ray(self, opened, keep, address=ray_address,
@@ -186,6 +202,19 @@ class PoolScorer:
             warnings=tuple(notes),
             out=None if out is None else os.fspath(out),
         )
+
+
+def _check_distinct(out, all_scores):
+    """Refuses an every-score file that is the picks or the errors file."""
+    if out is None or all_scores is None:
+        return
+    for what, path in (("out", out), ("the errors file", errors_path(out))):
+        if same_file(all_scores, path):
+            raise OutputError(
+                f"Expected all_scores to be a different file from {what}. "
+                f"Received: all_scores={os.fspath(all_scores)!r}, the same file as "
+                f"{os.fspath(path)!r}; one would overwrite the other."
+            )
 
 
 def _positive(name, value):
