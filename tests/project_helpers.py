@@ -1,0 +1,115 @@
+"""Helpers of the `kerasll project` tests: digits as PNG files, a simulated
+annotator (CSV and Label Studio export), manifest snapshots, the CLI."""
+
+import csv
+import json
+import re
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+from click.testing import CliRunner
+from PIL import Image
+
+CLASSES = ",".join(str(digit) for digit in range(10))
+TABLES = ("meta", "items", "labels", "models", "rounds", "picks")
+# Tiny training: a few epochs of a narrow small_cnn, seconds on a CPU.
+TRAIN_ARGS = ["--epochs", "3", "--width", "0.25", "--batch-size", "32"]
+
+
+def write_digits(root, devices):
+    """Writes scikit-learn digits as 8x8 grayscale PNGs, one folder per device.
+
+    Args:
+        root: folder to write into.
+        devices: {device name: range of digit indices}.
+
+    Returns:
+        {file name: true label} (file names are unique across devices).
+    """
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    truth = {}
+    for device, indices in devices.items():
+        folder = Path(root, device)
+        folder.mkdir(parents=True, exist_ok=True)
+        for index in indices:
+            name = f"digit_{index:04d}.png"
+            Image.fromarray(images[index]).save(folder / name)
+            truth[name] = str(digits.target[index])
+    return truth
+
+
+def true_label(truth, path):
+    """The true label of an item from its path."""
+    return truth[re.search(r"digit_\d{4}\.png", str(path)).group(0)]
+
+
+def annotate_csv(tasks_csv, out, truth, annotator="sim"):
+    """A simulated annotator fills in the `label` column of a tasks CSV."""
+    with open(tasks_csv, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    for row in rows:
+        row["label"] = true_label(truth, row["path"])
+        row["annotator"] = annotator
+    with open(out, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def label_studio_export(tasks_json, out, truth, user_id=1):
+    """What Label Studio exports after a user annotated every imported task."""
+    tasks = json.loads(Path(tasks_json).read_text())
+    exported = []
+    for number, task in enumerate(tasks, 1):
+        path = task["data"]["image"]
+        label = true_label(truth, path)
+        exported.append({
+            "id": number,
+            "data": task["data"],
+            "annotations": [{
+                "id": number,
+                "completed_by": user_id,
+                "was_cancelled": False,
+                "result": [{"from_name": "label", "to_name": "image",
+                            "type": "choices", "value": {"choices": [label]}}],
+                "created_at": "2026-01-01T00:00:00.000000Z",
+                "updated_at": "2026-01-01T00:00:00.000000Z",
+            }],
+            "predictions": [],
+        })
+    Path(out).write_text(json.dumps(exported))
+    return out
+
+
+def snapshot(project):
+    """Every row of every manifest table, for "untouched" comparisons."""
+    connection = sqlite3.connect(Path(project, "manifest.sqlite"))
+    try:
+        return {
+            table: sorted(connection.execute(f"SELECT * FROM {table}").fetchall(),
+                          key=repr)
+            for table in TABLES
+        }
+    finally:
+        connection.close()
+
+
+def integrity(project):
+    """SQLite's integrity check of the manifest ("ok" when sound)."""
+    connection = sqlite3.connect(Path(project, "manifest.sqlite"))
+    try:
+        return connection.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        connection.close()
+
+
+def cli(*args):
+    """Runs `kerasll project ARGS...` in this process; returns the result."""
+    from kerasll.cli import main
+
+    return CliRunner().invoke(main, ["project", *map(str, args)])

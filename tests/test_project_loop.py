@@ -1,0 +1,128 @@
+"""`kerasll project`: two full rounds on digits written as PNG files.
+
+init, add (two devices), a random first round, tasks (CSV), labels from a
+simulated annotator, train, device picks from `kerasll-score` merged, tasks
+(Label Studio), labels from a simulated Label Studio export, train again,
+select here, status. No label is lost or duplicated; picks of the older
+model and of unknown items are refused with the manifest untouched.
+"""
+
+import json
+import sqlite3
+
+from kerasll_serving import PoolScorer
+from project_helpers import (
+    CLASSES,
+    TRAIN_ARGS,
+    annotate_csv,
+    cli,
+    label_studio_export,
+    snapshot,
+    true_label,
+    write_digits,
+)
+
+
+def _ok(result):
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def _refused(result, *fragments):
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def _rows(project, sql):
+    connection = sqlite3.connect(project / "manifest.sqlite")
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def _model_version(output):
+    return output.split("Trained model ")[1].split()[0]
+
+
+def test_two_rounds_on_digits(tmp_path):
+    captures = tmp_path / "captures"
+    truth = write_digits(captures, {"dev1": range(0, 150), "dev2": range(150, 300)})
+    project = tmp_path / "project"
+
+    _ok(cli("init", project, "--classes", CLASSES))
+    assert "Added 150 item(s) from device 'dev1'" in _ok(
+        cli("add", project, captures / "dev1"))
+    _ok(cli("add", project, captures / "dev2"))
+    assert "Added 0 item(s)" in _ok(cli("add", project, captures / "dev1"))
+
+    # Round 1: no model yet, a random draw; the annotator fills in the CSV.
+    _ok(cli("select", project, "--k", "40", "--random"))
+    _ok(cli("tasks", project, "--format", "csv"))
+    labels_1 = annotate_csv(project / "tasks" / "round-1.csv",
+                            tmp_path / "labels-1.csv", truth)
+    assert "40 new" in _ok(cli("labels", project, labels_1))
+    before = snapshot(project)
+    assert "0 new, 0 changed, 40 unchanged" in _ok(cli("labels", project, labels_1))
+    assert snapshot(project) == before  # Importing the same file twice: no change.
+
+    first = _model_version(_ok(cli("train", project, *TRAIN_ARGS)))
+    model = project / "models" / first / "model.onnx"
+
+    # Each device scores its own pool with the exported model (kerasll-score).
+    picks = {}
+    for device in ("dev1", "dev2"):
+        picks[device] = tmp_path / f"{device}.csv"
+        PoolScorer(model).score(captures / device, k=15, out=picks[device])
+    unknown = tmp_path / "dev3.csv"
+    unknown.write_text(picks["dev1"].read_text().replace("digit_0", "other_0"))
+    before = snapshot(project)
+    _refused(cli("select", project, "--k", "5", "--picks", unknown),
+             "not an item of the project")
+    assert snapshot(project) == before
+
+    summary = _ok(cli("select", project, "--k", "20", "--picks", picks["dev1"],
+                      picks["dev2"]))
+    assert summary.startswith(f"Round 2: picked 20 of ") and first in summary
+    round_2 = _rows(project, "SELECT item_id, predicted_loss, device FROM picks "
+                             "WHERE round_id = 2 ORDER BY rank")
+    losses = [loss for _, loss, _ in round_2]
+    assert losses == sorted(losses, reverse=True)
+    labeled_before = {item for (item,) in _rows(project, "SELECT item_id FROM labels")}
+    assert not labeled_before & {item for item, _, _ in round_2}
+    assert {device for _, _, device in round_2} <= {"dev1", "dev2"}
+
+    # Round 2 goes to Label Studio: import file, a simulated export back.
+    _ok(cli("tasks", project))
+    tasks = json.loads((project / "tasks" / "round-2.json").read_text())
+    assert len(tasks) == 20
+    assert tasks[0]["predictions"][0]["model_version"] == first
+    assert tasks[0]["predictions"][0]["result"][0]["value"]["choices"][0] in CLASSES
+    export = label_studio_export(project / "tasks" / "round-2.json",
+                                 tmp_path / "export-2.json", truth)
+    assert "20 new" in _ok(cli("labels", project, export))
+    assert "20 unchanged" in _ok(cli("labels", project, export))
+
+    second = _model_version(_ok(cli("train", project, *TRAIN_ARGS)))
+    assert second != first
+    before = snapshot(project)
+    _refused(cli("select", project, "--k", "5", "--picks", picks["dev1"]),
+             f"current model {second}", "another model")
+    assert snapshot(project) == before
+
+    _ok(cli("select", project, "--k", "10"))
+    status = _ok(cli("status", project))
+    assert "labeled 60" in status and "open pool 230" in status
+    assert "round 2: 20 picked by" in status and "Spearman" in status
+
+    # No label lost or duplicated: one label per picked item, the true one.
+    labels = _rows(project, "SELECT labels.item_id, labels.label, items.path "
+                            "FROM labels JOIN items ON items.id = labels.item_id")
+    picked = _rows(project, "SELECT item_id FROM picks WHERE round_id IN (1, 2)")
+    assert len(labels) == 60
+    assert sorted(item for item, _, _ in labels) == sorted(item for (item,) in picked)
+    assert all(label == true_label(truth, path) for _, label, path in labels)
