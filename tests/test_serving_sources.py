@@ -270,3 +270,27 @@ def test_directory_pools_read_every_format_kerasll_trains_on(tmp_path, extension
     assert all(item.endswith(extension) for item in ids)
     if extension != ".webp":  # WebP is lossy by default.
         np.testing.assert_array_equal(x, images)
+
+
+@pytest.mark.parametrize("channels", [1, 3])
+def test_sixteen_bit_png_is_scaled_to_eight_bits_not_clipped(tmp_path, channels):
+    from PIL import Image
+
+    (tmp_path / "pool").mkdir()
+    levels = np.array([0, 257 * 64, 32768, 65535], dtype=np.uint16)
+    Image.fromarray(np.tile(levels, (8, 2))).save(tmp_path / "pool" / "deep.png")
+    assert Image.open(tmp_path / "pool" / "deep.png").mode == "I;16"
+    x, _ = read_all(open_pool(tmp_path / "pool", adapter(shape=(8, 8, channels))))
+    assert x.shape == (1, 8, 8, channels)
+    assert x[0, 0, :4].tolist() == [[value] * channels for value in (0, 64, 128, 255)]
+
+
+def test_thirty_two_bit_images_are_skipped_with_the_reason(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "pool").mkdir()
+    Image.fromarray(np.full((8, 8), 3.5, dtype=np.float32)).save(
+        tmp_path / "pool" / "float.tif")
+    batch = open_pool(tmp_path / "pool", adapter()).read(np.arange(1))
+    assert batch.x is None
+    assert "32-bit pixels" in batch.errors[0][1]

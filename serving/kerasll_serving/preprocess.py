@@ -22,6 +22,8 @@ from kerasll_serving.errors import PoolError
 
 _PIL_MODES = {"grayscale": "L", "rgb": "RGB"}
 _CHANNELS = {"L": 1, "RGB": 3}
+# PIL modes of 16-bit grayscale (PNG, TIFF); PIL would clip them to 8 bits.
+_SIXTEEN_BIT_MODES = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
 class InputAdapter:
@@ -123,16 +125,17 @@ class InputAdapter:
             path: the image file.
 
         Returns:
-            The pixels, converted to the model's color mode and resized when
-            the metadata says how.
+            The pixels, converted to the model's color mode (16-bit grayscale
+            scaled to 8 bits) and resized when the metadata says how.
 
         Raises:
             OSError, ValueError (and other PIL errors): the file is unreadable
-                or corrupt, or it has the wrong size and no resize is set.
+                or corrupt, holds 32-bit pixels of no known range, or has the
+                wrong size and no resize is set.
         """
         height, width = self._target_size()
         with Image.open(path) as image:
-            image = image.convert(self._mode)
+            image = _to_eight_bits(image).convert(self._mode)
             if image.size != (width, height):
                 if self.contract.preprocessing.resize is None:
                     raise ValueError(
@@ -218,6 +221,34 @@ class InputAdapter:
                 f"{color_mode!r}. Received input shape {_show(self.item_shape)}."
             )
         return mode
+
+
+def _to_eight_bits(image):
+    """Scales 16-bit grayscale to 8 bits; refuses 32-bit pixels.
+
+    PIL's `convert` clips 16-bit values to 255 (a mid-gray picture becomes
+    white), so they are scaled here, 65535 -> 255. 32-bit integer or float
+    pixels have no known range and are refused.
+
+    Args:
+        image: an open PIL image.
+
+    Returns:
+        A PIL image with 8 bits per channel.
+
+    Raises:
+        ValueError: 32-bit integer or float pixels.
+    """
+    sixteen_bit_png = image.mode == "I" and image.format == "PNG"
+    if image.mode in _SIXTEEN_BIT_MODES or sixteen_bit_png:
+        pixels = np.asarray(image).astype(np.uint32)
+        return Image.fromarray(((pixels * 255 + 32767) // 65535).astype(np.uint8))
+    if image.mode in ("I", "F"):
+        raise ValueError(
+            f"expected 8 or 16 bits per channel; received 32-bit pixels (PIL mode "
+            f"{image.mode!r}) of unknown range: convert the image to 8 bits"
+        )
+    return image
 
 
 def _fits(shape, expected):
