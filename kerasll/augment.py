@@ -1,14 +1,15 @@
-"""Training-time image augmentation, applied in the tf.data pipeline.
+"""Training-time image augmentation, applied in the input pipeline.
 
 Augmentation is never part of the model: the exported scoring graph sees the
-images exactly as a device captures them. All randomness is stateless and
-driven by explicit per-image seeds, so a pipeline built from the same seeds
-produces the same images in any process.
+images exactly as a device captures them. All randomness is explicit: per-image
+stateless seeds in TensorFlow (`augment_image`), drawn crop offsets and flips
+in numpy (`augment_batch`, for the other Keras backends), so a pipeline built
+from the same seed produces the same images in any process.
 """
 
 import dataclasses
 
-import tensorflow as tf
+import numpy as np
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +73,8 @@ def augment_image(image, seed, augmentation):
     Returns:
         The augmented image, same shape and dtype.
     """
+    import tensorflow as tf
+
     crop_seed, flip_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
     if augmentation.pad > 0:
         pad = augmentation.pad
@@ -80,3 +83,52 @@ def augment_image(image, seed, augmentation):
     if augmentation.flip:
         image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     return image
+
+
+def draw_augmentations(rng, shape, augmentation):
+    """Draws the random crops and flips of `augment_batch` up front.
+
+    Args:
+        rng: a `numpy.random.Generator`.
+        shape: leading shape of the draws, e.g. (epochs, items).
+        augmentation: an `Augmentation`.
+
+    Returns:
+        Tuple `(offsets, flips)`: uint8 crop offsets (row, column) in
+        [0, 2 * pad], of shape `shape + (2,)`, and booleans of shape `shape`
+        (True: flip left-right, with probability 1/2 when `flip`).
+    """
+    shape = tuple(shape)
+    offsets = rng.integers(0, 2 * augmentation.pad + 1, size=(*shape, 2))
+    flips = rng.random(shape) < 0.5 if augmentation.flip else np.zeros(shape, bool)
+    return offsets.astype(np.uint8), flips
+
+
+def augment_batch(images, offsets, flips, augmentation):
+    """Augments a batch in numpy, as `augment_image` does one image in TensorFlow.
+
+    Zero padding by `pad` pixels, a crop back to the original size at
+    `offsets`, then a left-right flip where `flips` is True.
+
+    Args:
+        images: array (B, height, width, channels).
+        offsets: integer array (B, 2), crop offsets (row, column) in
+            [0, 2 * pad].
+        flips: boolean array (B,).
+        augmentation: an `Augmentation`.
+
+    Returns:
+        A new array, same shape and dtype as `images`.
+    """
+    if augmentation.pad > 0:
+        pad = augmentation.pad
+        height, width = images.shape[1:3]
+        padded = np.pad(images, ((0, 0), (pad, pad), (pad, pad), (0, 0)))
+        offsets = np.asarray(offsets, dtype=np.int64)
+        rows = offsets[:, 0, None] + np.arange(height)
+        cols = offsets[:, 1, None] + np.arange(width)
+        batch = np.arange(len(images))[:, None, None]
+        images = padded[batch, rows[:, :, None], cols[:, None, :]]
+    if augmentation.flip:
+        images = np.where(flips[:, None, None, None], images[:, :, ::-1], images)
+    return images

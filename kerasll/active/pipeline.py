@@ -1,17 +1,23 @@
-"""tf.data pipelines feeding images to training, evaluation and scoring.
+"""Input pipelines feeding images to training, evaluation and scoring.
 
 Images stay uint8 in memory and are cast to float32 batch by batch; the model
 scales them itself. The training pipeline draws every epoch's order and every
-image's augmentation seed from one numpy seed up front, so the batches of a
-cycle are a pure function of (labeled images, seed).
+image's augmentation up front from one numpy seed, so the batches of a cycle
+are a pure function of (labeled images, seed).
+
+On the TensorFlow backend the batches come from `tf.data` with TensorFlow's
+stateless image ops; on the other backends from a `keras.utils.PyDataset`
+with the same epoch orders and a numpy augmentation of the same kind
+(`kerasll.augment.augment_batch`). Both are deterministic per seed; their
+augmented pixels differ, since their random draws differ.
 """
 
 import math
 
+import keras
 import numpy as np
-import tensorflow as tf
 
-from kerasll.augment import augment_image
+from kerasll.augment import augment_batch, augment_image, draw_augmentations
 
 
 def training_dataset(x, y, batch_size, epochs, augmentation, seed):
@@ -30,7 +36,8 @@ def training_dataset(x, y, batch_size, epochs, augmentation, seed):
         seed: integer seed of the orders and augmentations.
 
     Returns:
-        Tuple `(dataset, steps_per_epoch)`.
+        Tuple `(dataset, steps_per_epoch)`: a `tf.data.Dataset` on the
+        TensorFlow backend, a `TrainingBatches` on the others.
 
     Raises:
         ValueError: empty inputs, mismatched lengths, bad sizes.
@@ -46,8 +53,24 @@ def training_dataset(x, y, batch_size, epochs, augmentation, seed):
             "Expected batch_size >= 1 and epochs >= 1. "
             f"Received: batch_size={batch_size}, epochs={epochs}"
         )
+    if keras.backend.backend() != "tensorflow":
+        batches = TrainingBatches(x, y, batch_size, epochs, augmentation, seed)
+        return batches, batches.steps_per_epoch
+    return _tf_training_dataset(x, y, batch_size, epochs, augmentation, seed)
+
+
+def _epoch_orders(rng, count, epochs):
+    """One permutation of the items per epoch, (epochs, count)."""
+    return np.stack([rng.permutation(count) for _ in range(epochs)])
+
+
+def _tf_training_dataset(x, y, batch_size, epochs, augmentation, seed):
+    """The `tf.data` form of `training_dataset` (TensorFlow backend)."""
+    import tensorflow as tf
+
+    count = len(x)
     rng = np.random.default_rng(seed)
-    orders = np.stack([rng.permutation(count) for _ in range(epochs)])
+    orders = _epoch_orders(rng, count, epochs)
     seeds = rng.integers(0, 2**31 - 1, size=(epochs, count, 2), dtype=np.int64)
     images = tf.constant(x)
     labels = tf.constant(np.asarray(y, dtype=np.int32))
@@ -73,6 +96,85 @@ def training_dataset(x, y, batch_size, epochs, augmentation, seed):
     return dataset.prefetch(tf.data.AUTOTUNE), steps_per_epoch
 
 
+class TrainingBatches(keras.utils.PyDataset):
+    """`training_dataset` as a `keras.utils.PyDataset` (non-TensorFlow backends).
+
+    Batch `i` is step `i % steps_per_epoch` of epoch `i // steps_per_epoch`,
+    so one instance covers all epochs, like the `tf.data` form. The epoch
+    orders are the ones the `tf.data` form uses for the same seed; crops and
+    flips are drawn after them from the same generator.
+
+    Args:
+        x, y, batch_size, epochs, augmentation, seed: as in
+            `training_dataset`.
+    """
+
+    def __init__(self, x, y, batch_size, epochs, augmentation, seed):
+        super().__init__()
+        self.images = x
+        self.labels = np.asarray(y, dtype=np.int32)
+        self.batch_size = int(batch_size)
+        self.steps_per_epoch = math.ceil(len(x) / self.batch_size)
+        self.epochs = int(epochs)
+        enabled = augmentation is not None and augmentation.enabled
+        self.augmentation = augmentation if enabled else None
+        rng = np.random.default_rng(seed)
+        self.orders = _epoch_orders(rng, len(x), self.epochs)
+        if self.augmentation is not None:
+            self.offsets, self.flips = draw_augmentations(
+                rng, self.orders.shape, self.augmentation
+            )
+
+    def __len__(self):
+        return self.steps_per_epoch * self.epochs
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(
+                f"Expected a batch index in [0, {len(self)}). Received: {index}"
+            )
+        epoch, step = divmod(index, self.steps_per_epoch)
+        positions = slice(step * self.batch_size, (step + 1) * self.batch_size)
+        items = self.orders[epoch, positions]
+        images = self.images[items].astype(np.float32)
+        if self.augmentation is not None:
+            images = augment_batch(
+                images,
+                self.offsets[epoch, positions],
+                self.flips[epoch, positions],
+                self.augmentation,
+            )
+        return images, self.labels[items]
+
+
+class InferenceBatches(keras.utils.PyDataset):
+    """`inference_dataset` as a `keras.utils.PyDataset` (non-TensorFlow backends).
+
+    Args:
+        x, y, batch_size: as in `inference_dataset`.
+    """
+
+    def __init__(self, x, y=None, batch_size=256):
+        super().__init__()
+        self.images = x
+        self.labels = None if y is None else np.asarray(y, dtype=np.int32)
+        self.batch_size = int(batch_size)
+
+    def __len__(self):
+        return math.ceil(len(self.images) / self.batch_size)
+
+    def __getitem__(self, index):
+        if not 0 <= index < len(self):
+            raise IndexError(
+                f"Expected a batch index in [0, {len(self)}). Received: {index}"
+            )
+        rows = slice(index * self.batch_size, (index + 1) * self.batch_size)
+        images = np.asarray(self.images[rows], dtype=np.float32)
+        if self.labels is None:
+            return images
+        return images, self.labels[rows]
+
+
 def inference_dataset(x, y=None, batch_size=256):
     """Batches of float32 images (and labels), in order, for predict/evaluate.
 
@@ -82,8 +184,12 @@ def inference_dataset(x, y=None, batch_size=256):
         batch_size: items per batch.
 
     Returns:
-        A `tf.data.Dataset`.
+        A `tf.data.Dataset` on the TensorFlow backend, an `InferenceBatches`
+        on the others.
     """
+    if keras.backend.backend() != "tensorflow":
+        return InferenceBatches(x, y, batch_size)
+    import tensorflow as tf
 
     def cast(images, *labels):
         images = tf.cast(images, tf.float32)
