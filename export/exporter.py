@@ -120,6 +120,21 @@ def _size(count):
 # Argument checks ----------------------------------------------------------
 
 
+def _check_backend():
+    """tf2onnx converts TensorFlow graphs: other backends export via a .keras file."""
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise ExportError(
+            "Expected the TensorFlow Keras backend: ONNX export converts a "
+            f"TensorFlow graph with tf2onnx. Received: backend={backend!r}. Save "
+            "the learner with learner.save('learner.keras'), then load and export "
+            "it under TensorFlow, e.g. KERAS_BACKEND=tensorflow kerasll export "
+            "learner.keras --out learner.onnx"
+        )
+
+
 def _check_learner(learner):
     from kerasll.learner import LossLearner
 
@@ -385,9 +400,11 @@ def to_onnx(
         LearnerTypeError: `learner` is not a built `LossLearner`.
         ExportError: bad arguments or data (unknown precision, unwritable
             path, data of the wrong shape, int8 without calibration data...),
-            or a graph that cannot be converted.
+            a Keras backend other than TensorFlow, or a graph that cannot be
+            converted.
         VerificationError: the exported graph disagrees (see above).
     """
+    _check_backend()
     _check_learner(learner)
     precision = _check_precision(precision)
     opset = convert.check_opset(opset)
