@@ -350,3 +350,62 @@ def test_image_size_option_reaches_the_folder_loader(tmp_path):
     digits = CliRunner().invoke(main, [*TINY, "--out", out, "--image-size", "8", "8"])
     _one_line_error(digits, "only with a folder of images")
     assert not (tmp_path / "o" / "state.json").exists()
+
+
+class _EpochLog(ExperimentListener):
+    def __init__(self):
+        self.epochs = []
+
+    def cycle_started(self, strategy, trial, cycle, labeled, epochs):
+        self.epochs.append((strategy, cycle, epochs))
+
+
+def _shared_config(strategies):
+    return ExperimentConfig(
+        dataset="digits",
+        model="small_cnn",
+        width=0.25,
+        strategies=strategies,
+        initial_size=30,
+        budget=30,
+        subset_size=90,
+        cycles=3,
+        trials=1,
+        seed=5,
+        warm_start=True,
+        warm_start_epochs=1,
+        training=TrainingConfig(epochs=2, batch_size=32, head_units=8, run_eagerly=True),
+    )
+
+
+def test_shared_first_cycle_diagnostics_and_warm_start_epochs(tmp_path):
+    digits = load_digits()
+    log = _EpochLog()
+    together = run_experiment(
+        _shared_config(("learning_loss_safe", "random", "entropy")),
+        digits,
+        tmp_path / "together",
+        listener=log,
+    )
+    alone = run_experiment(_shared_config(("entropy",)), digits, tmp_path / "alone")
+    # entropy reuses random's first-cycle model (both train plainly): same numbers
+    # as when it trains its own.
+    entropy = [r for r in together.records if r.strategy == "entropy"]
+    assert [(r.accuracy, r.pick_histogram) for r in entropy] == [
+        (r.accuracy, r.pick_histogram) for r in alone.records
+    ]
+    assert [epochs for _, cycle, epochs in log.epochs] == [2, 1, 1] * 3
+    by_cycle = {(r.strategy, r.cycle): r for r in together.records}
+    safe_first = by_cycle[("learning_loss_safe", 0)]
+    assert safe_first.head_share == 0.0  # no evidence yet: all audit
+    assert safe_first.head_spearman is not None and safe_first.rank_accuracy is not None
+    assert by_cycle[("random", 0)].head_share is None
+    assert sum(by_cycle[("random", 0)].pick_histogram) == 30
+    assert by_cycle[("random", 2)].pick_histogram is None  # the last cycle picks nothing
+    # The selection and the random batch it is compared with share the subset.
+    assert by_cycle[("random", 0)].random_loss == by_cycle[("entropy", 0)].random_loss
+    audits = together.state.run("learning_loss_safe", 0)["audits"]
+    assert [len(a["true_loss"]) for a in audits[:1]] == [30]
+    assert read_results_csv(together.paths["results"]) == [
+        type(r)(**{**r.to_dict(), "seconds": 0.0}) for r in together.records
+    ]

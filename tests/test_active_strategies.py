@@ -6,6 +6,8 @@ import pytest
 from kerasll.active.errors import ProtocolError, UnknownStrategyError
 from kerasll.active.kcenter import greedy_k_center, min_distances
 from kerasll.active.strategies import (
+    DECOUPLED,
+    JOINT,
     STRATEGIES,
     DiverseLearningLossStrategy,
     get_strategy,
@@ -143,6 +145,8 @@ def test_registry_lists_valid_names_for_unknown_ones():
     assert set(STRATEGIES) == {
         "learning_loss",
         "learning_loss_diverse",
+        "learning_loss_decoupled",
+        "learning_loss_safe",
         "random",
         "entropy",
         "margin",
@@ -174,6 +178,15 @@ def test_strategy_asking_for_a_missing_output_says_so():
         )
 
 
-def test_only_learning_loss_strategies_need_the_head():
-    needs_head = {name for name, cls in STRATEGIES.items() if cls.uses_loss_head}
-    assert needs_head == {"learning_loss", "learning_loss_diverse"}
+def test_how_each_strategy_trains_its_model():
+    training = {name: cls.training for name, cls in STRATEGIES.items()}
+    assert {name for name, kind in training.items() if kind == JOINT} == {
+        "learning_loss",
+        "learning_loss_diverse",
+    }
+    assert {name for name, kind in training.items() if kind == DECOUPLED} == {
+        "learning_loss_decoupled",
+        "learning_loss_safe",
+    }
+    assert get_strategy("learning_loss_safe").uses_loss_head
+    assert not get_strategy("entropy").uses_loss_head

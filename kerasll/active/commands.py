@@ -171,6 +171,12 @@ class ClickProgress:
     help="Start each cycle from the previous weights (paper's code).",
 )
 @click.option(
+    "--warm-start-epochs",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Epochs of each warm-started cycle after the first (default: --epochs).",
+)
+@click.option(
     "--out",
     "out_dir",
     type=click.Path(file_okay=False),
@@ -212,6 +218,7 @@ def simulate_command(
     margin,
     weight,
     warm_start,
+    warm_start_epochs,
     out_dir,
     resume,
     overwrite,
@@ -255,6 +262,7 @@ def simulate_command(
             trials=trials,
             seed=seed,
             warm_start=warm_start,
+            warm_start_epochs=warm_start_epochs,
             training=training,
         )
     except (ValueError, *_library_errors()) as error:

@@ -10,9 +10,15 @@ derives from the experiment seed and fixed keys, reproduces the
 uninterrupted run exactly.
 
 Seeds: the initial set depends on (seed, trial); training on (seed, trial,
-cycle), shared by all strategies so that they are compared on the same
-initialisations, data orders and augmentations (a paired design); the subset
-and any random picks on (seed, trial, strategy, cycle).
+cycle) and the random subset of M on (seed, trial, cycle), shared by all
+strategies so that they are compared on the same initialisations, data
+orders, augmentations and candidates (a paired design); a strategy's random
+picks on (seed, trial, strategy, cycle).
+
+Every selection is explained in its cycle's record: the picks' class
+histogram, their mean true loss and feature spread next to a random batch
+from the same subset, and the model's loss-prediction quality on the test
+set (`kerasll.active.diagnostics`).
 """
 
 import dataclasses
@@ -27,8 +33,13 @@ from kerasll.active.atomic import atomic_path
 from kerasll.active.pool import Pool
 from kerasll.active.seeds import derive_seed, generator
 from kerasll.active.state import STATE_FILE, CycleRecord, ExperimentState
-from kerasll.active.strategies import get_strategy
-from kerasll.active.training import evaluate_model, train_model
+from kerasll.active.diagnostics import (
+    cross_entropy,
+    describe_selection,
+    describe_test_set,
+)
+from kerasll.active.strategies import Audit, get_strategy
+from kerasll.active.training import make_model, train_model
 from kerasll.active.view import KerasModelView
 from kerasll.models import build_model
 
@@ -69,16 +80,17 @@ class ExperimentResult:
 def describe(config, dataset):
     """A paragraph describing the experiment, for summaries."""
     training = config.training
-    start = (
-        "warm-started from the previous cycle"
-        if config.warm_start
-        else "trained from scratch each cycle"
-    )
+    start = "trained from scratch each cycle"
+    if config.warm_start:
+        epochs = config.warm_start_epochs or training.epochs
+        start = f"later cycles warm-started from the previous one for {epochs} epochs"
     return (
         f"Data: {dataset.describe()}. Model: {config.model} (width {config.width:g}), "
-        f"{start}, {training.epochs} epochs per cycle (lr {training.learning_rate:g}, "
-        f"x{training.lr_drop_factor:g} from epoch {training.lr_drop_epoch}; loss head "
-        f"detached from epoch {training.detach_epoch}; batch {training.batch_size}). "
+        f"{training.epochs} epochs in the first cycle, {start} (lr "
+        f"{training.learning_rate:g}, x{training.lr_drop_factor:g} from "
+        f"{training.lr_drop_fraction:.0%} of the epochs; the loss head of joint "
+        f"strategies is detached from {training.detach_fraction:.0%} of the epochs, "
+        f"that of decoupled ones from the start; batch {training.batch_size}). "
         f"Protocol: {config.initial_size} random initial labels, then "
         f"K={config.budget} per cycle chosen from a random subset of "
         f"M={config.subset_size} unlabeled items; {config.cycles} cycles, "
@@ -137,7 +149,7 @@ def run_experiment(
 
 
 class _Run:
-    """One (strategy, trial) run: its pool, cycle records and pick scores."""
+    """One (strategy, trial) run: its pool, cycle records, pick scores, audits."""
 
     def __init__(self, state, strategy, trial, pool_size, initial):
         self.strategy, self.trial = strategy, trial
@@ -145,11 +157,21 @@ class _Run:
         if saved is None:
             self.pool = Pool(pool_size)
             self.pool.label(initial, cycle=0)
-            self.records, self.scores = [], [None]
+            self.records, self.scores, self.audits = [], [None], []
         else:
             self.pool = Pool.from_state_dict(saved["pool"])
             self.records = [CycleRecord(**cycle) for cycle in saved["cycles"]]
             self.scores = list(saved["scores"])
+            self.audits = list(saved["audits"])
+
+    def history(self):
+        """The run's audits as `Audit`s (None where a selection had none)."""
+        return [
+            None if audit is None else Audit(
+                np.asarray(audit["predicted_loss"]), np.asarray(audit["true_loss"])
+            )
+            for audit in self.audits
+        ]
 
     def save(self, state):
         state.update_run(
@@ -158,6 +180,7 @@ class _Run:
             self.pool.state_dict(),
             self.records,
             self.scores,
+            self.audits,
         )
 
 
@@ -171,13 +194,21 @@ class _EpochCallback(keras.callbacks.Callback):
 
 
 class _Experiment:
-    """The validated experiment: runs every (trial, strategy) cycle by cycle."""
+    """The validated experiment: runs every (trial, strategy) cycle by cycle.
+
+    The first cycle trains every strategy on the same random labels with the
+    same seed, so its model depends only on how the strategy trains
+    ("plain", "joint" or "decoupled"): it is trained once per trial and kind
+    and shared (its weights are kept in memory until the trial ends).
+    Training is deterministic on the CPU, so sharing changes no result.
+    """
 
     def __init__(self, config, dataset, out_dir, state, listener, save_models):
         self.config, self.dataset, self.out_dir = config, dataset, out_dir
         self.state, self.listener, self.save_models = state, listener, save_models
         self.strategies = [get_strategy(name) for name in config.strategies]
         self.mean, self.std = dataset.channel_stats()
+        self.first_cycle_weights = {}
 
     def build_backbone(self):
         """A freshly initialised target network."""
@@ -208,6 +239,7 @@ class _Experiment:
                 path = folder.model_path(self.out_dir, strategy.name, trial)
                 if self.save_models and path.exists():
                     models[(strategy.name, trial)] = path
+            self.first_cycle_weights.clear()
         records = self.state.records(config.strategies, config.trials)
         paths = results_io.write_outputs(
             records,
@@ -218,36 +250,48 @@ class _Experiment:
         paths["state"] = self.out_dir / STATE_FILE
         return ExperimentResult(records, paths, self.state, models)
 
-    def _run_cycle(self, run, cycle):
-        """Trains, evaluates, selects (but in the last cycle), saves the state."""
+    def _train(self, run, cycle, labeled, training):
+        """The model of one cycle: trained, or the shared first-cycle model."""
         config, data, strategy = self.config, self.dataset, run.strategy
-        started = time.perf_counter()
-        keras.backend.clear_session()
-        labeled = run.pool.labeled_indices()
-        self.listener.cycle_started(
-            strategy.name, run.trial, cycle, len(labeled), config.training.epochs
-        )
         warm = config.warm_start and cycle > 0
-        previous = folder.weights_path(
-            self.out_dir, strategy.name, run.trial, cycle - 1
-        )
+        shared = self.first_cycle_weights.get(strategy.training) if cycle == 0 else None
+        if shared is not None:
+            model = make_model(self.build_backbone(), training, strategy.uses_loss_head)
+            model.set_weights(shared)
+            return model
+        previous = folder.weights_path(self.out_dir, strategy.name, run.trial, cycle - 1)
         model = train_model(
             self.build_backbone,
             data.x_train[labeled],
             data.y_train[labeled],
-            config.training,
+            training,
             with_head=strategy.uses_loss_head,
             augmentation=data.augmentation,
             seed=derive_seed(config.seed, "train", run.trial, cycle),
             initial_weights=previous if warm else None,
             callbacks=[_EpochCallback(self.listener)],
         )
-        metrics = evaluate_model(
-            model, data.x_test, data.y_test, config.training.eval_batch_size
+        if cycle == 0:
+            self.first_cycle_weights[strategy.training] = model.get_weights()
+        return model
+
+    def _run_cycle(self, run, cycle):
+        """Trains, evaluates, selects (but in the last cycle), saves the state."""
+        config, data, strategy = self.config, self.dataset, run.strategy
+        started = time.perf_counter()
+        keras.backend.clear_session()
+        labeled = run.pool.labeled_indices()
+        training = config.cycle_training(cycle, strategy.training)
+        self.listener.cycle_started(
+            strategy.name, run.trial, cycle, len(labeled), training.epochs
         )
+        warm = config.warm_start and cycle > 0
+        model = self._train(run, cycle, labeled, training)
+        test_view = KerasModelView(model, data.x_test, training.eval_batch_size)
+        metrics = describe_test_set(test_view, data.y_test)
         last = cycle == config.cycles - 1
-        if not last:
-            self._select(run, cycle, model, labeled)
+        picks = {} if last else self._select(run, cycle, model, labeled)
+        previous = folder.weights_path(self.out_dir, strategy.name, run.trial, cycle - 1)
         if config.warm_start and not last:
             self._save(
                 model,
@@ -262,8 +306,11 @@ class _Experiment:
             labeled=len(labeled),
             accuracy=metrics["accuracy"],
             rank_accuracy=metrics["rank_accuracy"],
+            head_spearman=metrics["head_spearman"],
+            entropy_spearman=metrics["entropy_spearman"],
             seconds=time.perf_counter() - started,
             warm_start=warm,
+            **picks,
         )
         run.records.append(record)
         run.save(self.state)
@@ -277,19 +324,51 @@ class _Experiment:
         return record
 
     def _select(self, run, cycle, model, labeled):
-        """Labels the strategy's K picks from a random subset of M for cycle + 1."""
-        config = self.config
-        rng = generator(config.seed, "select", run.trial, run.strategy.name, cycle)
+        """Labels the strategy's K picks from a random subset of M for cycle + 1.
+
+        Every strategy of a trial scores the same subset; its picks are
+        compared with one random batch of K from that subset, also shared.
+
+        Returns:
+            The selection's diagnostics (`CycleRecord` fields).
+        """
+        config, data = self.config, self.dataset
         unlabeled = run.pool.unlabeled_indices()
         size = min(config.subset_size, len(unlabeled))
-        subset = np.sort(rng.choice(unlabeled, size=size, replace=False))
-        view = KerasModelView(
-            model, self.dataset.x_train, config.training.eval_batch_size
+        subset_rng = generator(config.seed, "subset", run.trial, cycle)
+        subset = np.sort(subset_rng.choice(unlabeled, size=size, replace=False))
+        comparison = subset_rng.choice(subset, size=config.budget, replace=False)
+        view = KerasModelView(model, data.x_train, config.training.eval_batch_size)
+        rng = generator(config.seed, "select", run.trial, run.strategy.name, cycle)
+        selection = run.strategy.select(
+            view, subset, config.budget, labeled, rng, history=run.history()
         )
-        selection = run.strategy.select(view, subset, config.budget, labeled, rng)
+        diagnostics = describe_selection(
+            view, selection.indices, comparison, data.y_train, data.num_classes
+        )
+        run.audits.append(self._audit(view, selection.audit))
+        if selection.audit is not None:
+            diagnostics["head_share"] = 1.0 - len(selection.audit) / config.budget
         run.pool.label(selection.indices, cycle + 1)
         scores = None if selection.scores is None else selection.scores.tolist()
         run.scores.append(scores)
+        return diagnostics
+
+    def _audit(self, view, audit):
+        """The picking model's predicted and true loss of an audit slice.
+
+        In the simulator every label is known at selection time; in a real
+        loop the true loss is computed when the audit items come back labeled.
+        """
+        if audit is None or not view.has_predicted_loss:
+            return None
+        probabilities = view.probabilities(audit)
+        return {
+            "predicted_loss": view.predicted_loss(audit).tolist(),
+            "true_loss": cross_entropy(
+                probabilities, self.dataset.y_train[audit]
+            ).tolist(),
+        }
 
     @staticmethod
     def _save(model, path):

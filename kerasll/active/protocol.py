@@ -8,7 +8,7 @@ unlabeled items, 10 cycles (1k -> 10k labels), mean over 5 trials.
 import dataclasses
 
 from kerasll.active.errors import ProtocolError
-from kerasll.active.strategies import parse_strategies
+from kerasll.active.strategies import DECOUPLED, parse_strategies
 from kerasll.active.training import TrainingConfig
 from kerasll.models import MODELS
 
@@ -35,6 +35,8 @@ class ExperimentConfig:
         seed: the one seed all randomness derives from.
         warm_start: start each cycle from the previous cycle's weights (the
             paper's code) instead of from scratch.
+        warm_start_epochs: epochs of a warm-started cycle (cycles after the
+            first); None trains them as long as the first.
         training: a `TrainingConfig`.
 
     Raises:
@@ -54,6 +56,7 @@ class ExperimentConfig:
     trials: int = 5
     seed: int = 0
     warm_start: bool = False
+    warm_start_epochs: int = None
     training: TrainingConfig = TrainingConfig()
 
     def __post_init__(self):
@@ -71,6 +74,8 @@ class ExperimentConfig:
             "cycles": self.cycles,
             "trials": self.trials,
         }
+        if self.warm_start_epochs is not None:
+            sizes["warm_start_epochs"] = self.warm_start_epochs
         bad = {name: value for name, value in sizes.items() if int(value) < 1}
         if bad:
             raise ProtocolError(f"Expected sizes of at least 1. Received: {bad}")
@@ -79,6 +84,24 @@ class ExperimentConfig:
                 "Expected the random subset M to hold at least the budget K. "
                 f"Received: subset_size={self.subset_size} < budget={self.budget}"
             )
+
+    def cycle_training(self, cycle, kind):
+        """The `TrainingConfig` of one cycle of a strategy.
+
+        Args:
+            cycle: cycle number.
+            kind: the strategy's `training` ("plain", "joint", "decoupled").
+
+        Returns:
+            `training`, with `warm_start_epochs` epochs for a warm-started
+            cycle and the head detached from the first epoch when decoupled.
+        """
+        training = self.training
+        if self.warm_start and cycle > 0 and self.warm_start_epochs is not None:
+            training = dataclasses.replace(training, epochs=self.warm_start_epochs)
+        if kind == DECOUPLED:
+            training = dataclasses.replace(training, detach_fraction=0.0)
+        return training
 
     @property
     def final_labeled(self):

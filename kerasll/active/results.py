@@ -10,6 +10,7 @@ import io
 from pathlib import Path
 
 import numpy as np
+from scipy import stats
 
 from kerasll.active.atomic import atomic_path, write_text
 from kerasll.active.state import CycleRecord
@@ -24,13 +25,41 @@ COLUMNS = (
     "labeled",
     "accuracy",
     "rank_accuracy",
+    "head_spearman",
+    "entropy_spearman",
     "warm_start",
+    "head_share",
+    "pick_histogram",
+    "pick_class_entropy",
+    "pick_loss",
+    "random_loss",
+    "pick_distance",
+    "random_distance",
+)
+_OPTIONAL_FLOATS = (
+    "rank_accuracy",
+    "head_spearman",
+    "entropy_spearman",
+    "head_share",
+    "pick_class_entropy",
+    "pick_loss",
+    "random_loss",
+    "pick_distance",
+    "random_distance",
 )
 BASELINE = "random"
 
 
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(count) for count in value)
+    return value
+
+
 def write_results_csv(records, path):
-    """Writes one row per cycle record.
+    """Writes one row per cycle record (class histograms as space-separated counts).
 
     Args:
         records: `CycleRecord`s.
@@ -41,29 +70,35 @@ def write_results_csv(records, path):
     writer.writerow(COLUMNS)
     for record in records:
         row = record.to_dict()
-        if row["rank_accuracy"] is None:
-            row["rank_accuracy"] = ""
-        writer.writerow([row[column] for column in COLUMNS])
+        writer.writerow([_cell(row[column]) for column in COLUMNS])
     write_text(path, buffer.getvalue())
 
 
 def read_results_csv(path):
     """Reads a `results.csv` back into `CycleRecord`s (timings are 0)."""
+    records = []
     with open(path, encoding="utf-8", newline="") as handle:
-        return [
-            CycleRecord(
-                strategy=row["strategy"],
-                trial=int(row["trial"]),
-                cycle=int(row["cycle"]),
-                labeled=int(row["labeled"]),
-                accuracy=float(row["accuracy"]),
-                rank_accuracy=float(row["rank_accuracy"])
-                if row["rank_accuracy"]
-                else None,
-                warm_start=row["warm_start"] == "True",
+        for row in csv.DictReader(handle):
+            optional = {
+                name: float(row[name]) if row.get(name) else None
+                for name in _OPTIONAL_FLOATS
+            }
+            histogram = row.get("pick_histogram")
+            records.append(
+                CycleRecord(
+                    strategy=row["strategy"],
+                    trial=int(row["trial"]),
+                    cycle=int(row["cycle"]),
+                    labeled=int(row["labeled"]),
+                    accuracy=float(row["accuracy"]),
+                    warm_start=row["warm_start"] == "True",
+                    pick_histogram=[int(n) for n in histogram.split()]
+                    if histogram
+                    else None,
+                    **optional,
+                )
             )
-            for row in csv.DictReader(handle)
-        ]
+    return records
 
 
 def area_under_curve(labeled, accuracy):
@@ -124,8 +159,57 @@ def summarize(records):
     return summary
 
 
+def paired_test(differences):
+    """Two-sided Wilcoxon signed-rank test of paired differences against 0.
+
+    Args:
+        differences: per-trial differences (strategy minus baseline).
+
+    Returns:
+        The p-value (scipy's exact distribution for small samples), or NaN
+        when there are fewer than 2 nonzero differences.
+    """
+    differences = np.asarray(differences, dtype=np.float64)
+    if np.count_nonzero(differences) < 2:
+        return float("nan")
+    return float(stats.wilcoxon(differences).pvalue)
+
+
+def compare_to_baseline(summary, strategy, baseline=BASELINE):
+    """Paired comparison of a strategy with the baseline over shared trials.
+
+    Args:
+        summary: the output of `summarize`.
+        strategy: the strategy to compare.
+        baseline: the reference strategy (default `random`).
+
+    Returns:
+        Dict with `trials`, per-trial `final` and `auc` differences, their
+        means, `better` (trials with a higher final accuracy), and the
+        Wilcoxon p-values `final_p` and `auc_p`; None when no trial is shared.
+    """
+    runs, base = summary.get(strategy, {}), summary.get(baseline, {})
+    trials = sorted(set(runs) & set(base))
+    if not trials:
+        return None
+    final = [runs[t]["final"] - base[t]["final"] for t in trials]
+    area = [runs[t]["auc"] - base[t]["auc"] for t in trials]
+    return {
+        "trials": trials,
+        "final": final,
+        "auc": area,
+        "mean_final": float(np.mean(final)),
+        "mean_auc": float(np.mean(area)),
+        "better": int(sum(value > 0 for value in final)),
+        "final_p": paired_test(final),
+        "auc_p": paired_test(area),
+    }
+
+
 def _mean_std(values):
-    values = np.asarray(values, dtype=np.float64)
+    values = np.asarray([v for v in values if v is not None], dtype=np.float64)
+    if not len(values):
+        return "-"
     return (
         f"{values.mean():.4f} ± {values.std():.4f}"
         if len(values) > 1
@@ -133,8 +217,17 @@ def _mean_std(values):
     )
 
 
+def _mean(values, digits=3):
+    values = [v for v in values if v is not None and not np.isnan(v)]
+    return f"{np.mean(values):.{digits}f}" if values else "-"
+
+
 def _signed(value):
     return f"{value:+.4f}"
+
+
+def _p_value(value):
+    return "-" if np.isnan(value) else f"{value:.3f}"
 
 
 def format_summary(records, header=""):
@@ -147,8 +240,9 @@ def format_summary(records, header=""):
     Returns:
         Markdown text: final-cycle accuracy per strategy (per trial, mean ±
         std), first-cycle accuracy, area under the accuracy-vs-labels curve,
-        the head's final rank accuracy, and the paired difference to
-        `random` per trial.
+        the head's final rank accuracy; accuracy per cycle; the paired
+        difference to `random` per trial with Wilcoxon p-values; and the
+        diagnostics of every selection.
     """
     summary = summarize(records)
     trials = sorted({trial for runs in summary.values() for trial in runs})
@@ -167,18 +261,14 @@ def format_summary(records, header=""):
         "|---|---|" + "---|" * len(trials) + "---|---|---|",
     ]
     for strategy, runs in summary.items():
-        finals = [runs[t]["final"] for t in trials if t in runs]
-        ranks = [
-            runs[t]["rank"] for t in trials if t in runs and runs[t]["rank"] is not None
-        ]
         lines.append(
-            f"| {strategy} | {_mean_std(finals)} | "
+            f"| {strategy} | {_mean_std([runs[t]['final'] for t in runs])} | "
             + " | ".join(
                 f"{runs[t]['final']:.4f}" if t in runs else "-" for t in trials
             )
             + f" | {_mean_std([runs[t]['auc'] for t in runs])}"
             + f" | {_mean_std([runs[t]['first'] for t in runs])}"
-            + f" | {_mean_std(ranks) if ranks else '-'} |"
+            + f" | {_mean_std([runs[t]['rank'] for t in runs])} |"
         )
     lines += [
         "",
@@ -190,37 +280,142 @@ def format_summary(records, header=""):
         "true loss, last cycle.",
         "",
     ]
+    lines += per_cycle_table(records, "accuracy", "Test accuracy per cycle")
     lines += _paired_table(summary, trials)
+    lines += diagnostics_table(records)
     return "\n".join(lines) + "\n"
+
+
+def per_cycle_table(records, metric, title):
+    """A Markdown table of one metric, mean ± std over trials, per cycle.
+
+    Args:
+        records: `CycleRecord`s.
+        metric: a `CycleRecord` field.
+        title: the table's heading.
+
+    Returns:
+        A list of Markdown lines (empty when no record has the metric).
+    """
+    runs = _runs(records)
+    labeled = sorted({r.labeled for trials in runs.values() for c in trials.values()
+                      for r in c})
+    rows = []
+    for strategy, trials in runs.items():
+        cells = [
+            [getattr(r, metric) for c in trials.values() for r in c if r.labeled == n]
+            for n in labeled
+        ]
+        if all(value is None for values in cells for value in values):
+            continue
+        rows.append(
+            f"| {strategy} | " + " | ".join(_mean_std(values) for values in cells) + " |"
+        )
+    if not rows:
+        return []
+    return [
+        f"## {title} (mean ± std over trials)",
+        "",
+        "| strategy | " + " | ".join(str(n) for n in labeled) + " |",
+        "|---|" + "---|" * len(labeled),
+        *rows,
+        "",
+    ]
 
 
 def _paired_table(summary, trials):
     if BASELINE not in summary:
-        return [f"No `{BASELINE}` runs: no paired differences."]
-    base = summary[BASELINE]
+        return [f"No `{BASELINE}` runs: no paired differences.", ""]
     lines = [
         f"## Paired difference to `{BASELINE}` (same trial, same initial set)",
         "",
         "| strategy | "
         + " | ".join(f"Δ final, trial {t}" for t in trials)
-        + " | mean Δ final | mean Δ area under curve | trials better |",
-        "|---|" + "---|" * len(trials) + "---|---|---|",
+        + " | mean Δ final | Wilcoxon p | mean Δ area under curve | Wilcoxon p "
+        "| trials better |",
+        "|---|" + "---|" * len(trials) + "---|---|---|---|---|",
     ]
-    for strategy, runs in summary.items():
-        if strategy == BASELINE:
+    for strategy in summary:
+        comparison = None if strategy == BASELINE else compare_to_baseline(
+            summary, strategy
+        )
+        if comparison is None:
             continue
-        paired = [t for t in trials if t in runs and t in base]
-        if not paired:
-            continue
-        final = {t: runs[t]["final"] - base[t]["final"] for t in paired}
-        area = [runs[t]["auc"] - base[t]["auc"] for t in paired]
-        better = sum(value > 0 for value in final.values())
+        final = dict(zip(comparison["trials"], comparison["final"]))
         lines.append(
             f"| {strategy} | "
             + " | ".join(_signed(final[t]) if t in final else "-" for t in trials)
-            + f" | {_signed(np.mean(list(final.values())))} | {_signed(np.mean(area))}"
-            + f" | {better}/{len(paired)} |"
+            + f" | {_signed(comparison['mean_final'])} | "
+            f"{_p_value(comparison['final_p'])} | {_signed(comparison['mean_auc'])} | "
+            f"{_p_value(comparison['auc_p'])} | "
+            f"{comparison['better']}/{len(comparison['trials'])} |"
         )
+    lines += [
+        "",
+        "Wilcoxon p: two-sided signed-rank test of the per-trial differences "
+        "(scipy, exact for small samples); with n trials it cannot go below "
+        "2/2^n (0.25 for 3 trials).",
+        "",
+    ]
+    return lines
+
+
+def diagnostics_table(records):
+    """Why each selection helped or hurt, per strategy and cycle (trial means).
+
+    Columns: the picks' class entropy relative to uniform; their mean true
+    loss under the picking model and a random batch's; their mean pairwise
+    feature distance and a random batch's; the share taken from the head
+    (auditing strategies); and on the test set the head's rank accuracy and
+    Spearman with the true loss, next to predictive entropy's Spearman.
+
+    Args:
+        records: `CycleRecord`s.
+
+    Returns:
+        A list of Markdown lines.
+    """
+    columns = (
+        "pick_class_entropy",
+        "pick_loss",
+        "random_loss",
+        "pick_distance",
+        "random_distance",
+        "head_share",
+        "rank_accuracy",
+        "head_spearman",
+        "entropy_spearman",
+    )
+    lines = [
+        "## Selection diagnostics (mean over trials)",
+        "",
+        "| strategy | labeled | class entropy | loss picks / random | "
+        "distance picks / random | head share | test rank acc. | "
+        "test Spearman head / entropy |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for strategy, trials in _runs(records).items():
+        cycles = sorted({r.cycle for c in trials.values() for r in c})
+        for cycle in cycles:
+            rows = [r for c in trials.values() for r in c if r.cycle == cycle]
+            mean = {name: _mean([getattr(r, name) for r in rows]) for name in columns}
+            lines.append(
+                f"| {strategy} | {rows[0].labeled} | {mean['pick_class_entropy']} | "
+                f"{mean['pick_loss']} / {mean['random_loss']} | "
+                f"{mean['pick_distance']} / {mean['random_distance']} | "
+                f"{mean['head_share']} | {mean['rank_accuracy']} | "
+                f"{mean['head_spearman']} / {mean['entropy_spearman']} |"
+            )
+    lines += [
+        "",
+        "Each row is the model trained on `labeled` items and the selection it "
+        "made (the last cycle selects nothing). Class entropy: entropy of the "
+        "picks' true-class histogram over log(C) (1 = balanced). Loss: mean "
+        "cross-entropy of the picks under the model that picked them, next to a "
+        "random batch of as many items from the same candidates. Distance: mean "
+        "pairwise Euclidean distance of penultimate features (lower = more "
+        "redundant). Per-class counts are in results.csv (`pick_histogram`).",
+    ]
     return lines
 
 

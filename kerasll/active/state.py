@@ -14,12 +14,12 @@ from kerasll.active.atomic import write_text
 from kerasll.active.errors import ResumeError
 
 STATE_FILE = "state.json"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclasses.dataclass(frozen=True)
 class CycleRecord:
-    """Metrics of one trained cycle.
+    """Metrics of one trained cycle, and diagnostics of the selection it made.
 
     Attributes:
         strategy: strategy name.
@@ -27,10 +27,22 @@ class CycleRecord:
         cycle: cycle number (0 = trained on the initial random set).
         labeled: labels the model was trained on.
         accuracy: test accuracy after the last epoch.
-        rank_accuracy: the loss head's pair-ranking accuracy on the test set,
-            None for strategies without a head.
+        rank_accuracy: the loss head's pair-ranking accuracy on the test set
+            (pairs i, n-1-i), None for strategies without a head.
+        head_spearman: Spearman correlation of the head's predicted loss
+            with the true loss on the test set, None without a head.
+        entropy_spearman: the same for predictive entropy (every strategy).
         seconds: wall time of training, evaluation and selection.
         warm_start: whether the cycle started from the previous weights.
+        pick_histogram: class counts of the items this cycle picked (None in
+            the last cycle, which picks nothing; so are the fields below).
+        pick_class_entropy: entropy of that histogram relative to uniform.
+        pick_loss: mean true loss of the picks under this cycle's model.
+        random_loss: the same for a random batch of as many candidates.
+        pick_distance: mean pairwise feature distance of the picks.
+        random_distance: the same for the random batch.
+        head_share: share of the picks taken from the head's ranking by a
+            strategy that audits (None for the others).
     """
 
     strategy: str
@@ -39,8 +51,17 @@ class CycleRecord:
     labeled: int
     accuracy: float
     rank_accuracy: float = None
+    head_spearman: float = None
+    entropy_spearman: float = None
     seconds: float = 0.0
     warm_start: bool = False
+    pick_histogram: list = None
+    pick_class_entropy: float = None
+    pick_loss: float = None
+    random_loss: float = None
+    pick_distance: float = None
+    random_distance: float = None
+    head_share: float = None
 
     def to_dict(self):
         """JSON-friendly form."""
@@ -69,8 +90,8 @@ class ExperimentState:
         """The saved run, or None if it has not started."""
         return self.runs.get(run_key(strategy, trial))
 
-    def update_run(self, strategy, trial, pool_state, records, scores):
-        """Replaces a run's pool, cycle records and selection scores.
+    def update_run(self, strategy, trial, pool_state, records, scores, audits):
+        """Replaces a run's pool, cycle records, selection scores and audits.
 
         Args:
             strategy: strategy name.
@@ -78,6 +99,8 @@ class ExperimentState:
             pool_state: `Pool.state_dict()`.
             records: list of `CycleRecord`s of completed cycles.
             scores: per labeling cycle, the picks' scores (list) or None.
+            audits: per selection, {"predicted_loss": [...], "true_loss":
+                [...]} of its audit slice, or None.
         """
         self.runs[run_key(strategy, trial)] = {
             "strategy": strategy,
@@ -85,6 +108,7 @@ class ExperimentState:
             "pool": pool_state,
             "cycles": [record.to_dict() for record in records],
             "scores": scores,
+            "audits": audits,
         }
 
     def records(self, strategies, trials):

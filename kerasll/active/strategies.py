@@ -7,7 +7,13 @@ penultimate features or predicted losses of pool items, by index.
 Every `select` call returns a `Selection` of `budget` (K) pool indices drawn
 from `candidates` (the random subset of M unlabeled items), best first, and
 the score each pick had. Ties are broken by candidate order, so a selection is
-a pure function of the view, the candidates and the seed.
+a pure function of the view, the candidates, the history and the seed.
+
+How a strategy's model is trained is part of the strategy (`training`):
+"plain" (no loss head), "joint" (the paper: the head's gradient reaches the
+target network until the detach epoch) or "decoupled" (the head learns on
+features whose gradient is stopped from the first step, so the target
+network trains exactly as without a head).
 """
 
 import abc
@@ -15,8 +21,11 @@ import dataclasses
 
 import numpy as np
 
+from kerasll.active.diagnostics import ranking_evidence
 from kerasll.active.errors import ProtocolError, UnknownStrategyError
 from kerasll.active.kcenter import greedy_k_center
+
+PLAIN, JOINT, DECOUPLED = "plain", "joint", "decoupled"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -27,10 +36,29 @@ class Selection:
         indices: int64 pool indices, best first.
         scores: the strategy's score of each pick (higher = more wanted), or
             None when it has none (random).
+        audit: the picks drawn uniformly at random from the candidates so
+            that, once labeled, they measure how well the loss head ranks
+            unseen items (None when the strategy audits nothing).
     """
 
     indices: np.ndarray
     scores: np.ndarray = None
+    audit: np.ndarray = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Audit:
+    """What a labeled audit slice tells about the head that picked it.
+
+    Attributes:
+        predicted_loss: the picking model's predicted loss of each audit item,
+            computed before the item was labeled.
+        true_loss: the picking model's true loss of each item, computed once
+            its label is known.
+    """
+
+    predicted_loss: np.ndarray
+    true_loss: np.ndarray
 
 
 def _check_request(candidates, budget):
@@ -53,15 +81,20 @@ def _top(candidates, scores, budget):
 class Strategy(abc.ABC):
     """Base class: picks `budget` pool items among `candidates`.
 
-    Subclasses set `name`, `uses_loss_head` (the model must be a
-    `LossLearner`) and implement `select`.
+    Subclasses set `name`, `training` (`PLAIN`, `JOINT` or `DECOUPLED`) and
+    implement `select`.
     """
 
     name = None
-    uses_loss_head = False
+    training = PLAIN
+
+    @property
+    def uses_loss_head(self):
+        """Whether the model must be a `LossLearner`."""
+        return self.training != PLAIN
 
     @abc.abstractmethod
-    def select(self, view, candidates, budget, labeled, rng):
+    def select(self, view, candidates, budget, labeled, rng, history=()):
         """Chooses the items to label next.
 
         Args:
@@ -70,6 +103,8 @@ class Strategy(abc.ABC):
             budget: number of items to choose (K).
             labeled: pool indices labeled so far.
             rng: a `numpy.random.Generator` for strategies that draw at random.
+            history: `Audit`s of this run's earlier selections, oldest first
+                (None for a selection that audited nothing).
 
         Returns:
             A `Selection` of `budget` distinct candidates.
@@ -89,7 +124,7 @@ class RandomStrategy(Strategy):
 
     name = "random"
 
-    def select(self, view, candidates, budget, labeled, rng):
+    def select(self, view, candidates, budget, labeled, rng, history=()):
         candidates, budget = _check_request(candidates, budget)
         return Selection(rng.choice(candidates, size=budget, replace=False))
 
@@ -101,7 +136,7 @@ class _UncertaintyStrategy(Strategy):
     def score(self, probabilities):
         """Uncertainty per row of (n, classes) probabilities; higher = pick."""
 
-    def select(self, view, candidates, budget, labeled, rng):
+    def select(self, view, candidates, budget, labeled, rng, history=()):
         candidates, budget = _check_request(candidates, budget)
         return _top(candidates, self.score(view.probabilities(candidates)), budget)
 
@@ -154,7 +189,7 @@ class CoreSetStrategy(Strategy):
     def get_config(self):
         return {"chunk_size": self.chunk_size}
 
-    def select(self, view, candidates, budget, labeled, rng):
+    def select(self, view, candidates, budget, labeled, rng, history=()):
         candidates, budget = _check_request(candidates, budget)
         labeled = np.asarray(labeled, dtype=np.int64)
         centers = view.features(labeled) if len(labeled) else None
@@ -168,9 +203,9 @@ class LearningLossStrategy(Strategy):
     """The paper: top-K candidates by the loss head's predicted loss."""
 
     name = "learning_loss"
-    uses_loss_head = True
+    training = JOINT
 
-    def select(self, view, candidates, budget, labeled, rng):
+    def select(self, view, candidates, budget, labeled, rng, history=()):
         candidates, budget = _check_request(candidates, budget)
         return _top(candidates, view.predicted_loss(candidates), budget)
 
@@ -195,7 +230,7 @@ class DiverseLearningLossStrategy(Strategy):
     """
 
     name = "learning_loss_diverse"
-    uses_loss_head = True
+    training = JOINT
 
     def __init__(self, shortlist_factor=3.0, chunk_size=1024):
         if float(shortlist_factor) < 1.0:
@@ -212,7 +247,7 @@ class DiverseLearningLossStrategy(Strategy):
             "chunk_size": self.chunk_size,
         }
 
-    def select(self, view, candidates, budget, labeled, rng):
+    def select(self, view, candidates, budget, labeled, rng, history=()):
         candidates, budget = _check_request(candidates, budget)
         size = min(len(candidates), int(np.ceil(self.shortlist_factor * budget)))
         shortlist = _top(candidates, view.predicted_loss(candidates), size)
@@ -224,11 +259,110 @@ class DiverseLearningLossStrategy(Strategy):
         return Selection(shortlist.indices[chosen], shortlist.scores[chosen])
 
 
+class DecoupledLearningLossStrategy(LearningLossStrategy):
+    """Top-K by predicted loss, from a head that never trains the target.
+
+    The head learns from the first step on features whose gradient is
+    stopped, so the classifier is the one plain training gives; only the
+    picks differ from `random`. It isolates the picks from the cost of joint
+    training, which the paper's schedule pays at small budgets.
+    """
+
+    name = "learning_loss_decoupled"
+    training = DECOUPLED
+
+
+class SafeLearningLossStrategy(Strategy):
+    """Learning loss that trusts the head only as far as it has shown it ranks.
+
+    Two failures make the paper's strategy lose to random at small budgets:
+    joint training costs the classifier accuracy, and a weak head's top-K
+    picks hard, redundant items. This strategy removes the first and guards
+    against the second, with no per-data-set tuning:
+
+    - Decoupled head: the head trains on stopped-gradient features from the
+      first step, so the delivered classifier is exactly what training
+      without a head gives.
+    - Audit slice: each batch mixes the head's top predicted losses with
+      items drawn uniformly at random from the candidates. The random items
+      are labeled like the others and, once labeled, show how well the head
+      that picked them ranks unseen items: Kendall's tau between its
+      predicted loss and their true loss, P(concordant pair) - P(discordant
+      pair), 0 for noise and 1 for a perfect ranker.
+    - Evidence-driven share: the head's share of the next batch is that tau
+      when a one-sided test finds it above 0 at `significance`, else 0, and
+      at most `1 - audit_share` so every batch keeps auditing. The first
+      selection has no unseen labeled items to judge the head on, so it is
+      random (and is all audit).
+
+    A perfect head therefore gets `1 - audit_share` of every batch after the
+    first; a head whose ranking cannot be told from noise gets none, and the
+    strategy is `random`.
+
+    Args:
+        audit_share: smallest share of each batch drawn at random (0-1).
+        significance: level of the one-sided Kendall test (0-1).
+
+    Raises:
+        ValueError: a share or level outside (0, 1).
+    """
+
+    name = "learning_loss_safe"
+    training = DECOUPLED
+
+    def __init__(self, audit_share=0.1, significance=0.05):
+        for argument, value in (
+            ("audit_share", audit_share),
+            ("significance", significance),
+        ):
+            if not 0.0 < float(value) < 1.0:
+                raise ValueError(
+                    f"Expected {argument} in (0, 1). Received: {argument}={value}"
+                )
+        self.audit_share = float(audit_share)
+        self.significance = float(significance)
+
+    def get_config(self):
+        return {"audit_share": self.audit_share, "significance": self.significance}
+
+    def head_share(self, history):
+        """The share of the next batch given to the head's top predicted losses.
+
+        Args:
+            history: `Audit`s of earlier selections (None where none); only
+                the latest one is used, as it judges the most recent head.
+
+        Returns:
+            A float in [0, 1 - audit_share].
+        """
+        audit = next((a for a in reversed(list(history)) if a is not None), None)
+        if audit is None:
+            return 0.0
+        tau, p_value = ranking_evidence(audit.true_loss, audit.predicted_loss)
+        if not p_value < self.significance:
+            return 0.0
+        return float(min(max(tau, 0.0), 1.0 - self.audit_share))
+
+    def select(self, view, candidates, budget, labeled, rng, history=()):
+        candidates, budget = _check_request(candidates, budget)
+        from_head = int(round(self.head_share(history) * budget))
+        scores = np.asarray(view.predicted_loss(candidates), dtype=np.float64)
+        audited = rng.choice(len(candidates), size=budget - from_head, replace=False)
+        rest = np.setdiff1d(np.arange(len(candidates)), audited)
+        top = rest[np.argsort(-scores[rest], kind="stable")[:from_head]]
+        chosen = np.concatenate([top, audited])
+        return Selection(
+            candidates[chosen], scores[chosen], audit=candidates[audited]
+        )
+
+
 STRATEGIES = {
     strategy.name: strategy
     for strategy in (
         LearningLossStrategy,
         DiverseLearningLossStrategy,
+        DecoupledLearningLossStrategy,
+        SafeLearningLossStrategy,
         RandomStrategy,
         EntropyStrategy,
         MarginStrategy,

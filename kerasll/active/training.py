@@ -1,4 +1,4 @@
-"""Training and evaluating the target model of one active-learning cycle.
+"""Training the target model of one active-learning cycle.
 
 The schedule follows the paper (CIFAR-10: 200 epochs, batch 128, SGD lr 0.1,
 momentum 0.9, weight decay 5e-4, lr x0.1 at epoch 160, head detached at
@@ -7,11 +7,10 @@ epoch 120). Epoch counts of the lr drop and the detach are fractions of
 """
 
 import dataclasses
-import math
 
 import keras
 
-from kerasll.active.pipeline import inference_dataset, training_dataset
+from kerasll.active.pipeline import training_dataset
 
 
 @dataclasses.dataclass(frozen=True)
@@ -216,26 +215,3 @@ def train_model(
         callbacks=list(callbacks),
     )
     return model
-
-
-def evaluate_model(model, x, y, batch_size=512):
-    """Test accuracy of the model as it is (after its last epoch).
-
-    Args:
-        model: a trained classifier or `LossLearner`.
-        x: test images.
-        y: test labels.
-        batch_size: evaluation batch size.
-
-    Returns:
-        Dict with "accuracy" and, for a `LossLearner`, "rank_accuracy": the
-        share of test pairs (i, B-1-i) the head orders like the true loss.
-    """
-    logs = model.evaluate(
-        inference_dataset(x, y, batch_size), verbose=0, return_dict=True
-    )
-    rank = logs.get("rank_accuracy")
-    return {
-        "accuracy": float(logs["accuracy"]),
-        "rank_accuracy": None if rank is None or math.isnan(rank) else float(rank),
-    }

@@ -45,6 +45,11 @@ class ArrayModelView:
             )
         return np.asarray(array)[np.asarray(indices, dtype=np.int64)]
 
+    @property
+    def has_predicted_loss(self):
+        """Whether predicted losses are available."""
+        return self._arrays[PREDICTED_LOSS] is not None
+
     def probabilities(self, indices):
         """(len(indices), classes) class probabilities."""
         return self._get(PROBABILITIES, indices)
@@ -66,6 +71,20 @@ def _feature_tensor(model):
     return model.layers[-1].input
 
 
+def _predicted_loss_tensor(learner):
+    """The head's predicted loss on the backbone's own graph (one forward pass).
+
+    Taps inside a nested model are not tensors of that graph; then the
+    learner's scoring graph is called on the backbone's input instead (a
+    second pass through the backbone).
+    """
+    backbone = learner.backbone
+    if any("/" in name for name in learner.taps):
+        return learner.scoring_model()(backbone.input)[PREDICTED_LOSS]
+    taps = [backbone.get_layer(name).output for name in learner.taps]
+    return learner.loss_head(taps)
+
+
 class KerasModelView:
     """A model view backed by a trained single-output Keras classifier.
 
@@ -85,12 +104,18 @@ class KerasModelView:
         self.images = images
         self.batch_size = int(batch_size)
         self.from_logits = from_logits
-        backbone = model.backbone if isinstance(model, LossLearner) else model
+        self._has_head = isinstance(model, LossLearner)
+        backbone = model.backbone if self._has_head else model
         outputs = {"task": backbone.output, FEATURES: _feature_tensor(backbone)}
-        if isinstance(model, LossLearner):
-            outputs[PREDICTED_LOSS] = model.scoring_model().output[PREDICTED_LOSS]
+        if self._has_head:
+            outputs[PREDICTED_LOSS] = _predicted_loss_tensor(model)
         self._graph = keras.Model(backbone.input, outputs, name="model_view")
         self._cache_key, self._cache = None, None
+
+    @property
+    def has_predicted_loss(self):
+        """Whether the model has a loss head."""
+        return self._has_head
 
     def _outputs(self, indices):
         indices = np.asarray(indices, dtype=np.int64)
@@ -123,6 +148,6 @@ class KerasModelView:
         if PREDICTED_LOSS not in outputs:
             raise MissingOutputError(
                 "Expected a LossLearner for predicted losses. Received a model "
-                "without a loss head; train the strategy with uses_loss_head=True."
+                "without a loss head; train the strategy with a loss head."
             )
         return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
