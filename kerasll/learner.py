@@ -8,7 +8,7 @@ from kerasll.backend_steps import steps_for_backend
 from kerasll.callbacks import DetachHead
 from kerasll.head import build_loss_head
 from kerasll.losses import OBJECTIVES, loss_prediction_loss, pair_agreement
-from kerasll.taps import check_functional, resolve_taps
+from kerasll.taps import functional_model, resolve_taps, tapped_graph
 from kerasll.task_loss import PerSampleLoss
 
 PREDICTED_LOSS = "predicted_loss"
@@ -29,9 +29,13 @@ class LossLearner(steps_for_backend(), keras.Model):
     `predict` returns the task outputs; `predict_loss` the predicted losses.
 
     Args:
-        model: a functional or Sequential `keras.Model` (the target network).
+        model: a functional or built Sequential `keras.Model` (the target
+            network; a Sequential one is kept as a functional model of the
+            same layers). It may use a functional model as a layer (a
+            pretrained backbone); taps reach inside it.
         taps: "auto" (last feature map of each spatial-resolution stage) or a
-            list of layer names of `model`.
+            list of layer names of `model`, "<nested model>/<layer>" for a
+            layer inside a functional model used as a layer.
         head_units: width of each branch of the head (paper: 128).
         margin: ranking margin xi (paper: 1.0).
         weight: weight lambda of the loss-prediction loss (paper: 1.0; 1e-4
@@ -64,7 +68,7 @@ class LossLearner(steps_for_backend(), keras.Model):
         **kwargs,
     ):
         super().__init__(**kwargs)
-        check_functional(model)
+        model = functional_model(model)
         _check_hyper_parameters(
             margin, weight, objective, detach_epoch, head_weight_decay
         )
@@ -77,10 +81,10 @@ class LossLearner(steps_for_backend(), keras.Model):
         self.detach_epoch = None if detach_epoch is None else int(detach_epoch)
         self.head_weight_decay = float(head_weight_decay)
         self._per_sample_loss = None
-        features = [model.get_layer(name).output for name in self.taps]
-        self._output_count = len(model.outputs)
+        graph, features = tapped_graph(model, self.taps)
+        self._output_count = len(graph.outputs)
         self.feature_extractor = keras.Model(
-            model.input, [*model.outputs, *features], name="feature_extractor"
+            graph.input, [*graph.outputs, *features], name="feature_extractor"
         )
         self.loss_head = build_loss_head(
             [feature.shape for feature in features],
