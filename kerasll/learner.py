@@ -1,5 +1,8 @@
 """`LossLearner`: a user's model plus the paper's loss prediction module."""
 
+import math
+import numbers
+
 import keras
 import numpy as np
 from keras import ops
@@ -52,7 +55,8 @@ class LossLearner(steps_for_backend(), keras.Model):
 
     Raises:
         TypeError: `model` is not a functional/Sequential model.
-        ValueError: bad taps or hyper-parameters.
+        ValueError: bad taps, or a hyper-parameter out of range (NaN and
+            infinities included), each named in its own message.
     """
 
     def __init__(
@@ -69,17 +73,18 @@ class LossLearner(steps_for_backend(), keras.Model):
     ):
         super().__init__(**kwargs)
         model = functional_model(model)
-        _check_hyper_parameters(
-            margin, weight, objective, detach_epoch, head_weight_decay
+        self.head_units = _check_integer("head_units", head_units, low=1)
+        self.margin = _check_non_negative("margin", margin)
+        self.weight = _check_non_negative("weight", weight)
+        self.objective = _check_objective(objective)
+        self.detach_epoch = (
+            None if detach_epoch is None else _check_integer("detach_epoch", detach_epoch)
+        )
+        self.head_weight_decay = _check_non_negative(
+            "head_weight_decay", head_weight_decay
         )
         self.backbone = model
         self.taps = resolve_taps(model, taps)
-        self.head_units = int(head_units)
-        self.margin = float(margin)
-        self.weight = float(weight)
-        self.objective = objective
-        self.detach_epoch = None if detach_epoch is None else int(detach_epoch)
-        self.head_weight_decay = float(head_weight_decay)
         self._per_sample_loss = None
         graph, features = tapped_graph(model, self.taps)
         self._output_count = len(graph.outputs)
@@ -226,8 +231,12 @@ class LossLearner(steps_for_backend(), keras.Model):
             steps: number of batches for datasets.
 
         Returns:
-            1-D float numpy array, one predicted loss per input.
+            1-D float numpy array, one predicted loss per input (empty for
+            an empty array).
         """
+        shape = getattr(x, "shape", None)
+        if shape is not None and len(shape) > 0 and shape[0] == 0:
+            return np.zeros((0,), dtype=np.float32)
         predictions = self._scoring_graph.predict(
             x, batch_size=batch_size, verbose=verbose, steps=steps
         )
@@ -260,20 +269,31 @@ class LossLearner(steps_for_backend(), keras.Model):
         return cls(**config)
 
 
-def _check_hyper_parameters(margin, weight, objective, detach_epoch, head_weight_decay):
+def _check_non_negative(name, value):
+    """Returns `value` as a float, refusing NaN, infinities and negatives."""
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
+        raise ValueError(
+            f"Expected {name} to be a finite number >= 0. Received: {name}={value!r}"
+        )
+    return number
+
+
+def _check_integer(name, value, low=0):
+    """Returns `value` as an int, refusing non-integers and values below `low`."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(
+            f"Expected {name} to be an integer >= {low}. Received: {name}={value!r}"
+        )
+    return int(value)
+
+
+def _check_objective(objective):
     if objective not in OBJECTIVES:
         raise ValueError(
             f"Expected objective in {list(OBJECTIVES)}. Received: objective={objective!r}"
         )
-    if float(margin) < 0:
-        raise ValueError(f"Expected margin >= 0. Received: margin={margin}")
-    if float(weight) < 0:
-        raise ValueError(f"Expected weight >= 0. Received: weight={weight}")
-    if float(head_weight_decay) < 0:
-        raise ValueError(
-            f"Expected head_weight_decay >= 0. Received: head_weight_decay={head_weight_decay}"
-        )
-    if detach_epoch is not None and int(detach_epoch) < 0:
-        raise ValueError(
-            f"Expected detach_epoch >= 0 or None. Received: detach_epoch={detach_epoch}"
-        )
+    return objective

@@ -43,8 +43,21 @@ def _per_output(value, names, what, default=None):
     return [value] * len(names)
 
 
-def _to_batch_vector(values, batch_size):
+def _to_batch_vector(values, batch_size, loss):
+    """The loss per sample, averaged over any axes after the batch one.
+
+    Raises:
+        ValueError: the loss returned a scalar (already reduced over the batch).
+    """
     values = ops.convert_to_tensor(values)
+    if len(values.shape) == 0:
+        name = getattr(loss, "name", None) or getattr(loss, "__name__", None)
+        raise ValueError(
+            "Expected the loss to return one value per sample, of shape (batch,) "
+            f"or (batch, ...). Received a scalar from loss {name or loss!r}: it "
+            "reduces over the batch, so the loss head has nothing to learn from. "
+            "Return the unreduced loss (no mean or sum over the batch)."
+        )
     if len(values.shape) == 1:
         return values
     return ops.mean(ops.reshape(values, (batch_size, -1)), axis=1)
@@ -92,7 +105,8 @@ class PerSampleLoss:
             with sample weights.
 
         Raises:
-            ValueError: structures of targets, outputs and losses disagree.
+            ValueError: structures of targets, outputs and losses disagree, or
+                a loss returns a scalar instead of one value per sample.
         """
         if isinstance(y_pred, dict):
             names = list(y_pred)
@@ -121,7 +135,7 @@ class PerSampleLoss:
             prediction = ops.convert_to_tensor(prediction)
             target = ops.convert_to_tensor(target, dtype=prediction.dtype)
             values = _unreduced_fn(loss)(target, prediction)
-            values = ops.cast(_to_batch_vector(values, batch_size), "float32")
+            values = ops.cast(_to_batch_vector(values, batch_size, loss), "float32")
             values = values * float(factor)
             unweighted = unweighted + values
             if weight is not None:

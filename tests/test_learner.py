@@ -291,6 +291,14 @@ def test_save_and_load_round_trip(tmp_path):
         ({"detach_epoch": -3}, "detach_epoch"),
         ({"head_units": 0}, "head_units"),
         ({"head_weight_decay": -1e-4}, "head_weight_decay"),
+        ({"margin": float("nan")}, r"Expected margin to be a finite number >= 0\. "
+         r"Received: margin=nan"),
+        ({"weight": float("inf")}, r"Expected weight to be a finite number >= 0\. "
+         r"Received: weight=inf"),
+        ({"weight": "heavy"}, "Received: weight='heavy'"),
+        ({"head_weight_decay": float("nan")}, "head_weight_decay=nan"),
+        ({"detach_epoch": 1.5}, r"detach_epoch to be an integer >= 0\. "
+         r"Received: detach_epoch=1\.5"),
     ],
 )
 def test_bad_hyper_parameters_are_rejected(kwargs, match):
@@ -324,3 +332,23 @@ def test_plain_import_is_enough_to_load_a_saved_learner(tmp_path):
     )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "LossLearner (2,)" in done.stdout
+
+
+def _batch_mean_loss(y_true, y_pred):
+    """A loss already reduced over the batch: one scalar."""
+    return keras.ops.mean(SPARSE_CE.call(y_true, y_pred))
+
+
+@pytest.mark.parametrize("batch_size", [1, 8])
+def test_a_loss_returning_a_scalar_is_a_clear_error(batch_size):
+    x, y, _ = marked_noise_data(8, seed=14)
+    learner = _learner()
+    learner.compile(loss=_batch_mean_loss)
+    with pytest.raises(ValueError, match="Received a scalar from loss '_batch_mean_loss'"):
+        learner.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
+
+
+def test_predict_loss_of_an_empty_array_is_empty():
+    x, _, _ = marked_noise_data(4, seed=15)
+    predicted = _learner().predict_loss(x[:0])
+    assert predicted.shape == (0,) and predicted.dtype == np.float32
