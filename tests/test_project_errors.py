@@ -95,6 +95,11 @@ def test_commands_that_need_a_model_or_a_round_say_so(project, tmp_path):
 def test_init_add_and_open_refuse_bad_folders(project, tmp_path):
     _refused(cli("init", project, "--classes", CLASSES), "already holds")
     _refused(cli("init", tmp_path / "new", "--classes", "only"), "two distinct")
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "label_config.xml").write_text("<View/>")
+    _refused(cli("init", tmp_path / "mine", "--classes", CLASSES), "label_config.xml")
+    assert (tmp_path / "mine" / "label_config.xml").read_text() == "<View/>"
+    assert not (tmp_path / "mine" / "manifest.sqlite").exists()
     _refused(cli("status", tmp_path), "manifest.sqlite")
     broken = tmp_path / "broken"
     broken.mkdir()

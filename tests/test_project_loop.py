@@ -87,7 +87,7 @@ def test_two_rounds_on_digits(tmp_path):
 
     summary = _ok(cli("select", project, "--k", "20", "--picks", picks["dev1"],
                       picks["dev2"]))
-    assert summary.startswith(f"Round 2: picked 20 of ") and first in summary
+    assert summary.startswith("Round 2: picked 20 of ") and first in summary
     round_2 = _rows(project, "SELECT item_id, predicted_loss, device FROM picks "
                              "WHERE round_id = 2 ORDER BY rank")
     losses = [loss for _, loss, _ in round_2]

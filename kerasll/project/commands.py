@@ -35,7 +35,9 @@ def _open(directory):
 def project_group():
     """The labeling loop: a project folder, labels from people, device picks.
 
-    init -> add -> (labels) -> train -> select -> tasks -> labels -> train ...
+    \b
+    init, add, select --random (first round), tasks, labels, then per round:
+    train, select (here, or --picks from devices), tasks, labels; status.
     """
 
 
@@ -48,12 +50,11 @@ def project_group():
               help="Color mode (default: grayscale when all first images are).")
 def init_command(directory, classes, image_size, color):
     """Create a project in DIRECTORY with its manifest and labeling config."""
-    from kerasll.project.manifest import Manifest
-    from kerasll.project.tasks import write_label_config
+    from kerasll.project.tasks import create_project
 
     try:
-        with Manifest.create(directory, classes, image_size, color) as manifest:
-            config = write_label_config(manifest)
+        manifest, config = create_project(directory, classes, image_size, color)
+        with manifest:
             click.echo(
                 f"Created project {manifest.config.project_id} in {directory} "
                 f"({len(manifest.config.classes)} classes); Label Studio config: "

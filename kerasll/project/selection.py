@@ -316,7 +316,8 @@ def merge_picks(manifest, k, pick_files):
             item_id = index.find(str(row["item"]), device)
             pick = Pick(item_id, row["predicted_loss"], row.get("prediction") or None,
                         _number(row.get("confidence")), device or Path(path).stem)
-            if item_id not in best or pick.predicted_loss > best[item_id][0].predicted_loss:
+            kept = best.get(item_id)
+            if kept is None or pick.predicted_loss > kept[0].predicted_loss:
                 best[item_id] = (pick, path)
     _check_version(manifest, version, model_path, best)
     open_items = {item_id for item_id, _ in manifest.pool()}

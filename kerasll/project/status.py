@@ -44,7 +44,10 @@ class RoundAudit:
         """One line for the CLI."""
         how = self.source if self.model_version is None else (
             f"by {self.model_version} ({self.source})")
-        text = f"round {self.round_id}: {self.picks} picked {how}, {self.labeled} labeled"
+        text = (
+            f"round {self.round_id}: {self.picks} picked {how}, "
+            f"{self.labeled} labeled"
+        )
         if self.error_rate is not None:
             spearman = "n/a" if self.spearman is None else f"{self.spearman:.3f}"
             text += (

@@ -164,8 +164,31 @@ def write_tasks(manifest, format_name, out=None, round_id=None, **url_options):
     return out, len(rows)
 
 
-def write_label_config(manifest):
-    """Writes `label_config.xml` (Label Studio's labeling interface)."""
-    path = manifest.root / "label_config.xml"
-    write_text(path, labelstudio.label_config(manifest.config.classes))
-    return path
+LABEL_CONFIG = "label_config.xml"
+
+
+def create_project(directory, classes, image_size=None, color_mode=None):
+    """Creates a project: its manifest and Label Studio's `label_config.xml`.
+
+    Args:
+        directory: the project folder (created when missing).
+        classes, image_size, color_mode: see `Manifest.create`.
+
+    Returns:
+        (the open `Manifest`, the labeling config's path).
+
+    Raises:
+        ProjectError: the folder holds a project or a `label_config.xml`
+            already (neither is overwritten), or bad settings.
+    """
+    from kerasll.project.manifest import MANIFEST_NAME, Manifest
+
+    config = Path(directory) / LABEL_CONFIG
+    if config.exists() and not Path(directory, MANIFEST_NAME).exists():
+        raise ProjectError(
+            f"Expected a folder without {LABEL_CONFIG}. Received {str(directory)!r}, "
+            "which has one; choose another folder"
+        )
+    manifest = Manifest.create(directory, classes, image_size, color_mode)
+    write_text(config, labelstudio.label_config(manifest.config.classes))
+    return manifest, config
