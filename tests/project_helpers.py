@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from PIL import Image
 
 CLASSES = ",".join(str(digit) for digit in range(10))
-TABLES = ("meta", "items", "labels", "models", "rounds", "picks")
+TABLES = ("meta", "items", "origins", "labels", "models", "rounds", "picks")
 # Tiny training: a few epochs of a narrow small_cnn, seconds on a CPU.
 TRAIN_ARGS = ["--epochs", "3", "--width", "0.25", "--batch-size", "32"]
 
@@ -43,8 +43,9 @@ def write_digits(root, devices):
 
 
 def true_label(truth, path):
-    """The true label of an item from its path."""
-    return truth[re.search(r"digit_\d{4}\.png", str(path)).group(0)]
+    """The true label of an item from its path (a digit file, or an array
+    row the project wrote as `items/<content hash>.png`)."""
+    return truth[re.search(r"(digit_\d{4}|[0-9a-f]{64})\.png", str(path)).group(0)]
 
 
 def annotate_csv(tasks_csv, out, truth, annotator="sim"):

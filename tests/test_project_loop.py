@@ -7,10 +7,15 @@ select here, status. No label is lost or duplicated; picks of the older
 model and of unknown items are refused with the manifest untouched.
 """
 
+import csv
 import json
 import sqlite3
+from pathlib import Path
 
+import numpy as np
+from PIL import Image
 from kerasll_serving import PoolScorer
+from kerasll.project.images import content_hash, encode_png
 from project_helpers import (
     CLASSES,
     TRAIN_ARGS,
@@ -45,6 +50,15 @@ def _rows(project, sql):
         connection.close()
 
 
+def _more_digits(count):
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = digits.images[1000:1000 + count]
+    labels = [str(label) for label in digits.target[1000:1000 + count]]
+    return np.rint(images * (255.0 / 16.0)).astype(np.uint8), labels
+
+
 def _model_version(output):
     return output.split("Trained model ")[1].split()[0]
 
@@ -59,6 +73,15 @@ def test_two_rounds_on_digits(tmp_path):
         cli("add", project, captures / "dev1"))
     _ok(cli("add", project, captures / "dev2"))
     assert "Added 0 item(s)" in _ok(cli("add", project, captures / "dev1"))
+    # A third device keeps its captures as one .npy array (items are rows).
+    pixels = np.stack([np.asarray(Image.open(path)) for path in
+                       sorted((captures / "dev2").glob("*.png"))[:30]])
+    more, more_labels = _more_digits(30)
+    np.save(captures / "dev3.npy", np.concatenate([pixels, more]))
+    truth.update({f"{content_hash(encode_png(row))}.png": label
+                  for row, label in zip(more, more_labels)})
+    assert "Added 30 item(s) from device 'dev3' (60 found, 30 duplicate(s)" in _ok(
+        cli("add", project, captures / "dev3.npy"))
 
     # Round 1: no model yet, a random draw; the annotator fills in the CSV.
     _ok(cli("select", project, "--k", "40", "--random"))
@@ -75,10 +98,10 @@ def test_two_rounds_on_digits(tmp_path):
 
     # Each device scores its own pool with the exported model (kerasll-score).
     picks = {}
-    for device in ("dev1", "dev2"):
+    for device, pool in (("dev1", "dev1"), ("dev2", "dev2"), ("dev3", "dev3.npy")):
         picks[device] = tmp_path / f"{device}.csv"
-        PoolScorer(model).score(captures / device, k=15, out=picks[device])
-    unknown = tmp_path / "dev3.csv"
+        PoolScorer(model).score(captures / pool, k=15, out=picks[device])
+    unknown = tmp_path / "elsewhere.csv"
     unknown.write_text(picks["dev1"].read_text().replace("digit_0", "other_0"))
     before = snapshot(project)
     _refused(cli("select", project, "--k", "5", "--picks", unknown),
@@ -86,7 +109,7 @@ def test_two_rounds_on_digits(tmp_path):
     assert snapshot(project) == before
 
     summary = _ok(cli("select", project, "--k", "20", "--picks", picks["dev1"],
-                      picks["dev2"]))
+                      picks["dev2"], f"dev3={picks['dev3']}"))
     assert summary.startswith("Round 2: picked 20 of ") and first in summary
     round_2 = _rows(project, "SELECT item_id, predicted_loss, device FROM picks "
                              "WHERE round_id = 2 ORDER BY rank")
@@ -94,7 +117,18 @@ def test_two_rounds_on_digits(tmp_path):
     assert losses == sorted(losses, reverse=True)
     labeled_before = {item for (item,) in _rows(project, "SELECT item_id FROM labels")}
     assert not labeled_before & {item for item, _, _ in round_2}
-    assert {device for _, _, device in round_2} <= {"dev1", "dev2"}
+    assert {device for _, _, device in round_2} <= {"dev1", "dev2", "dev3"}
+    # The global top 20 of all devices' open items, each item once.
+    origins = {(device, origin): item for device, origin, item in
+               _rows(project, "SELECT device, origin, item_id FROM origins")}
+    offered = {}
+    for device, path in picks.items():
+        for row in csv.DictReader(path.read_text().splitlines()):
+            item = origins[device, Path(row["item"]).name]
+            offered[item] = max(offered.get(item, 0.0), float(row["predicted_loss"]))
+    expected = sorted((item for item in offered if item not in labeled_before),
+                      key=lambda item: (-offered[item], item))[:20]
+    assert [item for item, _, _ in round_2] == expected
 
     # Round 2 goes to Label Studio: import file, a simulated export back.
     _ok(cli("tasks", project))
@@ -116,7 +150,8 @@ def test_two_rounds_on_digits(tmp_path):
 
     _ok(cli("select", project, "--k", "10"))
     status = _ok(cli("status", project))
-    assert "labeled 60" in status and "open pool 230" in status
+    assert "Items: 330 (dev1 150, dev2 150, dev3 30)" in status
+    assert "labeled 60" in status and "open pool 260" in status
     assert "round 2: 20 picked by" in status and "Spearman" in status
 
     # No label lost or duplicated: one label per picked item, the true one.

@@ -11,6 +11,8 @@ Tables:
         hash (SHA-256 of the file, unique: items are deduplicated by it),
         source device, origin (the path inside the source, or the array row,
         which is how device picks name it) and when it was added.
+    origins: every (device, origin) an item was added under, so picks of a
+        device whose capture duplicates another device's still find it.
     labels: item, label, annotator, when it was labeled and imported, and
         the file it came from; one row per (item, annotator).
     models: each trained model version, its folder and training set size.
@@ -44,7 +46,12 @@ CREATE TABLE items (
     origin TEXT NOT NULL,
     added_at TEXT NOT NULL
 );
-CREATE INDEX items_by_origin ON items (device, origin);
+CREATE TABLE origins (
+    device TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    item_id INTEGER NOT NULL REFERENCES items (id),
+    PRIMARY KEY (device, origin)
+);
 CREATE TABLE labels (
     id INTEGER PRIMARY KEY,
     item_id INTEGER NOT NULL REFERENCES items (id),

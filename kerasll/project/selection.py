@@ -255,12 +255,17 @@ class _ItemIndex:
     """Finds project items by the ids devices give them."""
 
     def __init__(self, manifest):
-        rows = manifest.query("SELECT id, path, device, origin FROM items")
-        self.by_path = {os.fspath(manifest.resolve(path)): i for i, path, _, _ in rows}
+        self.by_path = {
+            os.fspath(manifest.resolve(path)): item_id
+            for item_id, path in manifest.query("SELECT id, path FROM items")
+        }
         self.by_origin = {}
-        for item_id, _, device, origin in rows:
+        for device, origin, item_id in manifest.query(
+            "SELECT device, origin, item_id FROM origins"
+        ):
             self.by_origin.setdefault(origin, []).append((device, item_id))
-        self.devices = {device for _, _, device, _ in rows}
+        self.devices = {device for entries in self.by_origin.values()
+                        for device, _ in entries}
 
     def find(self, item, device):
         """Returns the item id, or raises `PicksError` naming the problem."""

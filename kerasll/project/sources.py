@@ -163,9 +163,11 @@ def _array(path):
 def add_source(manifest, source, device=None):
     """Adds a source's new items to the project in one transaction.
 
-    Every image is decoded first; the first `add` of a project fixes its
-    image size and color mode from the first image unless `init` set them
-    (then all images must share that size). Array rows are written to
+    Every (device, origin) is recorded, duplicates included, so the device's
+    picks find their items. Every image is decoded first; the first `add` of
+    a project fixes its image size and color mode from the first image unless
+    `init` set them (then all images must share that size). Array rows are
+    written to
     `items/` before the transaction; a crash leaves at most unreferenced
     files there, which the next `add` of the same rows reuses.
 
@@ -207,9 +209,7 @@ def add_source(manifest, source, device=None):
             config.color_mode or ("grayscale" if modes == {"grayscale"} else "rgb"),
         )
     hashes = [images.content_hash(item.data) for item in found]
-    known = {
-        sha for (sha,) in manifest.query("SELECT sha256 FROM items")
-    }
+    known = {sha for (sha,) in manifest.query("SELECT sha256 FROM items")}
     new, seen = [], set()
     for item, sha in zip(found, hashes):
         if sha in known or sha in seen:
@@ -224,6 +224,11 @@ def add_source(manifest, source, device=None):
             "INSERT INTO items (path, sha256, device, origin, added_at) "
             "VALUES (?, ?, ?, ?, ?)",
             [(path, sha, device, origin, added_at) for path, sha, origin in new],
+        )
+        connection.executemany(
+            "INSERT OR REPLACE INTO origins (device, origin, item_id) "
+            "SELECT ?, ?, id FROM items WHERE sha256 = ?",
+            [(device, item.origin, sha) for item, sha in zip(found, hashes)],
         )
     return AddResult(len(found), len(new), len(found) - len(new), device)
 
