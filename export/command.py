@@ -9,6 +9,7 @@ import pathlib
 
 import click
 from kerasll_serving.contract import PRECISIONS
+from kerasll_serving.errors import first_line
 from kerasll_serving.output import same_file
 
 
@@ -31,7 +32,7 @@ def load_array(path, what):
         loaded = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as error:
         raise click.ClickException(
-            f"Could not read {what} {path}: {_one_line(error)}"
+            f"Could not read {what} {path}: {first_line(error)}"
         ) from error
     if suffix == ".npy":
         return loaded
@@ -45,10 +46,6 @@ def load_array(path, what):
         f"Expected {what} {path} to hold one array or an array named 'x'. "
         f"Received arrays {names}."
     )
-
-
-def _one_line(error):
-    return " ".join(str(error).split()) or type(error).__name__
 
 
 def _class_names(value):
@@ -92,7 +89,7 @@ def _load_learner(path):
     except Exception as error:  # Keras raises many kinds for bad files.
         raise click.ClickException(
             f"Could not load {path} as a Keras model: {type(error).__name__}: "
-            f"{_one_line(error)}"
+            f"{first_line(error)}"
         ) from error
 
 
@@ -216,6 +213,6 @@ def export_command(
             min_top_overlap=min_top_overlap,
         )
     except (ExportError, LearnerTypeError) as error:
-        raise click.ClickException(_one_line(error)) from error
+        raise click.ClickException(first_line(error)) from error
     for line in report.lines():
         click.echo(line)

@@ -11,6 +11,8 @@ import re
 import warnings
 
 import numpy as np
+from kerasll_serving.contract import PREDICTED_LOSS_OUTPUT
+from kerasll_serving.errors import first_line
 
 from kerasll.export.errors import ExportError
 
@@ -64,7 +66,7 @@ def _serving_function(learner, spec, model_dtype, scale, offset):
     import tensorflow as tf
 
     scoring = learner.scoring_model()
-    names = [*learner.task_output_names, "predicted_loss"]
+    names = [*learner.task_output_names, PREDICTED_LOSS_OUTPUT]
 
     @tf.function(input_signature=[spec], autograph=False)
     def serve(x):
@@ -147,10 +149,9 @@ def to_onnx_proto(
                 serve, input_signature=[spec], opset=opset
             )
     except Exception as error:  # tf2onnx raises many kinds on unsupported graphs.
-        first_line = (str(error).strip().splitlines() or [""])[0]
         raise ExportError(
             f"Expected a graph tf2onnx can convert at opset {opset}. Conversion "
-            f"failed: {type(error).__name__}: {first_line}"
+            f"failed: {type(error).__name__}: {first_line(error)}"
         ) from error
     graph_inputs = [value.name for value in model.graph.input]
     graph_outputs = {value.name for value in model.graph.output}

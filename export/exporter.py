@@ -7,6 +7,7 @@ import os
 import numpy as np
 from kerasll_serving.atomic import atomic_path
 from kerasll_serving.contract import PRECISIONS  # The contract owns the list.
+from kerasll_serving.errors import first_line
 
 from kerasll.export import convert, metadata, quantize, verify
 from kerasll.export.errors import ExportError, LearnerTypeError, VerificationError
@@ -161,10 +162,8 @@ def _check_learner(learner):
 
 
 def _is_keras_model(value):
-    try:
-        import keras
-    except ImportError:  # pragma: no cover
-        return False
+    import keras
+
     return isinstance(value, keras.Model)
 
 
@@ -565,10 +564,9 @@ def _check_model(model, what):
     try:
         onnx.checker.check_model(model)
     except onnx.checker.ValidationError as error:
-        first_line = (str(error).strip().splitlines() or [""])[0]
         raise ExportError(
             f"Expected a valid ONNX model from the {what} conversion. "
-            f"onnx.checker failed: {first_line}"
+            f"onnx.checker failed: {first_line(error)}"
         ) from error
 
 

@@ -6,6 +6,7 @@ Pure numpy (no scipy): the same functions run wherever the exporter runs.
 import math
 
 import numpy as np
+from kerasll_serving.topk import top_indices
 
 TOP_FRACTION = 0.1
 
@@ -79,8 +80,8 @@ def top_overlap(reference, candidate, fraction=TOP_FRACTION):
             f"{len(reference)} and {len(candidate)}."
         )
     k = top_count(len(reference), fraction)
-    picked = set(np.argsort(-reference, kind="stable")[:k].tolist())
-    also = set(np.argsort(-candidate, kind="stable")[:k].tolist())
+    picked = set(top_indices(reference, k).tolist())
+    also = set(top_indices(candidate, k).tolist())
     return len(picked & also) / k
 
 

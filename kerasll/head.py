@@ -2,6 +2,7 @@
 
 import keras
 from keras import ops
+from kerasll_serving.contract import PREDICTED_LOSS_OUTPUT
 
 from kerasll.taps import needs_pooling
 
@@ -81,5 +82,5 @@ def build_loss_head(feature_shapes, units=128, weight_decay=0.0, name="loss_head
     score = keras.layers.Dense(
         1, kernel_regularizer=regularizer, name="predicted_loss_dense"
     )(merged)
-    score = keras.layers.Reshape((), name="predicted_loss")(score)
+    score = keras.layers.Reshape((), name=PREDICTED_LOSS_OUTPUT)(score)
     return keras.Model(inputs, score, name=name)

@@ -95,3 +95,19 @@ def test_select_top_and_rank_order_helpers_agree():
     chosen = select_top(loss, index, 3)
     assert sorted(index[chosen].tolist()) == [10, 12, 14]
     assert index[rank_order(loss, index)].tolist() == [10, 12, 14, 11, 13]
+
+
+@pytest.mark.parametrize("k", [1, 5, 50, 400])
+def test_top_indices_equals_full_sort_with_ties_and_nan(k):
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 20, size=300).astype(np.float64)
+    scores[rng.choice(300, size=30, replace=False)] = np.nan
+    assert topk.top_indices(scores, k).tolist() == brute_force(scores, k)
+
+
+def test_top_indices_is_the_one_top_k_of_export_and_demo():
+    from kerasll.active import demo
+    from kerasll.export import verify
+
+    assert verify.top_indices is topk.top_indices
+    assert demo.top_indices is topk.top_indices

@@ -9,7 +9,7 @@ import warnings
 
 import click
 
-from kerasll_serving.errors import ServingError
+from kerasll_serving.errors import ServingError, first_line
 from kerasll_serving.session import PROVIDER_CHOICES
 
 _PATH = click.Path(dir_okay=False, writable=True)
@@ -68,7 +68,7 @@ def main(model, pool, k, out, batch_size, providers, threads, resume,
                 engine=engine, ray_address=ray_address, num_actors=num_actors,
             )
     except ServingError as error:
-        raise click.ClickException(" ".join(str(error).split())) from None
+        raise click.ClickException(first_line(error)) from None
     for warning in caught:
         click.echo(f"Warning: {warning.message}", err=True)
     if not quiet:

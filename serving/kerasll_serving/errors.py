@@ -6,6 +6,24 @@ what was received and what was expected, on one line.
 """
 
 
+def first_line(error):
+    """The first non-empty line of an error's message, whitespace collapsed.
+
+    The one way kerasll shows a library's error (tracebacks, multi-line
+    reports) on one line.
+
+    Args:
+        error: an exception.
+
+    Returns:
+        One line of text; the error's type name when its message is empty.
+    """
+    for line in str(error).splitlines():
+        if line.strip():
+            return " ".join(line.split())
+    return type(error).__name__
+
+
 class ServingError(ValueError):
     """Base class of every error kerasll-serving raises on purpose."""
 

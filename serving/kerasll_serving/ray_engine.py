@@ -27,6 +27,7 @@ from kerasll_serving.errors import (
     MissingDependencyError,
     PoolError,
     ServingError,
+    first_line,
 )
 from kerasll_serving.model import ScoringModel
 from kerasll_serving.output import ScoreStream, score_rows
@@ -83,10 +84,9 @@ def run_ray(scorer, pool, k, *, address=None, num_actors=None, all_scores=None,
         elif started_here:
             ray.init(address=address)  # Shutting down then only disconnects.
     except (ConnectionError, RuntimeError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else ""
         raise EngineError(
             f"Expected a Ray cluster to join at address={address!r}. Received: "
-            f"{type(error).__name__}: {first_line}"
+            f"{type(error).__name__}: {first_line(error)}"
         ) from error
     try:
         return _run(ray, scorer, pool, k, num_actors, all_scores, progress)

@@ -16,7 +16,7 @@ import os
 
 import onnxruntime
 
-from kerasll_serving.errors import ModelError, ProviderError
+from kerasll_serving.errors import ModelError, ProviderError, first_line
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -111,7 +111,7 @@ def open_session(model_path, providers="auto", threads=None):
         return OpenedSession(session, requested)
     if error is not None:
         _open_cpu(model_path, threads)  # A ModelError when the model is at fault.
-    reason = f" ({_first_line(error)})" if error else ""
+    reason = f" ({first_line(error)})" if error else ""
     raise ProviderError(
         f"Expected {requested} to load, as requested by providers={providers!r}. "
         f"Received: it is listed by onnxruntime but failed to load{reason}: its "
@@ -148,7 +148,7 @@ def _open_cpu(model_path, threads):
     if session is None:
         raise ModelError(
             f"Expected a loadable ONNX model. Received: {os.fspath(model_path)!r}, "
-            f"which onnxruntime cannot load: {_first_line(error)}"
+            f"which onnxruntime cannot load: {first_line(error)}"
         )
     return session
 
@@ -201,8 +201,3 @@ def _chain(provider, available):
 def _choices(available):
     offered = [alias for alias, name in ALIASES.items() if name in available]
     return ["auto"] + offered
-
-
-def _first_line(error):
-    text = str(error).strip()
-    return text.splitlines()[0] if text else type(error).__name__

@@ -118,3 +118,21 @@ def rank_order(loss, index):
     is_nan = np.isnan(loss)
     key = np.where(is_nan, -np.inf, loss)
     return np.lexsort((index, is_nan, -key))
+
+
+def top_indices(scores, k):
+    """Positions of the `k` highest scores, best first, in the order above.
+
+    The one top-K of kerasll: strategies, export verification, the demo and
+    the scorer rank the same way (NaN last, ties to the lower position).
+
+    Args:
+        scores: 1-D scores (NaN allowed).
+        k: how many to return (all when there are fewer).
+
+    Returns:
+        An int64 array of at most `k` positions into `scores`.
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    positions = select_top(scores, np.arange(len(scores)), int(k))
+    return positions[rank_order(scores[positions], positions)]
