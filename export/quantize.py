@@ -44,11 +44,9 @@ CALIBRATION_BATCH = 64
 
 def to_fp16(model):
     """Converts an fp32 `ModelProto` to fp16, inputs and outputs kept fp32."""
-    try:
-        from onnxconverter_common import float16
-    except ImportError:
-        # onnxruntime ships the same converter (a copy of onnxconverter-common's).
-        from onnxruntime.transformers import float16
+    # onnxruntime (a dependency) ships onnxconverter-common's converter.
+    from onnxruntime.transformers import float16
+
     try:
         converted = float16.convert_float_to_float16(model, keep_io_types=True)
     except Exception as error:

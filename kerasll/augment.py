@@ -41,10 +41,6 @@ class Augmentation:
         """Whether this augmentation changes images at all."""
         return self.pad > 0 or self.flip
 
-    def to_dict(self):
-        """JSON-friendly form, for configuration records."""
-        return {"pad": int(self.pad), "flip": bool(self.flip)}
-
 
 def default_augmentation(input_shape, name=""):
     """The augmentation a data set gets unless told otherwise.

@@ -6,6 +6,7 @@ import numbers
 import keras
 import numpy as np
 from keras import ops
+from kerasll_serving.contract import PREDICTED_LOSS_OUTPUT as PREDICTED_LOSS
 
 from kerasll.backend_steps import steps_for_backend
 from kerasll.callbacks import DetachHead
@@ -14,7 +15,6 @@ from kerasll.losses import OBJECTIVES, loss_prediction_loss, pair_agreement
 from kerasll.taps import functional_model, resolve_taps, tapped_graph
 from kerasll.task_loss import PerSampleLoss
 
-PREDICTED_LOSS = "predicted_loss"
 
 
 @keras.saving.register_keras_serializable(package="kerasll")
@@ -97,6 +97,7 @@ class LossLearner(steps_for_backend(), keras.Model):
             weight_decay=self.head_weight_decay,
         )
         self._scoring_graph = self._build_scoring_graph()
+        self.loss_tracker = keras.metrics.Mean(name="loss")
         self.task_loss_tracker = keras.metrics.Mean(name="task_loss")
         self.head_loss_tracker = keras.metrics.Mean(name="head_loss")
         self.rank_accuracy_tracker = keras.metrics.Mean(name="rank_accuracy")
@@ -170,12 +171,23 @@ class LossLearner(steps_for_backend(), keras.Model):
         return true_loss, task_loss, head_loss, total
 
     def _update_trackers(self, true_loss, predicted_loss, task_loss, head_loss, total):
-        self._loss_tracker.update_state(total)
+        self.loss_tracker.update_state(total)
         self.task_loss_tracker.update_state(task_loss)
         self.head_loss_tracker.update_state(head_loss)
         self.rank_accuracy_tracker.update_state(
             pair_agreement(true_loss, predicted_loss)
         )
+
+    @property
+    def metrics(self):
+        """The metrics logged by `fit` and `evaluate`, reset every epoch.
+
+        "loss" is `loss_tracker`: the total this learner minimises (task loss,
+        weighted head loss and regularization). It stands in for Keras' own
+        "loss" tracker, which sees only the compiled loss.
+        """
+        others = [metric for metric in super().metrics if metric.name != "loss"]
+        return [self.loss_tracker, *others]
 
     def fit(self, *args, callbacks=None, **kwargs):
         """`keras.Model.fit`, plus the head's gradient stop at `detach_epoch`.

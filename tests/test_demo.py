@@ -1,7 +1,5 @@
 """`kerasll demo` at its smallest: every artifact is written and listed."""
 
-import importlib.util
-
 import numpy as np
 from click.testing import CliRunner
 
@@ -10,13 +8,6 @@ from kerasll.active.picks import plot_picks
 from kerasll.cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
-
-
-def _device_scoring_installed():
-    return all(
-        importlib.util.find_spec(name) is not None
-        for name in ("kerasll.export.exporter", "kerasll_serving.scorer")
-    )
 
 
 def test_demo_writes_and_lists_every_artifact(tmp_path):
@@ -34,11 +25,8 @@ def test_demo_writes_and_lists_every_artifact(tmp_path):
     assert (out / "picks.png").read_bytes()[:8] == PNG
     assert (out / "models" / "learning_loss-trial0.keras").exists()
     assert "Demo finished in" in result.output
-    if _device_scoring_installed():
-        assert (out / "learning_loss.onnx").exists()
-        assert "Top 10 by predicted loss (agreement with Keras" in result.output
-    else:
-        assert "Device scoring skipped" in result.output
+    assert (out / "learning_loss.onnx").exists()
+    assert "Top 10 by predicted loss (agreement with Keras" in result.output
 
 
 def test_demo_protocol_fits_the_digits_pool():

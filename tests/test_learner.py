@@ -352,3 +352,15 @@ def test_predict_loss_of_an_empty_array_is_empty():
     x, _, _ = marked_noise_data(4, seed=15)
     predicted = _learner().predict_loss(x[:0])
     assert predicted.shape == (0,) and predicted.dtype == np.float32
+
+
+def test_logged_loss_is_the_learners_own_public_tracker():
+    x, y, _ = marked_noise_data(64, seed=16)
+    learner = _learner()
+    learner.compile(loss=SPARSE_CE, metrics=["accuracy"])
+    logs = learner.evaluate(x, y, batch_size=16, verbose=0, return_dict=True)
+    names = [metric.name for metric in learner.metrics]
+    assert names.count("loss") == 1 and learner.metrics[0] is learner.loss_tracker
+    assert logs["loss"] == pytest.approx(float(learner.loss_tracker.result()))
+    assert logs["loss"] == pytest.approx(logs["task_loss"] + logs["head_loss"], rel=1e-5)
+    assert {"accuracy", "task_loss", "head_loss", "rank_accuracy"} <= set(logs)

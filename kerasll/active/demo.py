@@ -2,10 +2,9 @@
 
 `run_demo` runs a one-trial experiment with `learning_loss`,
 `learning_loss_diverse`, `random` and `entropy`, draws what the learning-loss
-strategy picked in the last cycle beside random picks (`picks.png`), and,
-when `kerasll.export` and `kerasll_serving` are installed, exports the final
-learning-loss model to ONNX and scores the remaining unlabeled pool with the
-device scorer (`score_pool_on_device`).
+strategy picked in the last cycle beside random picks (`picks.png`), exports
+the final learning-loss model to ONNX and scores the remaining unlabeled pool
+with the device scorer (`score_pool_on_device`).
 """
 
 import dataclasses
@@ -13,6 +12,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+from kerasll_serving import PoolScorer
+from kerasll_serving.topk import top_indices
 
 from kerasll.active.atomic import atomic_path
 from kerasll.active.errors import OutputExistsError, ResumeError
@@ -24,6 +25,7 @@ from kerasll.active.results import final_table
 from kerasll.active.state import ExperimentState
 from kerasll.active.training import TrainingConfig
 from kerasll.data import load_digits
+from kerasll.export import to_onnx
 
 DEMO_STRATEGIES = ("learning_loss", "learning_loss_diverse", "random", "entropy")
 PICKS_FILE = "picks.png"
@@ -96,15 +98,8 @@ def score_pool_on_device(learner, dataset, pool_indices, out_dir, top=10):
         top: number of picks.
 
     Returns:
-        A `DeviceScoring`, or None when the exporter or the scorer is not
-        installed.
+        A `DeviceScoring`.
     """
-    try:
-        from kerasll_serving import PoolScorer
-
-        from kerasll.export import to_onnx
-    except ImportError:
-        return None
     out_dir = Path(out_dir)
     pool_indices = np.asarray(pool_indices)
     images = dataset.x_train[pool_indices]
@@ -131,7 +126,8 @@ def score_pool_on_device(learner, dataset, pool_indices, out_dir, top=10):
         )
         for pick in result.picks
     ]
-    keras_top = set(np.argsort(-learner.predict_loss(images.astype(np.float32)))[:top])
+    keras_loss = learner.predict_loss(images.astype(np.float32))
+    keras_top = set(top_indices(keras_loss, top).tolist())
     overlap = len(keras_top & {pick.index for pick in result.picks}) / max(
         1, len(picks)
     )
@@ -236,26 +232,18 @@ def run_demo(
     echo("")
     echo(final_table(result.paths["summary"].read_text(encoding="utf-8")))
     echo("")
-    if device is None:
+    artifacts.update(onnx=device.onnx_path, device_picks=device.picks_path)
+    echo(f"Device scorer on the {len(unlabeled)} unlabeled digits: {device.summary}")
+    echo(
+        f"Top {len(device.picks)} by predicted loss (agreement with Keras "
+        f"{device.keras_overlap:.0%}):"
+    )
+    for rank, (index, loss, label) in enumerate(device.picks, 1):
         echo(
-            "Device scoring skipped: kerasll.export or kerasll_serving is not "
-            "installed."
+            f"  {rank:>2}. pool item {index:>5}  predicted loss {loss:.3f}  "
+            f"true {label}"
         )
-    else:
-        artifacts.update(onnx=device.onnx_path, device_picks=device.picks_path)
-        echo(
-            f"Device scorer on the {len(unlabeled)} unlabeled digits: {device.summary}"
-        )
-        echo(
-            f"Top {len(device.picks)} by predicted loss (agreement with Keras "
-            f"{device.keras_overlap:.0%}):"
-        )
-        for rank, (index, loss, label) in enumerate(device.picks, 1):
-            echo(
-                f"  {rank:>2}. pool item {index:>5}  predicted loss {loss:.3f}  "
-                f"true {label}"
-            )
-        echo("")
+    echo("")
     echo("Artifacts:")
     for name, path in artifacts.items():
         echo(f"  {name:<19} {path}")
