@@ -22,10 +22,11 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import head_cost  # noqa: E402
+import loop_cost  # noqa: E402
 import scoring  # noqa: E402
 import selection  # noqa: E402
 
-SECTIONS = ("selection", "head_cost", "scoring")
+SECTIONS = ("selection", "loop_cost", "head_cost", "scoring")
 DEFAULT_DATA = os.environ.get(
     "KERASLL_DATA", str(HERE.parents[1] / "shared" / "data" / "cifar10.npz")
 )
@@ -59,16 +60,41 @@ def machine():
     )
 
 
+def _selection_figures(data, output):
+    """Runs (or resumes) every regime; keeps its tables, map and curves.
+
+    A regime that extends another (an ablation on the same protocol and
+    seeds) is reported inside it: one table, one curve per protocol.
+    """
+    from kerasll.active.results import SUMMARY_FILE, format_summary, plot_curves
+
+    records, seconds = {}, {}
+    for name, regime in selection.REGIMES.items():
+        started = time.perf_counter()
+        records[name] = selection.run_regime(regime, output / "selection" / name, data)
+        seconds[name] = time.perf_counter() - started
+    regimes = {}
+    for name, merged in selection.merge_extensions(records).items():
+        parts = [name] + [n for n, r in selection.REGIMES.items() if r.extends == name]
+        summary = (output / "selection" / name / SUMMARY_FILE).read_text(encoding="utf-8")
+        header = summary.split("\n\n")[1]  # the experiment's description
+        plot_curves(merged, HERE / f"curves-{name}.png",
+                    title=selection.REGIMES[name].title)
+        regimes[name] = {
+            "seconds": sum(seconds[part] for part in parts),
+            "commands": [selection.REGIMES[part].shown_command() for part in parts],
+            "summary": format_summary(merged, header),
+        }
+    return {"map": selection.regime_map(records), "regimes": regimes}
+
+
 def run_section(name, data, output):
     """Runs one section and saves its figures as JSON."""
     start = time.perf_counter()
     if name == "selection":
-        out_dir = output / "selection"
-        resume = (out_dir / "state.json").exists()
-        subprocess.run(selection.simulate_command(out_dir, data, resume=resume), check=True)
-        figures = {"tables": selection.tables(
-            selection.read_results(out_dir / "results.csv"))}
-        shutil.copyfile(out_dir / "curves.png", HERE / "curves-cifar10-cpu.png")
+        figures = _selection_figures(data, output)
+    elif name == "loop_cost":
+        figures = loop_cost.measure_loop_cost()
     elif name == "head_cost":
         figures = {"models": [head_cost.measure_head_cost(m) for m in ("small_cnn", "resnet18")]}
     else:
@@ -80,37 +106,94 @@ def run_section(name, data, output):
     return figures
 
 
+def _summary_sections(summary):
+    """summary.md of a regime without its title, headings two levels down."""
+    lines = summary.splitlines()
+    body = lines[lines.index("") + 1:] if lines and lines[0].startswith("# ") else lines
+    return "\n".join("##" + line if line.startswith("## ") else line for line in body)
+
+
+WHICH_STRATEGY_WHEN = """### Which strategy when
+
+Read with the regime map above (3 CIFAR-10 trials cannot reach p < 0.25; the
+10 digits trials can reach 0.002).
+
+- `learning_loss_safe` is the one to run when you do not know your regime. It
+  trains the classifier exactly as without a head, so it never pays the
+  accuracy cost of joint training; its first batch is random; later batches
+  give the head only the share its ranking earned on the random audit items of
+  the previous batch (Kendall's tau, one-sided test at 5%).
+- `learning_loss` (the paper's joint schedule) is worth it only when the head
+  ranks well on unseen items and the model is already accurate; at cold start
+  (models under ~50% accuracy) it loses to random here, as in PAPER.md's
+  regime note.
+- `random` is the baseline to beat and a safe default at cold start;
+  `entropy` and `coreset` need no head and are the strong baselines the paper
+  compares with.
+"""
+
+
 def _selection_markdown(figures):
-    protocol = " ".join(f"{k} {v}" for k, v in selection.CPU_PROTOCOL.items())
-    return f"""## 1. Selection quality on real CIFAR-10
+    parts = [
+        "## 1. Selection quality: a regime map",
+        "",
+        "Command: `python benchmarks/run.py --sections selection` (runs "
+        "`python benchmarks/selection.py` for every regime; an interrupted run "
+        "resumes). Every strategy of a regime shares each trial's initial set, "
+        "training seeds and candidate subsets (a paired design); p-values are "
+        "two-sided Wilcoxon signed-rank tests of the per-trial differences to "
+        "`random`.",
+        "",
+        "\n".join(figures["map"]),
+        "",
+        WHICH_STRATEGY_WHEN,
+    ]
+    shown = [(n, r) for n, r in selection.REGIMES.items() if n in figures["regimes"]]
+    for number, (name, regime) in enumerate(shown, 1):
+        results = figures["regimes"][name]
+        deviations = "\n".join(f"- {line}" for line in regime.deviations)
+        commands = "\n".join(f"    {command}" for command in results["commands"])
+        parts += [
+            f"### 1.{number} {regime.title}",
+            "",
+            f"Commands (wall time {results['seconds'] / 60:.0f} min in all):",
+            "",
+            commands,
+            "",
+            "Deviations from the paper's protocol (PAPER.md):",
+            deviations,
+            "",
+            _summary_sections(results["summary"]),
+            "",
+            f"![accuracy vs labels, {name}](curves-{name}.png)",
+            "",
+        ]
+    return "\n".join(parts)
 
-Command: `python benchmarks/selection.py` (runs `kerasll simulate --dataset cifar10
---strategies {selection.STRATEGIES} {protocol}`); wall time {figures['seconds'] / 60:.0f} min.
-The paper's full settings run from the same script with `--full` (a GPU job).
 
-Deviations from the paper's protocol (see `../shared/PAPER.md`), all to fit 2
-CPU cores in about an hour:
-- model: the CPU-sized CNN at half width instead of ResNet-18;
-- initial set 500, budget K = 500, subset M = 5,000 (the paper's 1,000 / 1,000
-  / 10,000 halved together), 5 cycles (500 -> 2,500 labels) instead of 10;
-- 12 epochs per cycle instead of 200, with the schedule's shape kept: lr 0.1
-  dropped 10x at 80% of the epochs, head detached at 60%;
-- 3 trials instead of 5; each cycle retrains from scratch (the fairer option;
-  the paper's code warm-starts). Augmentation (4-pixel-pad random crop and
-  horizontal flip) is on. The CIFAR-10 copy is JPEG-decoded (see its README),
-  so absolute accuracies are not comparable with published numbers.
+def _loop_cost_markdown(figures):
+    rates = figures["images_per_s"]
+    base = rates["keras_fit_arrays"]
+    rows = "\n".join(
+        f"| {name} | {rates[name]:.0f} | {rates[name] / base:.2f} |"
+        for name in loop_cost.VARIANTS
+    )
+    return f"""## 2. Cost of the simulate loop
 
-{figures['tables']}
+Command: `python benchmarks/loop_cost.py` — {figures['model']}, {figures['images']:,}
+images x {figures['epochs']} epochs per fit, batch {figures['batch_size']}; whole fits
+timed (model build, compile and tracing included, as every cycle pays them),
+{figures['rounds']} alternating rounds in one process, medians.
 
-How to read it: at these budgets (500-2,500 labels, 12 epochs) the head's rank
-accuracy stays near 0.6, far from what it reaches with the paper's 200 epochs,
-and top-K by a weak ranker picks hard, redundant items; the paired difference to
-`random` in the table above is the figure to judge the method by at this scale.
-The paper's regime (ResNet-18, 1k-10k labels, 200 epochs) is the `--full` run.
+| variant | images/s | vs plain fit |
+|---|---|---|
+{rows}
 
-![accuracy vs labels](curves-cifar10-cpu.png)
-
-(`curves-cifar10-cpu.png` is copied from `benchmarks/output/selection/curves.png`.)
+`keras_fit_arrays`: plain `keras.Model.fit` on in-memory float arrays, no
+augmentation. `loop_*`: `kerasll.active.training.train_model`, what each
+simulate cycle runs (seeded tf.data pipeline, pad-crop-flip augmentation per
+image): without the head, with the head but no augmentation, and as
+learning loss trains. Target for `loop_learning_loss`: 0.9 of the plain fit.
 """
 
 
@@ -121,7 +204,7 @@ def _head_cost_markdown(figures):
         f"{100 * m['overhead']:+.1f}% |"
         for m in figures["models"]
     )
-    return f"""## 2. Cost of the head
+    return f"""## 3. Cost of the head
 
 Command: `python benchmarks/head_cost.py` — the same backbone trained with plain
 `keras.Model.fit` and as a `LossLearner` (head + ranking loss), alternating
@@ -155,7 +238,7 @@ def _scoring_markdown(figures):
         sizes = (f"| installed size of a fresh environment (MiB) | "
                  f"{figures['installed_serving_mib']:.0f} | "
                  f"{figures['installed_tensorflow_mib']:.0f} |\n")
-    return f"""## 3. Scoring on a device (CPU)
+    return f"""## 4. Scoring on a device (CPU)
 
 Command: `python benchmarks/scoring.py` — a small-CNN learner trained
 {figures['train_epochs']} epochs on {figures['train_images']:,} CIFAR-10 images, exported
@@ -214,8 +297,8 @@ def render(output):
     if saved:
         total = sum(figures["seconds"] for figures in saved) / 60
         parts.append(f"\nWall time of the sections below, added up: {total:.0f} min.")
-    renderers = {"selection": _selection_markdown, "head_cost": _head_cost_markdown,
-                 "scoring": _scoring_markdown}
+    renderers = {"selection": _selection_markdown, "loop_cost": _loop_cost_markdown,
+                 "head_cost": _head_cost_markdown, "scoring": _scoring_markdown}
     for name in SECTIONS:
         path = output / f"{name}.json"
         if path.exists():

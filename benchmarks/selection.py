@@ -8,7 +8,9 @@ are the ones `summary.md` holds (one home for the statistics):
   accuracy: the cold-start regime the paper's method is not built for;
 - `cifar10-warm`: real CIFAR-10 from 5,000 labels on, models above 65%: the
   regime where the paper's curve has learning loss ahead of random;
-- `digits`: the embedded 8x8 digits, accurate models, 10 trials.
+- `digits`: the embedded 8x8 digits, accurate models, 10 trials;
+- `cifar10-*-decoupled`: `learning_loss_decoupled` on the same protocols and
+  seeds, paired with the runs above (the cost of joint training, isolated).
 
     python benchmarks/selection.py --regimes digits --out benchmarks/output/selection
     python benchmarks/selection.py --paper --out benchmarks/output/paper   # a GPU job
@@ -42,6 +44,10 @@ class Regime:
         strategies: `--strategies` value.
         options: the other simulate options, flag to value ("" for a flag).
         deviations: how it departs from the paper's protocol (PAPER.md).
+        extends: the regime whose runs this one adds strategies to. Seeds of
+            the initial sets, training and candidate subsets depend on the
+            trial and cycle only, so runs of two experiments with the same
+            protocol are paired exactly as runs of one.
     """
 
     name: str
@@ -50,6 +56,7 @@ class Regime:
     strategies: str
     options: dict
     deviations: tuple
+    extends: str = None
 
     def command(self, out_dir, data_path=None, resume=False, seed=0):
         """The `kerasll simulate` command line of this regime."""
@@ -149,6 +156,25 @@ REGIMES = {
     )
 }
 
+
+
+def _decoupling_ablation(base):
+    """`learning_loss_decoupled` on `base`'s protocol, paired with its runs."""
+    return Regime(
+        name=f"{base.name}-decoupled",
+        title=f"{base.title}: decoupling ablation",
+        dataset=base.dataset,
+        strategies="learning_loss_decoupled",
+        options=base.options,
+        deviations=base.deviations,
+        extends=base.name,
+    )
+
+
+for _base in [REGIMES["cifar10-cold"], REGIMES["cifar10-warm"]]:
+    _ablation = _decoupling_ablation(_base)
+    REGIMES[_ablation.name] = _ablation
+
 # The paper's CIFAR-10 settings, for a GPU (ResNet-18, 1,000 -> 10,000
 # labels, subset 10,000, 200 epochs, 5 trials in its figure).
 PAPER = Regime(
@@ -194,6 +220,7 @@ def regime_map(records_by_regime):
     """
     from kerasll.active.results import compare_to_baseline, summarize
 
+    records_by_regime = merge_extensions(records_by_regime)
     lines = [
         "| regime | strategy | final accuracy | Δ final vs random | Wilcoxon p | "
         "Δ AUC vs random | Wilcoxon p | trials better |",
@@ -215,6 +242,23 @@ def regime_map(records_by_regime):
                 f"{comparison['better']}/{len(comparison['trials'])} |"
             )
     return lines
+
+
+def merge_extensions(records_by_regime):
+    """Adds each extending regime's records to the regime it extends.
+
+    Args:
+        records_by_regime: {regime name: `CycleRecord`s}.
+
+    Returns:
+        {regime name: `CycleRecord`s} without the extending regimes' keys.
+    """
+    merged = {}
+    for name, records in records_by_regime.items():
+        base = REGIMES[name].extends if name in REGIMES else None
+        key = base if base in records_by_regime else name
+        merged.setdefault(key, []).extend(records)
+    return merged
 
 
 def _p(value):

@@ -414,9 +414,42 @@ def diagnostics_table(records):
         "cross-entropy of the picks under the model that picked them, next to a "
         "random batch of as many items from the same candidates. Distance: mean "
         "pairwise Euclidean distance of penultimate features (lower = more "
-        "redundant). Per-class counts are in results.csv (`pick_histogram`).",
+        "redundant). Per-class counts of every selection are in results.csv "
+        "(`pick_histogram`).",
+        "",
     ]
-    return lines
+    return lines + _last_selection_histogram(records)
+
+
+def _last_selection_histogram(records):
+    """Class counts of each strategy's last selection, summed over trials."""
+    runs = _runs(records)
+    rows = []
+    for strategy, trials in runs.items():
+        last = [
+            max((r for r in cycles if r.pick_histogram), key=lambda r: r.cycle, default=None)
+            for cycles in trials.values()
+        ]
+        last = [record for record in last if record is not None]
+        if last:
+            counts = np.sum([record.pick_histogram for record in last], axis=0)
+            rows.append((strategy, last[0].labeled, len(last), counts))
+    if not rows:
+        return []
+    classes = len(rows[0][3])
+    return [
+        "## Classes of the last selection (summed over trials)",
+        "",
+        "| strategy | model's labels | trials | "
+        + " | ".join(f"class {c}" for c in range(classes)) + " |",
+        "|---|---|---|" + "---|" * classes,
+        *(
+            f"| {strategy} | {labeled} | {count} | "
+            + " | ".join(str(int(n)) for n in counts) + " |"
+            for strategy, labeled, count, counts in rows
+        ),
+        "",
+    ]
 
 
 def final_table(summary_text):
