@@ -1,0 +1,115 @@
+"""COCO JSON annotations (one file with images, annotations, categories)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from kerasll.detection.annotations import (
+    AnnotationError,
+    AnnotationSet,
+    ImageAnnotation,
+    check_box,
+)
+
+_REQUIRED = ("images", "annotations", "categories")
+
+
+def load_coco(path):
+    """Loads object detection annotations in COCO's JSON layout.
+
+    Args:
+        path: the JSON file (e.g. instances_val2017.json).
+
+    Returns:
+        An `AnnotationSet`: images in file order; class names from
+        `categories` sorted by id, labels indexing them. Crowd annotations
+        (`iscrowd: 1`) are left out, as COCO's evaluation ignores them.
+
+    Raises:
+        AnnotationError: unreadable or invalid JSON, a missing key, an
+            annotation of an unknown image or category, or a bad `bbox`
+            ([x, y, width, height] with positive sizes); the message names
+            the file and the entry.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise AnnotationError(
+            f"Expected a readable COCO JSON file. Received {str(path)!r} "
+            f"({type(error).__name__}: {error})."
+        ) from error
+    except json.JSONDecodeError as error:
+        raise AnnotationError(
+            f"Expected valid JSON in {path}. Received a decode error: {error}."
+        ) from None
+    missing = [key for key in _REQUIRED if not isinstance(data, dict) or key not in data]
+    if missing:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise AnnotationError(
+            f"Expected a COCO object with keys {list(_REQUIRED)} in {path}. "
+            f"Received {keys} (missing {missing})."
+        )
+    try:
+        categories = sorted(data["categories"], key=lambda c: c["id"])
+        names = tuple(str(c["name"]) for c in categories)
+        label_of = {c["id"]: label for label, c in enumerate(categories)}
+        records = {
+            image["id"]: (image["file_name"], int(image["width"]), int(image["height"]))
+            for image in data["images"]
+        }
+    except (KeyError, TypeError, ValueError) as error:
+        raise AnnotationError(
+            f"Expected categories with 'id' and 'name', and images with 'id', "
+            f"'file_name', 'width' and 'height' in {path}. Received an entry "
+            f"without {error}."
+        ) from None
+    objects = {image_id: [] for image_id in records}
+    for number, annotation in enumerate(data["annotations"]):
+        where = f"{path}, annotations[{number}]"
+        if not isinstance(annotation, dict) or not {"image_id", "category_id", "bbox"} <= set(annotation):
+            raise AnnotationError(
+                f"Expected 'image_id', 'category_id' and 'bbox' in {where}. "
+                f"Received {annotation!r}."
+            )
+        if annotation["image_id"] not in records:
+            raise AnnotationError(
+                f"Expected image_id among the images' ids in {where}. Received "
+                f"{annotation['image_id']!r}."
+            )
+        if annotation["category_id"] not in label_of:
+            raise AnnotationError(
+                f"Expected category_id among {sorted(label_of)} in {where}. "
+                f"Received {annotation['category_id']!r}."
+            )
+        if annotation.get("iscrowd", 0):
+            continue
+        bbox = annotation["bbox"]
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise AnnotationError(
+                f"Expected bbox as [x, y, width, height] in {where}. Received {bbox!r}."
+            )
+        x, y, width, height = bbox
+        corners = check_box([x, y, _add(x, width), _add(y, height)], where)
+        objects[annotation["image_id"]].append((corners, label_of[annotation["category_id"]]))
+    images = tuple(
+        ImageAnnotation(
+            file_name=file_name,
+            width=width,
+            height=height,
+            boxes=np.asarray([box for box, _ in objects[image_id]], np.float32).reshape(-1, 4),
+            labels=np.asarray([label for _, label in objects[image_id]], np.int64),
+            difficult=np.zeros(len(objects[image_id]), dtype=bool),
+        )
+        for image_id, (file_name, width, height) in records.items()
+    )
+    return AnnotationSet(images, names)
+
+
+def _add(start, size):
+    """start + size, or a value `check_box` rejects when either is not a number."""
+    try:
+        return float(start) + float(size)
+    except (TypeError, ValueError):
+        return size
