@@ -10,7 +10,7 @@ from project_helpers import CLASSES, cli, snapshot, write_digits
 from kerasll.project.errors import ManifestError, PicksError
 from kerasll.project.labelstudio import label_config, parse_export
 from kerasll.project.manifest import Manifest
-from kerasll.project.selection import parse_picks_argument
+from kerasll.project.picks import parse_picks_argument
 
 
 @pytest.fixture

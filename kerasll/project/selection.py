@@ -5,9 +5,8 @@ labeled nor picked before) with `kerasll_serving.PoolScorer`, exactly as a
 device would, and the top K become a round.
 
 Merged: each device ran `kerasll-score models/<version>/model.onnx POOL` and
-sent back its picks file. Each pick is matched to a project item by its
-`item` (a path, matched on the item's origin inside its source, or an array
-row of the named device); items are deduplicated (the same content from two
+sent back its picks file. Each pick is matched to a project item (see
+`kerasll.project.picks`); items are deduplicated (the same content from two
 devices is one item), labeled or already picked items are dropped, and the
 global top K by predicted loss become a round. The picks carry no model
 version, so it is checked by re-scoring the picked items with the current
@@ -18,15 +17,15 @@ import dataclasses
 import math
 import os
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
 import numpy as np
 
 from kerasll.project.errors import PicksError, ProjectError
 from kerasll.project.manifest import now
+from kerasll.project.picks import ItemIndex, number, parse_picks_argument, read_picks
 from kerasll.project.training import MODEL_FILE
 
-PICK_COLUMNS = ("item", "predicted_loss")
 # |device - here| allowed between predicted losses of the same model: the
 # same graph on another provider or Pillow build differs by far less, a
 # model trained on other labels by far more.
@@ -176,125 +175,6 @@ def _text(value):
     return None if value is None else str(value)
 
 
-def read_picks(path):
-    """Reads a `kerasll-score` picks file (`.csv` or `.jsonl`).
-
-    Args:
-        path: the file.
-
-    Returns:
-        A list of dicts with at least `item` and `predicted_loss`.
-
-    Raises:
-        PicksError: unreadable file, missing columns, or bad losses.
-    """
-    import csv
-    import json
-
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as error:
-        raise PicksError(
-            f"Expected a readable picks file. Received {str(path)!r}: {error}"
-        ) from error
-    try:
-        if path.suffix.lower() == ".jsonl":
-            rows = [json.loads(line) for line in text.splitlines() if line.strip()]
-        else:
-            rows = list(csv.DictReader(text.splitlines()))
-    except ValueError as error:
-        raise PicksError(
-            f"Expected a kerasll-score picks file (.csv or .jsonl). Received "
-            f"{str(path)!r}: {error}"
-        ) from error
-    for number, row in enumerate(rows, 1):
-        if not isinstance(row, dict) or any(row.get(c) in (None, "") for c in
-                                            PICK_COLUMNS):
-            raise PicksError(
-                f"Expected columns {list(PICK_COLUMNS)} in every row of "
-                f"{str(path)!r} (written by kerasll-score). Row {number} lacks them"
-            )
-        try:
-            row["predicted_loss"] = float(row["predicted_loss"])
-        except (TypeError, ValueError):
-            raise PicksError(
-                f"Expected a number as predicted_loss in {str(path)!r}. Received "
-                f"{row['predicted_loss']!r} in row {number}"
-            ) from None
-    return rows
-
-
-def parse_picks_argument(argument, devices):
-    """Splits `NAME=FILE` and guesses the device of a bare `FILE`.
-
-    Args:
-        argument: `FILE` or `NAME=FILE`.
-        devices: the project's device names.
-
-    Returns:
-        (device name or None, path): a bare file whose stem names a device
-        belongs to that device; otherwise picks are matched on all devices.
-
-    Raises:
-        PicksError: `NAME=` names no device of the project.
-    """
-    name, separator, path = argument.partition("=")
-    if separator and not os.path.exists(argument):
-        if name not in devices:
-            raise PicksError(
-                f"Expected a device of the project before '=' in {argument!r}. "
-                f"Received {name!r}; devices: {sorted(devices)}"
-            )
-        return name, path
-    stem = Path(argument).stem
-    return (stem if stem in devices else None), argument
-
-
-class _ItemIndex:
-    """Finds project items by the ids devices give them."""
-
-    def __init__(self, manifest):
-        self.by_path = {
-            os.fspath(manifest.resolve(path)): item_id
-            for item_id, path in manifest.query("SELECT id, path FROM items")
-        }
-        self.by_origin = {}
-        for device, origin, item_id in manifest.query(
-            "SELECT device, origin, item_id FROM origins"
-        ):
-            self.by_origin.setdefault(origin, []).append((device, item_id))
-        self.devices = {device for entries in self.by_origin.values()
-                        for device, _ in entries}
-
-    def find(self, item, device):
-        """Returns the item id, or raises `PicksError` naming the problem."""
-        if device is None and item in self.by_path:
-            return self.by_path[item]
-        parts = PurePosixPath(item.replace(os.sep, "/")).parts
-        matches = set()
-        for start in range(len(parts)):
-            origin = "/".join(parts[start:])
-            for owner, item_id in self.by_origin.get(origin, ()):
-                if device is None or owner == device:
-                    matches.add(item_id)
-            if matches:
-                break
-        if len(matches) == 1:
-            return matches.pop()
-        if matches:
-            raise PicksError(
-                f"Expected each pick to name one item. Received {item!r}, which "
-                f"matches {len(matches)} items of different devices; name the "
-                "device: --picks DEVICE=FILE"
-            )
-        where = "the project" if device is None else f"device {device!r}"
-        raise PicksError(
-            f"Expected picks of items in the project. Received {item!r}, which is "
-            f"not an item of {where}; add the device's pool first"
-        )
-
-
 def merge_picks(manifest, k, pick_files):
     """Merges device picks into one round of the global top K.
 
@@ -313,14 +193,14 @@ def merge_picks(manifest, k, pick_files):
         ProjectError: no trained model.
     """
     version, model_path = _current_model(manifest)
-    index = _ItemIndex(manifest)
+    index = ItemIndex(manifest)
     best = {}
     for argument in pick_files:
         device, path = parse_picks_argument(argument, index.devices)
         for row in read_picks(path):
             item_id = index.find(str(row["item"]), device)
             pick = Pick(item_id, row["predicted_loss"], row.get("prediction") or None,
-                        _number(row.get("confidence")), device or Path(path).stem)
+                        number(row.get("confidence")), device or Path(path).stem)
             kept = best.get(item_id)
             if kept is None or pick.predicted_loss > kept[0].predicted_loss:
                 best[item_id] = (pick, path)
@@ -333,13 +213,6 @@ def merge_picks(manifest, k, pick_files):
                      "dropped")
     return _record(manifest, version, k, "devices: " + ", ".join(pick_files), picks,
                    len(best), notes)
-
-
-def _number(value):
-    try:
-        return None if value in (None, "") else float(value)
-    except (TypeError, ValueError):
-        return None
 
 
 def _check_version(manifest, version, model_path, best):

@@ -8,7 +8,9 @@ where they are and are stored by absolute path.
 """
 
 import dataclasses
+import functools
 import os
+import typing
 from pathlib import Path
 
 import numpy as np
@@ -24,18 +26,18 @@ ITEMS_FOLDER = "items"
 
 @dataclasses.dataclass(frozen=True)
 class SourceItem:
-    """One item found in a source.
+    """One item found in a source; its bytes are read only when asked for.
 
     Attributes:
-        path: its image file (absolute), or None for an array row not yet
-            written.
+        path: its image file (absolute), or None for an array row, which
+            the project writes to `items/` when it is new.
         origin: its name inside the source (relative path, list line, row).
-        data: the encoded image bytes.
+        read: returns the encoded image bytes (the file, or a PNG of the row).
     """
 
     path: Path
     origin: str
-    data: bytes
+    read: typing.Callable[[], bytes]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,6 +106,7 @@ def read_source(source):
 
 
 def _read(path):
+    """The bytes of a source file (a `SourceError` when unreadable)."""
     try:
         return path.read_bytes()
     except OSError as error:
@@ -120,7 +123,7 @@ def _folder(root):
             if name.lower().endswith(IMAGE_EXTENSIONS) and not name.startswith("."):
                 path = Path(directory, name).resolve()
                 origin = Path(directory, name).relative_to(root).as_posix()
-                found.append(SourceItem(path, origin, _read(path)))
+                found.append(SourceItem(path, origin, functools.partial(_read, path)))
     return found
 
 
@@ -134,10 +137,11 @@ def _list(list_path):
         ) from error
     base = list_path.resolve().parent
     entries = [line.strip() for line in lines if line.strip()]
-    return [
-        SourceItem((base / entry).resolve(), entry, _read(base / entry))
-        for entry in entries
-    ]
+    found = []
+    for entry in entries:
+        path = (base / entry).resolve()
+        found.append(SourceItem(path, entry, functools.partial(_read, path)))
+    return found
 
 
 def _array(path):
@@ -154,8 +158,11 @@ def _array(path):
             f"or (N, H, W, 3). Received shape {array.shape}, dtype {array.dtype} "
             f"in {str(path)!r}"
         )
+    def encode(row):
+        return images.encode_png(np.asarray(array[row]))
+
     return [
-        SourceItem(None, str(row), images.encode_png(np.asarray(array[row])))
+        SourceItem(None, str(row), functools.partial(encode, row))
         for row in range(len(array))
     ]
 
@@ -189,10 +196,12 @@ def add_source(manifest, source, device=None):
     if not device:
         raise SourceError(f"Expected a non-empty device name. Received: {device!r}")
     config = manifest.config
-    shapes = {}
-    for item in found:
-        size, mode = images.inspect(item.data, item.origin)
+    shapes, hashes = {}, []
+    for item in found:  # One item's bytes in memory at a time.
+        data = item.read()
+        size, mode = images.inspect(data, item.origin)
         shapes.setdefault((size, mode), item.origin)
+        hashes.append(images.content_hash(data))
     if config.image_size is None or config.color_mode is None:
         sizes = {size for size, _ in shapes}
         if config.image_size is None and len(sizes) > 1:
@@ -208,7 +217,6 @@ def add_source(manifest, source, device=None):
             config.image_size or next(iter(sizes)),
             config.color_mode or ("grayscale" if modes == {"grayscale"} else "rgb"),
         )
-    hashes = [images.content_hash(item.data) for item in found]
     known = {sha for (sha,) in manifest.query("SELECT sha256 FROM items")}
     new, seen = [], set()
     for item, sha in zip(found, hashes):
@@ -242,5 +250,5 @@ def _stored_path(root, item, sha):
     if not target.exists():
         target.parent.mkdir(exist_ok=True)
         with atomic_path(target) as temporary:
-            temporary.write_bytes(item.data)
+            temporary.write_bytes(item.read())
     return relative.as_posix()
