@@ -1,49 +1,9 @@
-"""The `kerasll` command line: a thin layer over the library.
+"""The `kerasll` command group, importable from the package.
 
-Each sub-command lives beside the code it drives and is imported only when
-it runs, so `kerasll --help` does not load TensorFlow.
+The console script runs `kerasll_cli.main`, which does not import `kerasll`
+(and so not TensorFlow); this name is for code that already imports it.
 """
 
-import importlib
+from kerasll_cli import main
 
-import click
-
-_COMMANDS = {
-    "demo": ("kerasll.active.commands", "demo_command"),
-    "simulate": ("kerasll.active.commands", "simulate_command"),
-    "export": ("kerasll.export.command", "export_command"),
-    "project": ("kerasll.project.commands", "project_group"),
-    "score": ("kerasll_serving.cli", "main"),
-}
-
-_HELP = {
-    "demo": "Compare strategies on the embedded digits and show what they pick.",
-    "simulate": "Run a pool-based active-learning experiment.",
-    "export": "Export a trained LossLearner to ONNX for device scoring.",
-    "project": "The labeling loop: add, train, select, tasks, labels, status.",
-    "score": "Score a pool with an exported model (TensorFlow-free).",
-}
-
-
-class _LazyGroup(click.Group):
-    def list_commands(self, ctx):
-        return sorted(_COMMANDS)
-
-    def get_command(self, ctx, name):
-        if name not in _COMMANDS:
-            return None
-        module, attribute = _COMMANDS[name]
-        command = getattr(importlib.import_module(module), attribute)
-        command.name = name
-        return command
-
-    def format_commands(self, ctx, formatter):
-        rows = [(name, _HELP[name]) for name in sorted(_COMMANDS)]
-        with formatter.section("Commands"):
-            formatter.write_dl(rows)
-
-
-@click.group(cls=_LazyGroup)
-@click.version_option(package_name="kerasll")
-def main():
-    """kerasll: Learning Loss for Active Learning in Keras, scored on devices."""
+__all__ = ["main"]

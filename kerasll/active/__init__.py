@@ -1,7 +1,5 @@
 """Pool-based active learning: pool, strategies, experiment runner, demo.
 
-Public names load lazily (TensorFlow only when a name that needs it is used):
-
 - `ExperimentConfig`, `TrainingConfig`: the protocol and per-cycle training,
   with the paper's CIFAR-10 values as defaults.
 - `run_experiment`: the resumable loop writing results.csv, summary.md and
@@ -12,27 +10,25 @@ Public names load lazily (TensorFlow only when a name that needs it is used):
 - `greedy_k_center`: bounded-memory core-set selection.
 """
 
-import importlib
+from kerasll.active.experiment import ExperimentListener, run_experiment
+from kerasll.active.kcenter import greedy_k_center
+from kerasll.active.pool import Pool
+from kerasll.active.protocol import ExperimentConfig
+from kerasll.active.strategies import STRATEGIES, Selection, Strategy, get_strategy
+from kerasll.active.training import TrainingConfig
+from kerasll.active.view import ArrayModelView, KerasModelView
 
-_LAZY = {
-    "ExperimentConfig": "kerasll.active.protocol",
-    "TrainingConfig": "kerasll.active.training",
-    "run_experiment": "kerasll.active.experiment",
-    "ExperimentListener": "kerasll.active.experiment",
-    "Pool": "kerasll.active.pool",
-    "get_strategy": "kerasll.active.strategies",
-    "STRATEGIES": "kerasll.active.strategies",
-    "Strategy": "kerasll.active.strategies",
-    "Selection": "kerasll.active.strategies",
-    "KerasModelView": "kerasll.active.view",
-    "ArrayModelView": "kerasll.active.view",
-    "greedy_k_center": "kerasll.active.kcenter",
-}
-
-__all__ = list(_LAZY)
-
-
-def __getattr__(name):
-    if name in _LAZY:
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'kerasll.active' has no attribute {name!r}")
+__all__ = [
+    "ArrayModelView",
+    "ExperimentConfig",
+    "ExperimentListener",
+    "KerasModelView",
+    "Pool",
+    "STRATEGIES",
+    "Selection",
+    "Strategy",
+    "TrainingConfig",
+    "get_strategy",
+    "greedy_k_center",
+    "run_experiment",
+]
