@@ -80,14 +80,21 @@ def non_max_suppression(boxes, scores, iou_threshold=0.45, max_output=None):
     Returns:
         int64 indices into `boxes` of the kept boxes, highest score first.
     """
-    order = np.argsort(-np.asarray(scores), kind="stable")
     boxes = np.asarray(boxes, dtype=np.float32)
+    return _greedy(iou(boxes, boxes), scores, iou_threshold, max_output)
+
+
+def _greedy(overlaps, scores, iou_threshold, max_output=None):
+    """NMS on a precomputed (n, n) IoU matrix."""
+    suppressed = np.zeros(len(overlaps), dtype=bool)
     keep = []
-    while order.size and (max_output is None or len(keep) < max_output):
-        best, order = order[0], order[1:]
-        keep.append(best)
-        if order.size:
-            order = order[iou(boxes[best][None], boxes[order])[0] <= iou_threshold]
+    for index in np.argsort(-np.asarray(scores), kind="stable"):
+        if suppressed[index]:
+            continue
+        keep.append(index)
+        if max_output is not None and len(keep) == max_output:
+            break
+        suppressed |= overlaps[index] > iou_threshold
     return np.asarray(keep, dtype=np.int64)
 
 
@@ -120,12 +127,15 @@ def select_detections(
     results = []
     for image_boxes, image_probabilities in zip(boxes, probabilities):
         kept = []
+        overlaps = iou(image_boxes, image_boxes)  # shared by all classes
         for column in range(1, image_probabilities.shape[-1]):
             scores = image_probabilities[:, column]
             candidates = np.flatnonzero(scores > score_threshold)
             chosen = candidates[
-                non_max_suppression(
-                    image_boxes[candidates], scores[candidates], iou_threshold
+                _greedy(
+                    overlaps[np.ix_(candidates, candidates)],
+                    scores[candidates],
+                    iou_threshold,
                 )
             ]
             kept.extend((scores[i], column - 1, i) for i in chosen)
