@@ -323,7 +323,36 @@ def _generated(shape, dtype, scaled):
     return values.astype(dtype)
 
 
-# Export -------------------------------------------------------------------
+# Export: prepare, convert, lower the precision, verify and write, report. --
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    """Everything `to_onnx` checked before any conversion ran."""
+
+    learner: object
+    path: str
+    precision: str
+    opset: int
+    scale: float
+    offset: float
+    min_top_overlap: float
+    tolerance: float
+    head_in_fp32: bool
+    input_name: str
+    shape: tuple
+    raw_dtype: str
+    model_dtype: str
+    layout: str
+    calibration_data: object
+    x: np.ndarray
+    source: str
+    contract: object
+
+    @property
+    def outputs(self):
+        """Graph output names: the task outputs, then the predicted loss."""
+        return [*self.contract.task_outputs, self.contract.predicted_loss_output]
 
 
 def to_onnx(
@@ -403,19 +432,56 @@ def to_onnx(
             converted.
         VerificationError: the exported graph disagrees (see above).
     """
-    _check_backend()
-    _check_learner(learner)
-    precision = _check_precision(precision)
-    opset = convert.check_opset(opset)
-    path = _check_path(path)
-    scale = _check_number("input_scale", input_scale)
-    offset = _check_number("input_offset", input_offset)
-    min_top_overlap = _check_number("min_top_overlap", min_top_overlap, 0.0, 1.0)
-    tolerance = _check_number("tolerance", tolerance, 0.0, low_open=True)
-    name, shape, raw_dtype, model_dtype, layout = _input_spec(
-        learner, raw_input_dtype, input_name
+    plan = _prepare(
+        learner,
+        path,
+        opset=opset,
+        precision=precision,
+        calibration_data=calibration_data,
+        verify_data=verify_data,
+        class_names=class_names,
+        raw_input_dtype=raw_input_dtype,
+        input_scale=input_scale,
+        input_offset=input_offset,
+        input_name=input_name,
+        from_logits=from_logits,
+        resize=resize,
+        min_top_overlap=min_top_overlap,
+        tolerance=tolerance,
+        head_in_fp32=head_in_fp32,
     )
-    if precision == "int8" and calibration_data is None:
+    reference, fp32_model, fp32_outputs = _convert(plan)
+    model, fp32_nodes = _lower_precision(plan, fp32_model)
+    _attach_metadata(model, plan.contract.to_metadata())
+    _check_model(model, plan.precision)
+    numbers = _write_verified(
+        model, plan.path, lambda path: _verify(plan, path, reference, fp32_outputs)
+    )
+    return _report(plan, reference, fp32_outputs, fp32_nodes, numbers)
+
+
+def _prepare(learner, path, **options):
+    """Checks every argument and picks the verification data: a `_Plan`."""
+    _check_learner(learner)
+    checked = {
+        "precision": _check_precision(options["precision"]),
+        "opset": convert.check_opset(options["opset"]),
+        "path": _check_path(path),
+        "scale": _check_number("input_scale", options["input_scale"]),
+        "offset": _check_number("input_offset", options["input_offset"]),
+        "min_top_overlap": _check_number(
+            "min_top_overlap", options["min_top_overlap"], 0.0, 1.0
+        ),
+        "tolerance": _check_number(
+            "tolerance", options["tolerance"], 0.0, low_open=True
+        ),
+        "head_in_fp32": bool(options["head_in_fp32"]),
+    }
+    name, shape, raw_dtype, model_dtype, layout = _input_spec(
+        learner, options["raw_input_dtype"], options["input_name"]
+    )
+    calibration_data = options["calibration_data"]
+    if checked["precision"] == "int8" and calibration_data is None:
         raise ExportError(
             "Expected calibration_data for precision='int8': static quantization "
             "calibrates activation ranges on representative inputs. Received none."
@@ -424,109 +490,132 @@ def to_onnx(
         calibration_data = _check_data(
             calibration_data, "calibration_data", shape, raw_dtype
         )
-    if verify_data is not None:
-        x = _check_data(verify_data, "verify_data", shape, raw_dtype)
+    if options["verify_data"] is not None:
+        x = _check_data(options["verify_data"], "verify_data", shape, raw_dtype)
         source = "verify_data"
     elif calibration_data is not None:
         x, source = calibration_data, "calibration_data"
     else:
-        x, source = _generated(shape, raw_dtype, scale != 1.0), "generated"
+        x = _generated(shape, raw_dtype, checked["scale"] != 1.0)
+        source = "generated"
     contract = metadata.build_contract(
         learner,
         input_name=name,
         input_shape=shape,
         input_dtype=raw_dtype,
-        precision=precision,
-        class_names=class_names,
-        from_logits=from_logits,
-        resize=resize,
+        precision=checked["precision"],
+        class_names=options["class_names"],
+        from_logits=options["from_logits"],
+        resize=options["resize"],
     )
-    outputs = [*contract.task_outputs, contract.predicted_loss_output]
-
-    reference = _keras_outputs(learner, x, model_dtype, scale, offset)
-    fp32_model = convert.to_onnx_proto(
-        learner,
+    return _Plan(
+        learner=learner,
         input_name=name,
-        input_shape=shape,
+        shape=shape,
         raw_dtype=raw_dtype,
         model_dtype=model_dtype,
-        scale=scale,
-        offset=offset,
-        opset=opset,
+        layout=layout,
+        calibration_data=calibration_data,
+        x=x,
+        source=source,
+        contract=contract,
+        **checked,
+    )
+
+
+def _convert(plan):
+    """Keras' outputs, the fp32 graph, and its outputs (within tolerance)."""
+    reference = _keras_outputs(
+        plan.learner, plan.x, plan.model_dtype, plan.scale, plan.offset
+    )
+    fp32_model = convert.to_onnx_proto(
+        plan.learner,
+        input_name=plan.input_name,
+        input_shape=plan.shape,
+        raw_dtype=plan.raw_dtype,
+        model_dtype=plan.model_dtype,
+        scale=plan.scale,
+        offset=plan.offset,
+        opset=plan.opset,
     )
     _check_model(fp32_model, "fp32")
-    fp32_outputs = verify.run_onnx(fp32_model.SerializeToString(), name, x, outputs)
-    _check_parity(reference, fp32_outputs, tolerance, "fp32 graph")
+    fp32_outputs = verify.run_onnx(
+        fp32_model.SerializeToString(), plan.input_name, plan.x, plan.outputs
+    )
+    _check_parity(reference, fp32_outputs, plan.tolerance, "fp32 graph")
+    return reference, fp32_model, fp32_outputs
 
-    fp32_nodes = ()
-    if precision == "fp16":
-        model = quantize.to_fp16(fp32_model)
-    elif precision == "int8":
+
+def _lower_precision(plan, fp32_model):
+    """The graph at `plan.precision`, and the nodes int8 keeps in fp32."""
+    if plan.precision == "fp16":
+        return quantize.to_fp16(fp32_model), ()
+    if plan.precision == "int8":
         model, excluded = quantize.to_int8(
             fp32_model,
-            input_name=name,
-            calibration_data=calibration_data,
-            predicted_loss=contract.predicted_loss_output,
-            task_outputs=list(contract.task_outputs),
-            head_in_fp32=bool(head_in_fp32),
+            input_name=plan.input_name,
+            calibration_data=plan.calibration_data,
+            predicted_loss=plan.contract.predicted_loss_output,
+            task_outputs=list(plan.contract.task_outputs),
+            head_in_fp32=plan.head_in_fp32,
         )
-        fp32_nodes = tuple(excluded)
+        return model, tuple(excluded)
+    return fp32_model, ()
+
+
+def _verify(plan, candidate_path, reference, fp32_outputs):
+    """Agreement numbers of the written graph; raises when they fall short."""
+    final = verify.run_onnx(candidate_path, plan.input_name, plan.x, plan.outputs)
+    if plan.precision == "fp32":
+        _check_parity(reference, final, plan.tolerance, "written graph")
+        baseline = reference
     else:
-        model = fp32_model
-    _attach_metadata(model, contract.to_metadata())
-    _check_model(model, precision)
+        baseline = fp32_outputs
+    loss = plan.contract.predicted_loss_output
+    agreement = {
+        key: verify.argmax_agreement(reference[key], final[key])
+        for key in plan.contract.task_outputs
+    }
+    numbers = {
+        "max_abs_diff": verify.max_abs_diffs(reference, final),
+        "spearman": verify.spearman(baseline[loss], final[loss]),
+        "top_overlap": verify.top_overlap(baseline[loss], final[loss]),
+        "argmax_agreement": {
+            key: value for key, value in agreement.items() if value is not None
+        },
+    }
+    if plan.precision != "fp32" and not numbers["top_overlap"] >= plan.min_top_overlap:
+        raise VerificationError(
+            f"Expected the {plan.precision} graph to keep at least "
+            f"{plan.min_top_overlap:.2f} of the fp32 top-10% predicted-loss picks on "
+            f"{len(plan.x)} items ({plan.source}). Received overlap "
+            f"{numbers['top_overlap']:.3f} (Spearman {numbers['spearman']:.4f}); "
+            "nothing written. Use more representative calibration data, a "
+            "higher precision, or lower min_top_overlap."
+        )
+    return numbers
 
-    def check(candidate_path):
-        final = verify.run_onnx(candidate_path, name, x, outputs)
-        if precision == "fp32":
-            _check_parity(reference, final, tolerance, "written graph")
-            baseline = reference
-        else:
-            baseline = fp32_outputs
-        loss = contract.predicted_loss_output
-        agreement = {
-            key: verify.argmax_agreement(reference[key], final[key])
-            for key in contract.task_outputs
-        }
-        numbers = {
-            "max_abs_diff": verify.max_abs_diffs(reference, final),
-            "spearman": verify.spearman(baseline[loss], final[loss]),
-            "top_overlap": verify.top_overlap(baseline[loss], final[loss]),
-            "argmax_agreement": {
-                key: value for key, value in agreement.items() if value is not None
-            },
-        }
-        if precision != "fp32" and not numbers["top_overlap"] >= min_top_overlap:
-            raise VerificationError(
-                f"Expected the {precision} graph to keep at least "
-                f"{min_top_overlap:.2f} of the fp32 top-10% predicted-loss picks on "
-                f"{len(x)} items ({source}). Received overlap "
-                f"{numbers['top_overlap']:.3f} (Spearman {numbers['spearman']:.4f}); "
-                "nothing written. Use more representative calibration data, a "
-                "higher precision, or lower min_top_overlap."
-            )
-        return numbers
 
-    numbers = _write_verified(model, path, check)
+def _report(plan, reference, fp32_outputs, fp32_nodes, numbers):
     return ExportReport(
-        path=path,
-        precision=precision,
-        opset=opset,
-        file_size=os.path.getsize(path),
-        input_name=name,
-        input_shape=contract.input.shape,
-        input_dtype=raw_dtype,
-        layout=layout,
-        outputs=tuple(outputs),
-        verify_count=len(x),
-        verify_source=source,
+        path=plan.path,
+        precision=plan.precision,
+        opset=plan.opset,
+        file_size=os.path.getsize(plan.path),
+        input_name=plan.input_name,
+        input_shape=plan.contract.input.shape,
+        input_dtype=plan.raw_dtype,
+        layout=plan.layout,
+        outputs=tuple(plan.outputs),
+        verify_count=len(plan.x),
+        verify_source=plan.source,
         allowed_diff={
-            key: tolerance * verify.output_scale(value)
+            key: plan.tolerance * verify.output_scale(value)
             for key, value in reference.items()
         },
         fp32_max_abs_diff=verify.max_abs_diffs(reference, fp32_outputs),
         top_fraction=verify.TOP_FRACTION,
-        min_top_overlap=min_top_overlap,
+        min_top_overlap=plan.min_top_overlap,
         fp32_nodes=fp32_nodes,
         **numbers,
     )
