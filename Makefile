@@ -8,7 +8,7 @@ LS_VENV ?= .venv-label-studio
 LS_STAMP := $(LS_VENV)/.installed
 LABEL_STUDIO_VERSION ?= 1.23.2
 
-.PHONY: install demo test bench clean label-studio
+.PHONY: install demo test test-fast bench clean label-studio
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,10 @@ demo: install
 
 test: install label-studio
 	$(BIN)/pytest
+
+# The fast tier: no tests marked slow, ray or cifar (markers in setup.cfg).
+test-fast: install
+	$(BIN)/pytest -m "not slow and not ray and not cifar"
 
 bench: install
 	$(BIN)/python benchmarks/run.py --out benchmarks/RESULTS.md

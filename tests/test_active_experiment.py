@@ -63,6 +63,7 @@ def uninterrupted(tmp_path_factory):
     return out, result.output
 
 
+@pytest.mark.slow
 def test_simulate_writes_results_summary_and_curves(uninterrupted):
     out, output = uninterrupted
     records = read_results_csv(out / "results.csv")
@@ -111,6 +112,7 @@ def _wait_for_cycles(state_path, process, cycles, timeout=240):
     return False
 
 
+@pytest.mark.slow
 def test_run_killed_during_cycle_2_resumes_to_identical_results(
     uninterrupted, tmp_path
 ):
@@ -160,6 +162,7 @@ class _CrashAt(ExperimentListener):
             raise KeyboardInterrupt
 
 
+@pytest.mark.slow
 def test_warm_start_resume_matches_an_uninterrupted_run(tmp_path):
     digits = load_digits()
     config = ExperimentConfig(
@@ -266,6 +269,7 @@ def test_bad_data_fails_before_training(tmp_path, changes, message):
     assert result.exit_code == 1 and message in result.output, result.output
 
 
+@pytest.mark.slow
 def test_resume_with_a_different_configuration_is_refused(uninterrupted, tmp_path):
     reference, _ = uninterrupted
     out = tmp_path / "copy"
@@ -280,6 +284,7 @@ def test_resume_with_a_different_configuration_is_refused(uninterrupted, tmp_pat
     assert (out / "state.json").read_text() == before
 
 
+@pytest.mark.slow
 def test_existing_results_are_never_silently_overwritten(uninterrupted, tmp_path):
     reference, _ = uninterrupted
     out = tmp_path / "existing"
@@ -378,6 +383,7 @@ def _shared_config(strategies):
     )
 
 
+@pytest.mark.slow
 def test_shared_first_cycle_diagnostics_and_warm_start_epochs(tmp_path):
     digits = load_digits()
     log = _EpochLog()

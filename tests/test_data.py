@@ -177,6 +177,7 @@ def test_cifar10_with_a_missing_path_never_downloads(tmp_path, monkeypatch):
         load_cifar10()
 
 
+@pytest.mark.cifar
 def test_cifar10_loader_reads_the_shared_file():
     path = Path(os.environ.get(DATA_ENV) or SHARED_CIFAR)
     if path.is_dir():

@@ -1,6 +1,7 @@
 """`kerasll demo` at its smallest: every artifact is written and listed."""
 
 import numpy as np
+import pytest
 from click.testing import CliRunner
 
 from kerasll.active.demo import DEMO_STRATEGIES, demo_config
@@ -10,6 +11,7 @@ from kerasll.cli import main
 PNG = b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_demo_writes_and_lists_every_artifact(tmp_path):
     out = tmp_path / "demo-output"
     result = CliRunner().invoke(

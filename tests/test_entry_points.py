@@ -56,6 +56,7 @@ def test_kerasll_score_console_script_runs_on_onnxruntime_alone(scoring_args):
         "onnxruntime"]
 
 
+@pytest.mark.slow
 def test_kerasll_export_help_loads_the_training_stack():
     assert {"kerasll", "keras", "tensorflow"} <= set(
         _heavy_imports("kerasll_cli:main", "export", "--help"))

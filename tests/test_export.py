@@ -353,6 +353,7 @@ def test_uint8_input_matches_keras_fed_the_same_pixels(learners, tmp_path, scale
 # fp16 / int8 -------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_fp16_and_int8_keep_the_fp32_picks_of_a_trained_model(trained, tmp_path):
     learner, calibration, x_test, y_test = trained
     # The head has learned something, so agreement is about meaningful scores.
@@ -407,6 +408,7 @@ def test_fp16_and_int8_keep_the_fp32_picks_of_a_trained_model(trained, tmp_path)
     assert any(node.op_type == "QuantizeLinear" for node in int8_model.graph.node)
 
 
+@pytest.mark.slow
 def test_int8_refuses_poor_agreement_and_writes_nothing(trained, tmp_path):
     learner, _, x_test, _ = trained
     with pytest.raises(VerificationError, match="top-10% predicted-loss picks"):

@@ -91,6 +91,7 @@ def test_cli_round_trip(saved, tmp_path):
     _assert_matches_keras(saved["learner"], out, saved["pixels"])
 
 
+@pytest.mark.slow
 def test_cli_int8_with_npz_calibration(saved, tmp_path):
     out = tmp_path / "int8.onnx"
     result = CliRunner().invoke(
@@ -168,6 +169,7 @@ def test_cli_unreadable_model(tmp_path):
     assert os.listdir(tmp_path) == ["bogus.keras"]
 
 
+@pytest.mark.slow
 def test_export_in_a_fresh_process(saved, tmp_path):
     out = tmp_path / "fresh.onnx"
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")

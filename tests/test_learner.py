@@ -314,6 +314,7 @@ def test_compiling_without_a_loss_is_a_clear_error():
         learner.fit(x, y, epochs=1, verbose=0)
 
 
+@pytest.mark.slow
 def test_plain_import_is_enough_to_load_a_saved_learner(tmp_path):
     import subprocess
     import sys

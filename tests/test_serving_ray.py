@@ -12,6 +12,7 @@ from serving_fixtures import models, random_images, write_images  # noqa: F401
 from kerasll_serving import MissingDependencyError, PoolError, PoolScorer, ServingError
 
 ray = pytest.importorskip("ray")
+pytestmark = pytest.mark.ray
 
 
 @pytest.fixture(scope="module")

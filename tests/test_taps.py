@@ -9,6 +9,7 @@ from models_for_tests import small_cnn
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 
 
+@pytest.mark.slow
 def test_auto_taps_pick_one_tap_per_resnet50_stage():
     model = keras.applications.ResNet50(weights=None, input_shape=(32, 32, 3))
     assert auto_taps(model) == [
@@ -24,6 +25,7 @@ def test_auto_taps_on_a_small_cnn_skip_the_pooled_head():
     assert auto_taps(small_cnn()) == ["stage1", "stage2"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "builder",
     [keras.applications.MobileNetV2, keras.applications.EfficientNetB0],
