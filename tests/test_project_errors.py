@@ -150,3 +150,21 @@ def test_label_studio_export_parsing():
 def test_manifest_create_refuses_a_project_folder(project):
     with pytest.raises(ManifestError, match="already holds manifest.sqlite"):
         Manifest.create(project, ["a", "b"])
+
+
+def test_images_of_several_sizes_need_an_image_size(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "mixed"
+    write_digits(tmp_path, {"mixed": range(3)})
+    Image.new("RGB", (16, 12), (200, 10, 10)).save(folder / "large.png")
+    assert cli("init", tmp_path / "a", "--classes", CLASSES).exit_code == 0
+    _refused(cli("add", tmp_path / "a", folder), "one size", "16x12")
+    assert snapshot(tmp_path / "a")["items"] == []
+    assert cli("init", tmp_path / "b", "--classes", CLASSES, "--image-size", "8",
+               "8").exit_code == 0
+    result = cli("add", tmp_path / "b", folder)
+    assert "Added 4 item(s)" in result.output, result.output
+    with Manifest.open(tmp_path / "b") as manifest:
+        assert manifest.config.image_size == (8, 8)
+        assert manifest.config.color_mode == "rgb"

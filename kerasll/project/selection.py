@@ -92,15 +92,19 @@ def _current_model(manifest):
     return version, folder / MODEL_FILE
 
 
-def score_items(model_path, paths):
-    """Scores image files with an exported model (TensorFlow-free).
+def score_items(model_path, paths, k=None):
+    """Scores image files with an exported model, as a device would.
+
+    `kerasll_serving.PoolScorer` streams the files (a temporary list file)
+    and keeps only the top K in memory; no TensorFlow is involved.
 
     Args:
         model_path: the `.onnx` file.
         paths: absolute image paths.
+        k: how many of the highest predicted losses to keep; default all.
 
     Returns:
-        A dict path -> `kerasll_serving.Pick` (skipped items are absent).
+        (dict path -> `kerasll_serving.Pick`, number of unreadable files).
     """
     from kerasll_serving import PoolScorer
 
@@ -108,8 +112,19 @@ def score_items(model_path, paths):
         listing = Path(folder, "pool.txt")
         listing.write_text("".join(f"{path}\n" for path in paths), encoding="utf-8")
         scorer = PoolScorer(model_path, providers="cpu")
-        result = scorer.score(listing, k=len(paths), progress=False)
-    return {pick.item: pick for pick in result.picks}
+        result = scorer.score(listing, k=min(k or len(paths), len(paths)),
+                              progress=False)
+    return {pick.item: pick for pick in result.picks}, result.skipped
+
+
+def _open_pool(manifest):
+    pool = manifest.pool()
+    if not pool:
+        raise ProjectError(
+            "Expected unlabeled items that no round picked yet. Received an empty "
+            "pool; add items with `kerasll project add`"
+        )
+    return pool
 
 
 def select_here(manifest, k):
@@ -126,22 +141,16 @@ def select_here(manifest, k):
         ProjectError: no trained model, or an empty pool.
     """
     version, model_path = _current_model(manifest)
-    pool = manifest.pool()
-    if not pool:
-        raise ProjectError(
-            "Expected unlabeled items that no round picked yet. Received an empty "
-            "pool; add items with `kerasll project add`"
-        )
-    scored = score_items(model_path, [os.fspath(path) for _, path in pool])
+    pool = _open_pool(manifest)
+    scored, skipped = score_items(model_path, [os.fspath(path) for _, path in pool],
+                                  k)
     picks = []
     for item_id, path in pool:
         pick = scored.get(os.fspath(path))
         if pick is not None:
             picks.append(Pick(item_id, pick.predicted_loss, _text(pick.prediction),
                               pick.confidence))
-    notes = []
-    if len(picks) < len(pool):
-        notes.append(f"{len(pool) - len(picks)} unreadable item(s) skipped")
+    notes = [f"{skipped} unreadable item(s) skipped"] if skipped else []
     return _record(manifest, version, k, "scored here", picks, len(pool), notes)
 
 
@@ -159,12 +168,7 @@ def select_random(manifest, k, seed=0):
     Raises:
         ProjectError: an empty pool.
     """
-    pool = manifest.pool()
-    if not pool:
-        raise ProjectError(
-            "Expected unlabeled items that no round picked yet. Received an empty "
-            "pool; add items with `kerasll project add`"
-        )
+    pool = _open_pool(manifest)
     rng = np.random.default_rng(seed)
     chosen = sorted(rng.choice(len(pool), size=min(k, len(pool)), replace=False))
     picks = [Pick(pool[index][0], None) for index in chosen]
@@ -221,7 +225,7 @@ def _check_version(manifest, version, model_path, best):
         item_id: os.fspath(manifest.resolve(path))
         for item_id, path in manifest.query("SELECT id, path FROM items")
     }
-    scored = score_items(model_path, sorted({paths[i] for i in best}))
+    scored, _ = score_items(model_path, sorted({paths[i] for i in best}))
     for item_id, (pick, source) in best.items():
         here = scored.get(paths[item_id])
         if here is None or math.isnan(pick.predicted_loss):

@@ -158,6 +158,7 @@ def _array(path):
             f"or (N, H, W, 3). Received shape {array.shape}, dtype {array.dtype} "
             f"in {str(path)!r}"
         )
+
     def encode(row):
         return images.encode_png(np.asarray(array[row]))
 
@@ -173,10 +174,9 @@ def add_source(manifest, source, device=None):
     Every (device, origin) is recorded, duplicates included, so the device's
     picks find their items. Every image is decoded first; the first `add` of
     a project fixes its image size and color mode from the first image unless
-    `init` set them (then all images must share that size). Array rows are
-    written to
-    `items/` before the transaction; a crash leaves at most unreferenced
-    files there, which the next `add` of the same rows reuses.
+    `init` set them (then all images must share that size). New array rows
+    are written to `items/` before the transaction; a crash leaves at most
+    unreferenced files there, which the next `add` of the same rows reuses.
 
     Args:
         manifest: the open `Manifest`.
@@ -195,28 +195,13 @@ def add_source(manifest, source, device=None):
     device = Path(source).resolve().stem if device is None else str(device).strip()
     if not device:
         raise SourceError(f"Expected a non-empty device name. Received: {device!r}")
-    config = manifest.config
     shapes, hashes = {}, []
     for item in found:  # One item's bytes in memory at a time.
         data = item.read()
         size, mode = images.inspect(data, item.origin)
         shapes.setdefault((size, mode), item.origin)
         hashes.append(images.content_hash(data))
-    if config.image_size is None or config.color_mode is None:
-        sizes = {size for size, _ in shapes}
-        if config.image_size is None and len(sizes) > 1:
-            examples = [f"{w}x{h} ({name})" for ((h, w), _), name in shapes.items()]
-            raise SourceError(
-                "Expected images of one size, or an image size set at init "
-                f"(--image-size HEIGHT WIDTH). Received: {examples[:3]}"
-            )
-        modes = {mode for _, mode in shapes}
-        config = type(config)(
-            config.project_id,
-            config.classes,
-            config.image_size or next(iter(sizes)),
-            config.color_mode or ("grayscale" if modes == {"grayscale"} else "rgb"),
-        )
+    config = _settled(manifest.config, shapes)
     known = {sha for (sha,) in manifest.query("SELECT sha256 FROM items")}
     new, seen = [], set()
     for item, sha in zip(found, hashes):
@@ -239,6 +224,38 @@ def add_source(manifest, source, device=None):
             [(device, item.origin, sha) for item, sha in zip(found, hashes)],
         )
     return AddResult(len(found), len(new), len(found) - len(new), device)
+
+
+def _settled(config, shapes):
+    """The project settings, with image size and color mode fixed by the
+    first images when `init` left them open.
+
+    Args:
+        config: the `ProjectConfig`.
+        shapes: {((height, width), color mode): an origin having it}.
+
+    Returns:
+        The (possibly unchanged) `ProjectConfig`.
+
+    Raises:
+        SourceError: images of several sizes and no size set at init.
+    """
+    if config.image_size is not None and config.color_mode is not None:
+        return config
+    sizes = {size for size, _ in shapes}
+    if config.image_size is None and len(sizes) > 1:
+        examples = [f"{w}x{h} ({name})" for ((h, w), _), name in shapes.items()]
+        raise SourceError(
+            "Expected images of one size, or an image size set at init "
+            f"(--image-size HEIGHT WIDTH). Received: {examples[:3]}"
+        )
+    modes = {mode for _, mode in shapes}
+    return dataclasses.replace(
+        config,
+        image_size=config.image_size or next(iter(sizes)),
+        color_mode=config.color_mode or (
+            "grayscale" if modes == {"grayscale"} else "rgb"),
+    )
 
 
 def _stored_path(root, item, sha):
