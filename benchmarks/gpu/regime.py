@@ -82,18 +82,46 @@ def _log(message):
     print(f"[{_elapsed():6.1f}s] {message}", flush=True)
 
 
+_COMPILE_EVENTS = {
+    "/jax/compilation_cache/cache_hits": "cache_hits",
+    "/jax/compilation_cache/cache_misses": "cache_misses",
+    "/jax/core/compile/jaxpr_trace_duration": "trace_seconds",
+    "/jax/core/compile/jaxpr_to_mlir_module_duration": "lower_seconds",
+    "/jax/core/compile/backend_compile_duration": "compile_seconds",
+}
+
+
 def _enable_compilation_cache(folder):
     """XLA executables persist on disk, so a fresh model of the same shapes
-    (every cycle builds one) loads its compiled step instead of compiling."""
+    (every cycle builds one) loads its compiled step instead of compiling.
+
+    Returns:
+        A dict, filled as the run goes, of cache hits and misses and of the
+        seconds spent tracing, lowering and compiling (JAX's monitoring events).
+    """
     import jax
 
     jax.config.update("jax_compilation_cache_dir", str(folder))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    counts = dict.fromkeys(_COMPILE_EVENTS.values(), 0)
+
+    def count(event, **kwargs):
+        if event in _COMPILE_EVENTS:
+            counts[_COMPILE_EVENTS[event]] += 1
+
+    def add(event, seconds, **kwargs):
+        if event in _COMPILE_EVENTS:
+            counts[_COMPILE_EVENTS[event]] += seconds
+
+    jax.monitoring.register_event_listener(count)
+    jax.monitoring.register_event_duration_secs_listener(add)
+    return counts
 
 
-def _describe(preset, dataset):
+def _describe(preset, config, dataset):
     pool, test = len(dataset.x_train), len(dataset.x_test)
+    training = config.training
     final = preset.initial + (preset.cycles - 1) * preset.budget
     return (
         "Paper (CIFAR-10): pool 50,000, test 10,000, 1,000 initial + 1,000 per "
@@ -103,8 +131,9 @@ def _describe(preset, dataset):
         f"{preset.initial:,} initial + {preset.budget:,} per cycle from a random "
         f"subset of {preset.subset:,}, {preset.cycles} cycles "
         f"({preset.initial:,} -> {final:,} labels), {preset.epochs} epochs per "
-        f"cycle (lr drop at epoch {round(0.8 * preset.epochs)}, head detached "
-        f"at {round(0.6 * preset.epochs)}), 1 trial, ResNet-18 width "
+        f"cycle (0-based: lr x{training.lr_drop_factor} from epoch "
+        f"{training.lr_drop_epoch}, head detached from epoch "
+        f"{training.detach_epoch}), 1 trial, ResNet-18 width "
         f"{preset.width}, batch {preset.batch_size}, fp32 on the JAX backend."
     )
 
@@ -142,9 +171,17 @@ def _listener(deadline):
             self.longest = {}  # cycle -> seconds of its longest run so far
             self.records = []
 
+        def expected_seconds(self, cycle, labeled):
+            """The longest run of this cycle so far; else the last cycle's
+            time scaled by the labels (training time grows with them)."""
+            if cycle in self.longest:
+                return self.longest[cycle]
+            last = self.records[-1] if self.records else None
+            return last.seconds * labeled / last.labeled if last else 0.0
+
         def cycle_started(self, strategy, trial, cycle, labeled, epochs):
-            expected = self.longest.get(cycle)
-            if cycle > 0 and expected and _elapsed() + expected > deadline:
+            expected = self.expected_seconds(cycle, labeled)
+            if cycle > 0 and _elapsed() + expected > deadline:
                 raise DeadlineReached(
                     f"{strategy} cycle {cycle} would take about {expected:.0f}s "
                     f"and end past the {deadline:.0f}s deadline"
@@ -191,7 +228,7 @@ def run(argv=None):
     args = _parse(argv)
     preset = PRESETS[args.preset]
     args.out.mkdir(parents=True, exist_ok=True)
-    _enable_compilation_cache(args.work / "jax-cache")
+    compilation = _enable_compilation_cache(args.work / "jax-cache")
     import keras
 
     if keras.backend.backend() != "jax":
@@ -206,9 +243,9 @@ def run(argv=None):
     _log(f"environment: {json.dumps(environment)}")
     dataset = load_subset(args.data)
     _log(f"decoded {len(dataset.x_train):,} pool and {len(dataset.x_test):,} test images")
-    protocol = _describe(preset, dataset)
-    print(protocol, flush=True)
     config = _config(preset, args.seed)
+    protocol = _describe(preset, config, dataset)
+    print(protocol, flush=True)
     listener, stopped = _listener(preset.deadline), None
     try:
         run_experiment(config, dataset, args.work / "experiment", overwrite=True,
@@ -237,6 +274,7 @@ def run(argv=None):
             for r in records
         ],
         "trained_images": trained,
+        "compilation": {k: round(v, 1) for k, v in compilation.items()},
         "complete": sorted({r.strategy for r in complete}),
         "cut": cut,
         "stopped": stopped,
@@ -245,7 +283,8 @@ def run(argv=None):
     (args.out / "run.json").write_text(json.dumps(report, indent=2))
     _log(
         f"done: {trained:,} training images in {sum(r.seconds for r in records):.0f}s "
-        f"of cycles; cut: {cut or 'none'}; TensorFlow imported: "
+        f"of cycles; compilation: {report['compilation']}; cut: {cut or 'none'}; "
+        "TensorFlow imported: "
         f"{report['tensorflow_imported']}"
     )
     return report
