@@ -1,25 +1,29 @@
 """A lossless, compact CIFAR-10 subset small enough to carry to the GPU machine.
 
-Images are stored channel-planar with each row delta-coded (every pixel minus
-its left neighbour, modulo 256) and then deflated by `numpy.savez_compressed`:
-about two thirds of the raw uint8 size, against about six sevenths without
-the delta coding, and decoded exactly with one cumulative sum.
+Images are stored channel-planar and delta-coded along rows, then along
+columns (modulo 256, so each value is the pixel minus its left and upper
+neighbours plus the upper-left one), then deflated by
+`numpy.savez_compressed`: about 70% of the raw uint8 size on this CIFAR-10
+copy, against 77% with row deltas only and 85% without delta coding, and
+decoded exactly with two cumulative sums.
 """
 
 import numpy as np
 
-FORMAT = "planar-row-delta-v1"
+FORMAT = "planar-2d-delta-v1"
 
 
 def encode(images):
-    """(N, H, W, C) uint8 images -> (N, C, H, W) uint8 row deltas."""
-    planar = np.ascontiguousarray(np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2))
-    return np.diff(planar, axis=-1, prepend=np.uint8(0))
+    """(N, H, W, C) uint8 images -> (N, C, H, W) uint8 2-D deltas."""
+    planar = np.asarray(images, dtype=np.uint8).transpose(0, 3, 1, 2)
+    rows = np.diff(planar, axis=-1, prepend=np.uint8(0))
+    return np.diff(rows, axis=-2, prepend=np.uint8(0))
 
 
 def decode(codes):
-    """Inverse of `encode`: (N, C, H, W) row deltas -> (N, H, W, C) uint8."""
-    planar = np.cumsum(codes, axis=-1, dtype=np.uint8)
+    """Inverse of `encode`: (N, C, H, W) 2-D deltas -> (N, H, W, C) uint8."""
+    rows = np.cumsum(codes, axis=-2, dtype=np.uint8)
+    planar = np.cumsum(rows, axis=-1, dtype=np.uint8)
     return np.ascontiguousarray(planar.transpose(0, 2, 3, 1))
 
 

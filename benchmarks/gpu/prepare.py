@@ -4,7 +4,7 @@ The GPU machine has PyTorch and JAX but neither TensorFlow nor Keras, and no
 network; a call carries at most 64 MiB. This writes, into an ignored folder:
 
 - `cifar10-compact.npz`: a random, lossless subset of the shared CIFAR-10
-  copy (default 16,384 pool and 5,120 test images, about 44 MB);
+  copy (default 16,384 pool and 5,120 test images, about 44 MiB);
 - `wheels/`: Keras and the pure-Python or small dependencies that machine
   lacks (namex, optree), for its Python (3.12, x86-64 manylinux).
 
