@@ -23,7 +23,8 @@ def test_encode_uses_the_variances():
     anchor = np.array([[0.25, 0.25, 0.75, 0.75]])
     box = np.array([[0.3, 0.25, 0.8, 0.75]])  # shifted right by 0.05
     np.testing.assert_allclose(
-        encode(box, anchor, variances=(0.1, 0.2)), [[0.05 / 0.5 / 0.1, 0, 0, 0]],
+        encode(box, anchor, variances=(0.1, 0.2)),
+        [[0.05 / 0.5 / 0.1, 0, 0, 0]],
         atol=1e-6,
     )
 
@@ -47,13 +48,15 @@ def test_default_boxes_tile_each_map_in_reshape_order():
     # The extra square box of the last map has scale sqrt(0.9 * 1.0), clipped.
     side = np.sqrt(0.9)
     np.testing.assert_allclose(
-        boxes[-1], np.clip([0.5 - side / 2, 0.5 - side / 2, 0.5 + side / 2, 0.5 + side / 2], 0, 1),
+        boxes[-1],
+        np.clip([0.5 - side / 2, 0.5 - side / 2, 0.5 + side / 2, 0.5 + side / 2], 0, 1),
         atol=1e-6,
     )
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"min_scale": 0.0}, {"min_scale": 0.9, "max_scale": 0.2}, {"aspect_ratios": ()}]
+    "kwargs",
+    [{"min_scale": 0.0}, {"min_scale": 0.9, "max_scale": 0.2}, {"aspect_ratios": ()}],
 )
 def test_default_boxes_reject_bad_arguments(kwargs):
     with pytest.raises(ValueError, match="Expected"):
@@ -83,7 +86,8 @@ def test_encode_targets_shifts_classes_and_zeroes_background():
     assert positive.any() and set(targets[positive, 4]) == {3.0}
     np.testing.assert_array_equal(targets[~positive], 0.0)
     np.testing.assert_allclose(
-        decode(targets[positive, :4], anchors[positive]), np.repeat(objects, positive.sum(), 0),
+        decode(targets[positive, :4], anchors[positive]),
+        np.repeat(objects, positive.sum(), 0),
         atol=1e-5,
     )
     batch = encode_batch([objects, np.zeros((0, 4))], [[2], []], anchors)

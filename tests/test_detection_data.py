@@ -19,7 +19,9 @@ from kerasll.detection.voc import load_voc
 
 def _sources(count=12, seed=0):
     rng = np.random.default_rng(seed)
-    return rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), rng.integers(0, 3, count)
+    return rng.integers(0, 256, (count, 32, 32, 3), dtype=np.uint8), rng.integers(
+        0, 3, count
+    )
 
 
 def test_scenes_are_deterministic_and_boxes_hold_the_pasted_images():
@@ -41,13 +43,16 @@ def test_scenes_are_deterministic_and_boxes_hold_the_pasted_images():
 
 def test_scenes_reject_bad_sources():
     images, labels = _sources()
-    with pytest.raises(SceneDataError, match=r"dtype uint8.*Received shape \(12, 32, 32\)"):
+    with pytest.raises(
+        SceneDataError, match=r"dtype uint8.*Received shape \(12, 32, 32\)"
+    ):
         make_scenes(images[..., 0], labels, 2)
     with pytest.raises(SceneDataError, match="one label per source image"):
         make_scenes(images, labels[:3], 2)
 
 
-def test_cifar_scenes_come_from_the_matching_split(tmp_path):
+@pytest.mark.cifar
+def test_cifar_scenes_come_from_the_matching_split():
     path = cifar10_path()
     if not path.is_file():
         pytest.skip(f"CIFAR-10 npz not found at {path} (set KERASLL_DATA)")
@@ -61,7 +66,9 @@ def test_cifar_scenes_name_a_missing_file(tmp_path):
     with pytest.raises(SceneDataError, match="No such file"):
         load_cifar_scenes(tmp_path / "absent.npz")
     np.savez(tmp_path / "partial.npz", x_train=np.zeros((2, 4, 4, 3), np.uint8))
-    with pytest.raises(SceneDataError, match=r"missing \['x_test', 'y_test', 'y_train'\]"):
+    with pytest.raises(
+        SceneDataError, match=r"missing \['x_test', 'y_test', 'y_train'\]"
+    ):
         load_cifar_scenes(tmp_path / "partial.npz")
 
 
@@ -69,7 +76,8 @@ VOC_XML = """<annotation>
   <filename>{name}.png</filename>
   <size><width>40</width><height>20</height><depth>3</depth></size>
   <object><name>dog</name><difficult>0</difficult>
-    <bndbox><xmin>4</xmin><ymin>2</ymin><xmax>20</xmax><ymax>18</ymax></bndbox></object>
+    <bndbox><xmin>4</xmin><ymin>2</ymin><xmax>20</xmax><ymax>18</ymax></bndbox>
+  </object>
   <object><name>cat</name><difficult>1</difficult>
     <bndbox><xmin>22</xmin><ymin>0</ymin><xmax>40</xmax><ymax>10</ymax></bndbox></object>
 </annotation>"""
@@ -125,7 +133,9 @@ def test_voc_bad_input_is_named(tmp_path, text, message):
 def test_voc_unknown_class_and_missing_files(tmp_path):
     path = tmp_path / "a.xml"
     path.write_text(VOC_XML.format(name="a"))
-    with pytest.raises(AnnotationError, match=r"among class_names \['dog'\].*\['cat'\]"):
+    with pytest.raises(
+        AnnotationError, match=r"among class_names \['dog'\].*\['cat'\]"
+    ):
         load_voc(path, class_names=["dog"])
     (tmp_path / "empty").mkdir()
     with pytest.raises(AnnotationError, match="no .xml files"):
@@ -143,7 +153,13 @@ def _coco():
         "annotations": [
             {"id": 1, "image_id": 7, "category_id": 18, "bbox": [4, 2, 16, 16]},
             {"id": 2, "image_id": 7, "category_id": 3, "bbox": [0, 0, 10, 10]},
-            {"id": 3, "image_id": 9, "category_id": 3, "bbox": [0, 0, 40, 20], "iscrowd": 1},
+            {
+                "id": 3,
+                "image_id": 9,
+                "category_id": 3,
+                "bbox": [0, 0, 40, 20],
+                "iscrowd": 1,
+            },
         ],
         "categories": [{"id": 18, "name": "dog"}, {"id": 3, "name": "car"}],
     }

@@ -61,5 +61,7 @@ def test_loss_is_per_sample_for_the_learner_and_serializable():
 
 
 def test_rejects_negative_hyper_parameters():
-    with pytest.raises(ValueError, match=r"neg_pos_ratio >= 0. Received: neg_pos_ratio=-1"):
+    with pytest.raises(
+        ValueError, match=r"neg_pos_ratio >= 0. Received: neg_pos_ratio=-1"
+    ):
         MultiBoxLoss(neg_pos_ratio=-1)

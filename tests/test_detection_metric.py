@@ -10,7 +10,9 @@ from kerasll.detection.postprocess import Detections
 def _detections(boxes, scores, classes):
     boxes = np.asarray(boxes, dtype=np.float32).reshape(-1, 4)
     return Detections(
-        boxes, np.asarray(scores, np.float32), np.asarray(classes, np.int64),
+        boxes,
+        np.asarray(scores, np.float32),
+        np.asarray(classes, np.int64),
         np.arange(len(boxes)),
     )
 

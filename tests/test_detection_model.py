@@ -1,7 +1,8 @@
 """The small SSD under LossLearner: it learns, its head ranks, it exports.
 
-One tiny detector is trained once for the module (a few CPU seconds on an
-idle machine) on scenes of colored noise patches, so no data set is needed.
+One tiny detector is trained once for the module (about 15 CPU seconds) on
+scenes of colored noise patches, so no data set is needed; the tests that use
+it are marked slow.
 """
 
 import keras
@@ -29,7 +30,9 @@ EPOCHS = 30
 
 def _tiny_detector():
     return build_ssd(
-        (32, 32, 3), num_classes=CLASSES, stem_filters=(8, 16),
+        (32, 32, 3),
+        num_classes=CLASSES,
+        stem_filters=(8, 16),
         feature_filters=(16, 16, 16, 16),
     )
 
@@ -57,13 +60,18 @@ def trained():
     y_train = encode_batch(train.boxes, train.labels, anchors)
 
     def mean_loss():
-        return float(ops.mean(MultiBoxLoss().call(y_train, detector.predict(x_train, verbose=0))))
+        return float(
+            ops.mean(MultiBoxLoss().call(y_train, detector.predict(x_train, verbose=0)))
+        )
 
     before = mean_loss()
     learner.fit(x_train, y_train, batch_size=16, epochs=EPOCHS, verbose=0)
     return {
-        "learner": learner, "anchors": anchors, "test": test,
-        "before": before, "after": mean_loss(),
+        "learner": learner,
+        "anchors": anchors,
+        "test": test,
+        "before": before,
+        "after": mean_loss(),
     }
 
 
@@ -81,14 +89,20 @@ def test_detector_shapes_and_taps():
         default_boxes_for(detector, DefaultBoxes(aspect_ratios=(1.0, 2.0)))
     with pytest.raises(ValueError, match="at least 64x64"):
         build_ssd((32, 32, 3), stem_filters=(8, 8, 8))
+    single = build_ssd((16, 16, 3), stem_filters=(8,), feature_filters=(8,))
+    assert single.output_names == ["detections"]
 
 
+@pytest.mark.slow
 def test_tiny_detector_learns_a_few_scenes(trained):
-    print(f"mean MultiBox loss on the training scenes: {trained['before']:.3f} -> "
-          f"{trained['after']:.3f}")
+    print(
+        f"mean MultiBox loss on the training scenes: {trained['before']:.3f} -> "
+        f"{trained['after']:.3f}"
+    )
     assert trained["after"] < 0.6 * trained["before"]
 
 
+@pytest.mark.slow
 def test_head_ranks_held_out_scenes_above_chance(trained):
     learner, test = trained["learner"], trained["test"]
     x = test.images.astype("float32")
@@ -96,11 +110,14 @@ def test_head_ranks_held_out_scenes_above_chance(trained):
     true = ops.convert_to_numpy(MultiBoxLoss().call(y, learner.predict(x, verbose=0)))
     predicted = learner.predict_loss(x)
     first, second = np.triu_indices(len(x), 1)
-    accuracy = np.mean((predicted[first] > predicted[second]) == (true[first] > true[second]))
+    accuracy = np.mean(
+        (predicted[first] > predicted[second]) == (true[first] > true[second])
+    )
     print(f"head rank accuracy on {len(x)} held-out scenes (all pairs): {accuracy:.3f}")
     assert accuracy > 0.5
 
 
+@pytest.mark.slow
 def test_onnx_export_carries_boxes_scores_and_predicted_loss(trained, tmp_path):
     learner, anchors = trained["learner"], trained["anchors"]
     x = trained["test"].images.astype("float32")
@@ -121,6 +138,7 @@ def test_onnx_export_carries_boxes_scores_and_predicted_loss(trained, tmp_path):
     np.testing.assert_allclose(predicted, learner.predict_loss(x), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_inference_model_round_trips_through_keras_saving(trained, tmp_path):
     model = inference_model(trained["learner"].backbone, trained["anchors"])
     x = trained["test"].images[:4].astype("float32")
@@ -130,6 +148,7 @@ def test_inference_model_round_trips_through_keras_saving(trained, tmp_path):
         np.testing.assert_allclose(got, want, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_uncertainty_scores_from_the_trained_detector(trained):
     learner, anchors = trained["learner"], trained["anchors"]
     x = trained["test"].images[:8].astype("float32")

@@ -56,7 +56,9 @@ def test_nms_time_at_ssd_sizes_is_milliseconds():
     start = time.perf_counter()
     select_detections(boxes, probabilities)
     per_image = (time.perf_counter() - start) / len(boxes)
-    print(f"select_detections: {per_image * 1e3:.1f} ms per image, {len(anchors)} boxes")
+    print(
+        f"select_detections: {per_image * 1e3:.1f} ms per image, {len(anchors)} boxes"
+    )
     assert per_image < 1.0  # generous: a loaded 2-core machine
 
 

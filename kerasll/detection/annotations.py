@@ -101,7 +101,9 @@ def to_scenes(annotations, image_dir, image_size=(64, 64), skip_difficult=True):
                 f"Expected a readable image at {str(path)!r} (annotated as "
                 f"{record.file_name!r}). Received {type(error).__name__}: {error}."
             ) from error
-        keep = ~record.difficult if skip_difficult else np.ones(len(record.labels), bool)
+        keep = (
+            ~record.difficult if skip_difficult else np.ones(len(record.labels), bool)
+        )
         boxes.append(record.normalized_boxes()[keep])
         labels.append(record.labels[keep])
     return Scenes(images, tuple(boxes), tuple(labels), annotations.class_names)

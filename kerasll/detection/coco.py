@@ -44,7 +44,9 @@ def load_coco(path):
         raise AnnotationError(
             f"Expected valid JSON in {path}. Received a decode error: {error}."
         ) from None
-    missing = [key for key in _REQUIRED if not isinstance(data, dict) or key not in data]
+    missing = [
+        key for key in _REQUIRED if not isinstance(data, dict) or key not in data
+    ]
     if missing:
         keys = sorted(data) if isinstance(data, dict) else type(data).__name__
         raise AnnotationError(
@@ -68,7 +70,11 @@ def load_coco(path):
     objects = {image_id: [] for image_id in records}
     for number, annotation in enumerate(data["annotations"]):
         where = f"{path}, annotations[{number}]"
-        if not isinstance(annotation, dict) or not {"image_id", "category_id", "bbox"} <= set(annotation):
+        if not isinstance(annotation, dict) or not {
+            "image_id",
+            "category_id",
+            "bbox",
+        } <= set(annotation):
             raise AnnotationError(
                 f"Expected 'image_id', 'category_id' and 'bbox' in {where}. "
                 f"Received {annotation!r}."
@@ -92,13 +98,17 @@ def load_coco(path):
             )
         x, y, width, height = bbox
         corners = check_box([x, y, _add(x, width), _add(y, height)], where)
-        objects[annotation["image_id"]].append((corners, label_of[annotation["category_id"]]))
+        objects[annotation["image_id"]].append(
+            (corners, label_of[annotation["category_id"]])
+        )
     images = tuple(
         ImageAnnotation(
             file_name=file_name,
             width=width,
             height=height,
-            boxes=np.asarray([box for box, _ in objects[image_id]], np.float32).reshape(-1, 4),
+            boxes=np.asarray([box for box, _ in objects[image_id]], np.float32).reshape(
+                -1, 4
+            ),
             labels=np.asarray([label for _, label in objects[image_id]], np.int64),
             difficult=np.zeros(len(objects[image_id]), dtype=bool),
         )

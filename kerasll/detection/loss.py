@@ -77,9 +77,7 @@ class MultiBoxLoss(keras.losses.Loss):
         super().__init__(name=name, reduction=reduction, dtype=dtype)
         for key, value in (("neg_pos_ratio", neg_pos_ratio), ("alpha", alpha)):
             if not float(value) >= 0.0:
-                raise ValueError(
-                    f"Expected {key} >= 0. Received: {key}={value!r}."
-                )
+                raise ValueError(f"Expected {key} >= 0. Received: {key}={value!r}.")
         self.neg_pos_ratio = float(neg_pos_ratio)
         self.alpha = float(alpha)
 

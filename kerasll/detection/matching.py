@@ -80,9 +80,7 @@ def encode_targets(
     return targets
 
 
-def encode_batch(
-    boxes, labels, default_boxes, iou_threshold=0.5, variances=VARIANCES
-):
+def encode_batch(boxes, labels, default_boxes, iou_threshold=0.5, variances=VARIANCES):
     """`encode_targets` for a list of images.
 
     Args:

@@ -68,7 +68,9 @@ def mean_average_precision(
             check_boxes(found.boxes, "detection boxes"), found.classes, found.scores
         )
     ]
-    present = sorted({ann["category_id"] - 1 for ann in ground_truth.dataset["annotations"]})
+    present = sorted(
+        {ann["category_id"] - 1 for ann in ground_truth.dataset["annotations"]}
+    )
     if not results:
         per_class[present] = 0.0
         return 0.0, per_class
@@ -90,7 +92,12 @@ def mean_average_precision(
 
 
 def _xywh(box):
-    return [float(box[0]), float(box[1]), float(box[2] - box[0]), float(box[3] - box[1])]
+    return [
+        float(box[0]),
+        float(box[1]),
+        float(box[2] - box[0]),
+        float(box[3] - box[1]),
+    ]
 
 
 def _coco_ground_truth(true_boxes, true_labels, num_classes):

@@ -72,17 +72,17 @@ def build_ssd(
             x, filters, strides, f"feature_conv_{index}", f"{FEATURE_MAP_PREFIX}{index}"
         )
         head = keras.layers.Conv2D(
-            default_boxes.per_location * width, 3, padding="same",
+            default_boxes.per_location * width,
+            3,
+            padding="same",
             name=f"predictor_{index}",
         )(x)
-        predictions.append(
-            keras.layers.Reshape((-1, width), name=f"predictor_{index}_boxes")(head)
-        )
-    outputs = (
-        predictions[0]
-        if len(predictions) == 1
-        else keras.layers.Concatenate(axis=1, name=OUTPUT_NAME)(predictions)
-    )
+        single = len(feature_filters) == 1
+        rows = OUTPUT_NAME if single else f"predictor_{index}_boxes"
+        predictions.append(keras.layers.Reshape((-1, width), name=rows)(head))
+    if len(predictions) == 1:
+        return keras.Model(inputs, predictions[0], name=name)
+    outputs = keras.layers.Concatenate(axis=1, name=OUTPUT_NAME)(predictions)
     return keras.Model(inputs, outputs, name=name)
 
 
@@ -106,7 +106,8 @@ def feature_map_names(model):
         ValueError: the model has no such layers.
     """
     names = [
-        layer.name for layer in model.layers
+        layer.name
+        for layer in model.layers
         if layer.name.startswith(FEATURE_MAP_PREFIX)
     ]
     if not names:
@@ -115,7 +116,7 @@ def feature_map_names(model):
             f"build_ssd). Received a model with layers "
             f"{[layer.name for layer in model.layers]}."
         )
-    return sorted(names, key=lambda name: int(name[len(FEATURE_MAP_PREFIX):]))
+    return sorted(names, key=lambda name: int(name[len(FEATURE_MAP_PREFIX) :]))
 
 
 def default_boxes_for(model, default_boxes=None):

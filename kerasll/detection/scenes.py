@@ -95,7 +95,12 @@ def make_scenes(
     """
     images = np.asarray(images)
     labels = np.asarray(labels).reshape(-1)
-    if images.ndim != 4 or images.shape[-1] != 3 or images.dtype != np.uint8 or len(images) < 2:
+    if (
+        images.ndim != 4
+        or images.shape[-1] != 3
+        or images.dtype != np.uint8
+        or len(images) < 2
+    ):
         raise SceneDataError(
             "Expected source images of shape (n >= 2, height, width, 3) and dtype "
             f"uint8. Received shape {images.shape}, dtype {images.dtype}."
@@ -118,7 +123,9 @@ def make_scenes(
     scenes = np.empty((int(count), size, size, 3), dtype=np.uint8)
     all_boxes, all_labels = [], []
     for index in range(int(count)):
-        crop = int(rng.integers(max(4, min(height, width) // 2), min(height, width) + 1))
+        crop = int(
+            rng.integers(max(4, min(height, width) // 2), min(height, width) + 1)
+        )
         top = int(rng.integers(0, height - crop + 1))
         left = int(rng.integers(0, width - crop + 1))
         background = images[int(rng.integers(len(images)))]
@@ -201,11 +208,21 @@ def load_cifar_scenes(
             else None
         )
         train = make_scenes(
-            data["x_train"], data["y_train"], train_count, scene_size,
-            seed=seed, class_names=names, **kwargs,
+            data["x_train"],
+            data["y_train"],
+            train_count,
+            scene_size,
+            seed=seed,
+            class_names=names,
+            **kwargs,
         )
         test = make_scenes(
-            data["x_test"], data["y_test"], test_count, scene_size,
-            seed=seed + 1, class_names=names, **kwargs,
+            data["x_test"],
+            data["y_test"],
+            test_count,
+            scene_size,
+            seed=seed + 1,
+            class_names=names,
+            **kwargs,
         )
     return train, test

@@ -40,7 +40,9 @@ def detection_entropy(probabilities, detections, reduction="mean"):
             f"Expected one Detections per image ({len(probabilities)}). Received "
             f"{len(detections)}."
         )
-    entropy = -np.sum(probabilities * np.log(np.clip(probabilities, 1e-12, 1.0)), axis=-1)
+    entropy = -np.sum(
+        probabilities * np.log(np.clip(probabilities, 1e-12, 1.0)), axis=-1
+    )
     reduce = np.mean if reduction == "mean" else np.max
     scores = np.empty(len(probabilities), dtype=np.float32)
     for image, found in enumerate(detections):

@@ -51,7 +51,9 @@ def load_voc(path, class_names=None):
                 file_name=header["filename"],
                 width=header["width"],
                 height=header["height"],
-                boxes=np.asarray([box for _, box, _ in objects], np.float32).reshape(-1, 4),
+                boxes=np.asarray([box for _, box, _ in objects], np.float32).reshape(
+                    -1, 4
+                ),
                 labels=np.asarray([index[name] for name, _, _ in objects], np.int64),
                 difficult=np.asarray([hard for _, _, hard in objects], bool),
             )
