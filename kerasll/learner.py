@@ -77,9 +77,9 @@ class LossLearner(steps_for_backend(), keras.Model):
         self.margin = _check_non_negative("margin", margin)
         self.weight = _check_non_negative("weight", weight)
         self.objective = _check_objective(objective)
-        self.detach_epoch = (
-            None if detach_epoch is None else _check_integer("detach_epoch", detach_epoch)
-        )
+        self.detach_epoch = None
+        if detach_epoch is not None:
+            self.detach_epoch = _check_integer("detach_epoch", detach_epoch)
         self.head_weight_decay = _check_non_negative(
             "head_weight_decay", head_weight_decay
         )
@@ -296,7 +296,8 @@ def _check_non_negative(name, value):
 
 def _check_integer(name, value, low=0):
     """Returns `value` as an int, refusing non-integers and values below `low`."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+    integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if not integer or value < low:
         raise ValueError(
             f"Expected {name} to be an integer >= {low}. Received: {name}={value!r}"
         )

@@ -97,3 +97,21 @@ def test_the_demo_refuses_a_folder_that_is_not_its_output(tmp_path, config):
     assert result.exit_code == 1
     assert "Error: Expected a new or empty folder" in result.output
     assert _listing(out) == before
+
+
+@pytest.mark.parametrize(
+    "command, message",
+    [
+        (["simulate", "--dataset", "digits", "--budget", "0"],
+         "Expected sizes of at least 1. Received: {'budget': 0}"),
+        (["simulate", "--epochs", "0"], "'epochs': 0"),
+        (["demo", "--cycles", "1"], "Expected cycles >= 2 for the demo"),
+        (["demo", "--epochs", "0"], "'epochs': 0"),
+    ],
+)
+def test_numbers_are_checked_once_by_the_library(tmp_path, command, message):
+    out = tmp_path / "out"
+    result = CliRunner().invoke(main, [*command, "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert result.output.startswith("Error: ") and message in result.output
+    assert not out.exists()

@@ -345,7 +345,8 @@ def test_a_loss_returning_a_scalar_is_a_clear_error(batch_size):
     x, y, _ = marked_noise_data(8, seed=14)
     learner = _learner()
     learner.compile(loss=_batch_mean_loss)
-    with pytest.raises(ValueError, match="Received a scalar from loss '_batch_mean_loss'"):
+    message = "Received a scalar from loss '_batch_mean_loss'"
+    with pytest.raises(ValueError, match=message):
         learner.fit(x, y, epochs=1, batch_size=batch_size, verbose=0)
 
 
@@ -363,5 +364,6 @@ def test_logged_loss_is_the_learners_own_public_tracker():
     names = [metric.name for metric in learner.metrics]
     assert names.count("loss") == 1 and learner.metrics[0] is learner.loss_tracker
     assert logs["loss"] == pytest.approx(float(learner.loss_tracker.result()))
-    assert logs["loss"] == pytest.approx(logs["task_loss"] + logs["head_loss"], rel=1e-5)
+    total = logs["task_loss"] + logs["head_loss"]
+    assert logs["loss"] == pytest.approx(total, rel=1e-5)
     assert {"accuracy", "task_loss", "head_loss", "rank_accuracy"} <= set(logs)

@@ -39,6 +39,7 @@ def test_readme_references_exist(readme):
     for match in REFERENCE.finditer(text):
         reference = match.group(1) or match.group(2)
         into_repo = reference.split("/")[0] in folders
-        if into_repo and not any((folder / reference).exists() for folder in (ROOT, base)):
+        exists = any((folder / reference).exists() for folder in (ROOT, base))
+        if into_repo and not exists:
             missing.append(reference)
     assert missing == []

@@ -132,10 +132,12 @@ def test_a_built_sequential_model_trains_and_round_trips(build, tmp_path):
     x, y = _data(shape=(8, 8, 1))
     learner.compile(optimizer="sgd", loss=SPARSE_CE)
     learner.fit(x, y, epochs=1, verbose=0)
-    np.testing.assert_allclose(learner.predict(x, verbose=0), model.predict(x, verbose=0))
+    np.testing.assert_allclose(
+        learner.predict(x, verbose=0), model.predict(x, verbose=0))
     learner.save(tmp_path / "learner.keras")
     loaded = keras.models.load_model(tmp_path / "learner.keras")
-    np.testing.assert_allclose(loaded.predict_loss(x), learner.predict_loss(x), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict_loss(x), learner.predict_loss(x), rtol=1e-5)
 
 
 def test_a_never_built_sequential_model_is_a_clear_error():
@@ -165,7 +167,8 @@ def test_nested_taps_feed_the_head_from_the_same_forward_pass(tmp_path):
     learner.save(tmp_path / "nested.keras")
     loaded = keras.models.load_model(tmp_path / "nested.keras")
     assert loaded.taps == ["base/b1", "base/b2_bn", "gap"]
-    np.testing.assert_allclose(loaded.predict_loss(x), learner.predict_loss(x), rtol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict_loss(x), learner.predict_loss(x), rtol=1e-5)
 
 
 def test_an_unknown_nested_tap_lists_the_nested_candidates():

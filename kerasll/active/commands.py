@@ -59,6 +59,22 @@ class ClickProgress:
         )
 
 
+def _number(name, default, help, type=int):
+    """A numeric option. Its range is the library's to check: a bad value is
+    the library's one-line error, which says what is expected."""
+    return click.option(name, type=type, default=default, show_default=True,
+                        help=help)
+
+
+def _out_option(**kwargs):
+    """--out: the folder a command writes into (simulate and demo)."""
+    return click.option("--out", "out_dir", type=click.Path(file_okay=False),
+                        **kwargs)
+
+
+_SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives from.")
+
+
 @click.command()
 @click.option(
     "--dataset",
@@ -88,82 +104,27 @@ class ClickProgress:
     show_default=True,
     help="Built-in model: resnet18 (the paper's) or small_cnn (CPU-sized).",
 )
-@click.option(
-    "--width",
-    type=click.FloatRange(min=0, min_open=True),
-    default=1.0,
-    show_default=True,
-    help="Channel multiplier of the model.",
-)
+@_number("--width", 1.0, "Channel multiplier of the model.", type=float)
 @click.option(
     "--strategies",
     default="learning_loss,entropy,coreset,random",
     show_default=True,
     help="Comma-separated strategy names.",
 )
-@click.option(
-    "--initial",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="Random labels before the first cycle.",
-)
-@click.option(
-    "--budget",
-    type=click.IntRange(min=1),
-    default=1000,
-    show_default=True,
-    help="K: labels added per cycle.",
-)
-@click.option(
-    "--subset",
-    type=click.IntRange(min=1),
-    default=10000,
-    show_default=True,
-    help="M: random unlabeled items scored per cycle.",
-)
-@click.option(
-    "--cycles",
-    type=click.IntRange(min=1),
-    default=10,
-    show_default=True,
-    help="Training cycles; cycle c trains on initial + c x budget labels.",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=200,
-    show_default=True,
-    help="Epochs per cycle (lr drop at 80%, head detached at 60% of them).",
-)
-@click.option(
-    "--trials",
-    type=click.IntRange(min=1),
-    default=5,
-    show_default=True,
-    help="Repetitions; strategies share each trial's initial set and seeds.",
-)
-@click.option(
-    "--seed",
-    type=int,
-    default=0,
-    show_default=True,
-    help="The one seed every random choice derives from.",
-)
-@click.option(
-    "--batch-size", type=click.IntRange(min=1), default=128, show_default=True
-)
-@click.option("--learning-rate", type=float, default=0.1, show_default=True)
-@click.option(
-    "--margin", type=float, default=1.0, show_default=True, help="Ranking margin xi."
-)
-@click.option(
-    "--weight",
-    type=float,
-    default=1.0,
-    show_default=True,
-    help="Weight lambda of the loss-prediction loss.",
-)
+@_number("--initial", 1000, "Random labels before the first cycle.")
+@_number("--budget", 1000, "K: labels added per cycle.")
+@_number("--subset", 10000, "M: random unlabeled items scored per cycle.")
+@_number("--cycles", 10, "Training cycles; cycle c trains on initial + c x budget "
+         "labels.")
+@_number("--epochs", 200, "Epochs per cycle (lr drop at 80%, head detached at 60% of "
+         "them).")
+@_number("--trials", 5, "Repetitions; strategies share each trial's initial set and "
+         "seeds.")
+@_SEED_OPTION
+@_number("--batch-size", 128, "Items per training step.")
+@_number("--learning-rate", 0.1, "SGD learning rate.", type=float)
+@_number("--margin", 1.0, "Ranking margin xi.", type=float)
+@_number("--weight", 1.0, "Weight lambda of the loss-prediction loss.", type=float)
 @click.option(
     "--warm-start/--from-scratch",
     default=False,
@@ -172,17 +133,11 @@ class ClickProgress:
 )
 @click.option(
     "--warm-start-epochs",
-    type=click.IntRange(min=1),
+    type=int,
     default=None,
     help="Epochs of each warm-started cycle after the first (default: --epochs).",
 )
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
-    required=True,
-    help="Results folder.",
-)
+@_out_option(required=True, help="Results folder.")
 @click.option("--resume", is_flag=True, help="Continue the experiment in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace results in --out.")
 @click.option(
@@ -291,34 +246,24 @@ def simulate_command(
 
 
 @click.command()
-@click.option(
-    "--out",
-    "out_dir",
-    type=click.Path(file_okay=False),
+@_out_option(
     default="demo-output",
     show_default=True,
     help="Folder for the demo's artifacts: new, empty, or an earlier demo's "
     "(whose outputs are replaced; other files stay).",
 )
-@click.option(
-    "--cycles",
-    type=click.IntRange(min=2),
-    default=5,
-    show_default=True,
-    help="Training cycles (100 random labels, then 100 more per cycle).",
-)
-@click.option(
-    "--epochs",
-    type=click.IntRange(min=1),
-    default=40,
-    show_default=True,
-    help="Epochs per cycle.",
-)
-@click.option("--seed", type=int, default=0, show_default=True)
+@_number("--cycles", 5, "Training cycles, at least 2 (100 random labels, then 100 "
+         "more per cycle).")
+@_number("--epochs", 40, "Epochs per cycle.")
+@_SEED_OPTION
 def demo_command(out_dir, cycles, epochs, seed):
     """Compare strategies on the embedded digits and show what they pick."""
-    from kerasll.active.demo import run_demo
+    from kerasll.active.demo import demo_config, run_demo
 
+    try:
+        demo_config(cycles=cycles, epochs=epochs, seed=seed)  # Checks the numbers.
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
     try:
         run_demo(
             out_dir,

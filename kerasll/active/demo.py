@@ -16,7 +16,7 @@ from kerasll_serving import PoolScorer
 from kerasll_serving.topk import top_indices
 
 from kerasll.active.atomic import atomic_path
-from kerasll.active.errors import OutputExistsError, ResumeError
+from kerasll.active.errors import OutputExistsError, ProtocolError, ResumeError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.picks import plot_picks
 from kerasll.active.pool import Pool
@@ -49,7 +49,16 @@ def demo_config(cycles=5, epochs=40, seed=0):
 
     Returns:
         An `ExperimentConfig`.
+
+    Raises:
+        ProtocolError: fewer than 2 cycles (no selection to draw).
+        ValueError: epochs below 1 (from `TrainingConfig`).
     """
+    if cycles < 2:
+        raise ProtocolError(
+            "Expected cycles >= 2 for the demo: the picks of a selection are "
+            f"drawn, and only cycles after the first select. Received: cycles={cycles}"
+        )
     return ExperimentConfig(
         dataset="digits",
         model="small_cnn",
