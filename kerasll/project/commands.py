@@ -93,9 +93,11 @@ def add_command(directory, source, device):
               show_default=True)
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
               default=0.05, show_default=True)
+@click.option("--flip/--no-flip", default=False, show_default=True,
+              help="Also flip images left-right when augmenting.")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(directory, model, width, backbone, epochs, batch_size,
-                  learning_rate, seed):
+                  learning_rate, flip, seed):
     """Train a LossLearner on the labeled items; save, export, version it."""
     from kerasll.export.errors import ExportError
 
@@ -107,7 +109,7 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
                                 learning_rate=learning_rate)
         with _open(directory) as manifest:
             result = train_project(manifest, config, model=model, width=width,
-                                   backbone=backbone, seed=seed)
+                                   backbone=backbone, flip=flip, seed=seed)
         click.echo(result.summary())
     except (*_errors(), ExportError) as error:
         raise _fail(error) from None

@@ -104,7 +104,7 @@ def load_backbone(path, input_shape, num_classes):
 
 
 def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=None,
-                  seed=0):
+                  flip=False, seed=0):
     """Trains, saves and exports a model on every labeled item.
 
     The files go to a temporary folder, are exported and verified, then the
@@ -118,6 +118,9 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
             `backbone`.
         width: channel multiplier of the built-in model.
         backbone: optional path of the user's `.keras` classifier (logits).
+        flip: also flip images left-right when augmenting (images are always
+            padded by 1/8 of their height and randomly cropped back). Off by
+            default: a mirrored digit or letter is another class.
         seed: seed of initialisation, epoch order and augmentation.
 
     Returns:
@@ -128,7 +131,7 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
             not fit.
     """
     from kerasll.active.training import train_model
-    from kerasll.augment import default_augmentation
+    from kerasll.augment import Augmentation
     from kerasll.export import to_onnx
     from kerasll.models import build_model
 
@@ -152,10 +155,9 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
             return build_model(model, input_shape, len(project.classes),
                                width=width, weight_decay=config.weight_decay)
         name = f"{model} (width {width:g})"
-    learner = train_model(
-        build, x, y, config, with_head=True,
-        augmentation=default_augmentation(input_shape), seed=seed,
-    )
+    augmentation = Augmentation(pad=max(1, input_shape[0] // 8), flip=flip)
+    learner = train_model(build, x, y, config, with_head=True,
+                          augmentation=augmentation, seed=seed)
     models = manifest.root / MODELS_FOLDER
     models.mkdir(exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=models))
@@ -167,7 +169,8 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
         version = _file_hash(staging / MODEL_FILE)[:VERSION_DIGITS]
         counts = {name: y.count(position) for name, position in index.items()}
         record = {"version": version, "backbone": name, "labeled": len(labeled),
-                  "class_counts": counts, "seed": seed, "training": config.to_dict()}
+                  "class_counts": counts, "seed": seed, "training": config.to_dict(),
+                  "augmentation": dataclasses.asdict(augmentation)}
         (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n")
         folder = models / version
         if not folder.exists():
