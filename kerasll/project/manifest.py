@@ -6,7 +6,8 @@ single `Manifest.transaction()`: a crash or an error before the commit leaves
 the previous state, and readers never see half a command.
 
 Tables:
-    meta: the project's settings (id, classes, image size, color mode).
+    meta: the project's settings (id, classes, image size, color mode) and
+        the current model version.
     items: id, path (absolute, or relative to the project folder), content
         hash (SHA-256 of the file, unique: items are deduplicated by it),
         source device, origin (the path inside the source, or the array row,
@@ -303,11 +304,24 @@ class Manifest:
         return self.connection.execute(sql, parameters).fetchall()
 
     def current_model(self):
-        """The newest model as (version, folder), or None before `train`."""
+        """The last trained model as (version, folder), or None before `train`."""
         row = self.connection.execute(
-            "SELECT version, folder FROM models ORDER BY rowid DESC LIMIT 1"
+            "SELECT version, folder FROM models WHERE version = "
+            "(SELECT json_extract(value, '$') FROM meta WHERE key = 'current_model')"
         ).fetchone()
         return None if row is None else (row[0], self.root / row[1])
+
+    def set_current_model(self, connection, version):
+        """Makes `version` the model devices score with (inside a transaction).
+
+        Args:
+            connection: the transaction's connection.
+            version: a version in the `models` table.
+        """
+        connection.execute(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES ('current_model', ?)",
+            (json.dumps(version),),
+        )
 
     def training_labels(self):
         """The label of every labeled item: the newest among its annotators.

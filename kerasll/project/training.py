@@ -186,6 +186,7 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
             (version, Path(MODELS_FOLDER, version).as_posix(), name, config.epochs,
              len(labeled), now()),
         )
+        manifest.set_current_model(connection, version)
     return TrainResult(version, folder, len(labeled), counts)
 
 
