@@ -39,6 +39,7 @@ def test_default_boxes_tile_each_map_in_reshape_order():
     spec = DefaultBoxes(min_scale=0.2, max_scale=0.9, aspect_ratios=(1.0, 2.0, 0.5))
     boxes = spec.generate([(2, 2), (1, 1)])
     assert spec.per_location == 4
+    np.testing.assert_array_equal(spec.generate([(np.int64(2), 2), (1, 1)]), boxes)
     assert boxes.shape == ((4 + 1) * 4, 4)
     # Cell (row 0, column 1) of the 2x2 map: its boxes are rows 4-7, centered
     # at (0.75, 0.25); the first is the square box of scale 0.2.

@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+import numbers
 
 import numpy as np
 
@@ -79,7 +80,8 @@ class DefaultBoxes:
         """
         sizes = [tuple(size) for size in feature_map_sizes]
         if not sizes or not all(
-            len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)
+            len(size) == 2
+            and all(isinstance(s, numbers.Integral) and s > 0 for s in size)
             for size in sizes
         ):
             raise ValueError(
