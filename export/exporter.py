@@ -462,6 +462,7 @@ def to_onnx(
 
 def _prepare(learner, path, **options):
     """Checks every argument and picks the verification data: a `_Plan`."""
+    _check_backend()
     _check_learner(learner)
     checked = {
         "precision": _check_precision(options["precision"]),
