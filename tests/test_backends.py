@@ -24,6 +24,8 @@ from kerasll import LossLearner
 from kerasll.export import to_onnx
 from models_for_tests import marked_noise_data, small_cnn
 
+pytestmark = pytest.mark.slow  # every test starts a subprocess
+
 TESTS = pathlib.Path(__file__).resolve().parent
 WORKER = TESTS / "backend_worker.py"
 TIMEOUT = 1800  # seconds; these CPUs are shared and slow.
