@@ -149,6 +149,18 @@ def test_inference_model_round_trips_through_keras_saving(trained, tmp_path):
 
 
 @pytest.mark.slow
+def test_detection_learner_round_trips_with_its_loss(trained, tmp_path):
+    learner = trained["learner"]
+    x = trained["test"].images[:4].astype("float32")
+    learner.save(tmp_path / "learner.keras")
+    restored = keras.models.load_model(tmp_path / "learner.keras")
+    assert isinstance(restored.loss, MultiBoxLoss)
+    np.testing.assert_allclose(
+        restored.predict_loss(x), learner.predict_loss(x), atol=1e-6
+    )
+
+
+@pytest.mark.slow
 def test_uncertainty_scores_from_the_trained_detector(trained):
     learner, anchors = trained["learner"], trained["anchors"]
     x = trained["test"].images[:8].astype("float32")
