@@ -1,7 +1,7 @@
 """The demo: strategies compared on the embedded digits, in a few minutes on a CPU.
 
 `run_demo` runs a one-trial experiment with `learning_loss`,
-`learning_loss_diverse`, `random` and `entropy`, draws what the learning-loss
+`learning_loss_safe`, `random` and `entropy`, draws what the learning-loss
 strategy picked in the last cycle beside random picks (`picks.png`), exports
 the final learning-loss model to ONNX and scores the remaining unlabeled pool
 with the device scorer (`score_pool_on_device`).
@@ -27,7 +27,7 @@ from kerasll.active.training import TrainingConfig
 from kerasll.data import load_digits
 from kerasll.export import to_onnx
 
-DEMO_STRATEGIES = ("learning_loss", "learning_loss_diverse", "random", "entropy")
+DEMO_STRATEGIES = ("learning_loss", "learning_loss_safe", "random", "entropy")
 PICKS_FILE = "picks.png"
 ONNX_FILE = "learning_loss.onnx"
 POOL_FILE = "unlabeled_pool.npy"
