@@ -75,11 +75,16 @@ def test_experiment_state_round_trip_and_resume_check(tmp_path):
     state = ExperimentState(config.to_dict(), "abc")
     pool = Pool(30)
     pool.label(range(10), 0)
-    record = CycleRecord("learning_loss", 0, 0, 10, 0.5, 0.6, 1.2, False)
-    state.update_run("learning_loss", 0, pool.state_dict(), [record], [None])
+    record = CycleRecord(
+        "learning_loss", 0, 0, 10, 0.5, rank_accuracy=0.6, seconds=1.2,
+        pick_histogram=[4, 6], pick_loss=0.9, random_loss=0.7,
+    )
+    audits = [{"predicted_loss": [0.5, 0.1], "true_loss": [2.0, 0.2]}]
+    state.update_run("learning_loss", 0, pool.state_dict(), [record], [None], audits)
     state.save(tmp_path)
     loaded = ExperimentState.load(tmp_path)
     assert loaded.records(config.strategies, config.trials) == [record]
+    assert loaded.run("learning_loss", 0)["audits"] == audits
     assert ExperimentConfig.from_dict(loaded.config) == config
     loaded.check_matches(config.to_dict(), "abc")
     changed = _config(budget=6, training=TrainingConfig(epochs=3))
