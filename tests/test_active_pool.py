@@ -143,3 +143,17 @@ def test_atomic_write_keeps_the_old_file_when_writing_fails(tmp_path):
             raise RuntimeError("killed")
     assert target.read_text() == "old\n"
     assert [p.name for p in tmp_path.iterdir()] == ["results.csv"]
+
+
+@pytest.mark.parametrize(
+    "argument, value, expected",
+    [
+        ("epochs", 0, "epochs >= 1"),
+        ("momentum", 1.0, r"momentum in \[0, 1\)"),
+        ("margin", float("nan"), "margin >= 0"),
+        ("detach_fraction", 1.5, r"detach_fraction in \[0, 1\]"),
+    ],
+)
+def test_each_training_setting_has_its_own_message(argument, value, expected):
+    with pytest.raises(ValueError, match=f"Expected {expected}. Received: {argument}="):
+        TrainingConfig(**{argument: value})

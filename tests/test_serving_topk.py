@@ -97,7 +97,7 @@ def test_select_top_and_rank_order_helpers_agree():
     assert index[rank_order(loss, index)].tolist() == [10, 12, 14, 11, 13]
 
 
-@pytest.mark.parametrize("k", [1, 5, 50, 400])
+@pytest.mark.parametrize("k", [0, 1, 5, 50, 400])
 def test_top_indices_equals_full_sort_with_ties_and_nan(k):
     rng = np.random.default_rng(k)
     scores = rng.integers(0, 20, size=300).astype(np.float64)

@@ -20,6 +20,7 @@ import abc
 import dataclasses
 
 import numpy as np
+from kerasll_serving.topk import top_indices
 
 from kerasll.active.diagnostics import ranking_evidence
 from kerasll.active.errors import ProtocolError, UnknownStrategyError
@@ -74,7 +75,7 @@ def _check_request(candidates, budget):
 def _top(candidates, scores, budget):
     """The `budget` highest scores, ties broken by candidate order."""
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    order = np.argsort(-scores, kind="stable")[:budget]
+    order = top_indices(scores, budget)
     return Selection(candidates[order], scores[order])
 
 
@@ -349,7 +350,7 @@ class SafeLearningLossStrategy(Strategy):
         scores = np.asarray(view.predicted_loss(candidates), dtype=np.float64)
         audited = rng.choice(len(candidates), size=budget - from_head, replace=False)
         rest = np.setdiff1d(np.arange(len(candidates)), audited)
-        top = rest[np.argsort(-scores[rest], kind="stable")[:from_head]]
+        top = rest[top_indices(scores[rest], from_head)]
         chosen = np.concatenate([top, audited])
         return Selection(
             candidates[chosen], scores[chosen], audit=candidates[audited]

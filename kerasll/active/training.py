@@ -57,28 +57,25 @@ class TrainingConfig:
     run_eagerly: bool = False
 
     def __post_init__(self):
-        checks = {
-            "epochs": self.epochs >= 1,
-            "batch_size": self.batch_size >= 1,
-            "learning_rate": self.learning_rate > 0,
-            "momentum": 0 <= self.momentum < 1,
-            "weight_decay": self.weight_decay >= 0,
-            "lr_drop_fraction": 0 <= self.lr_drop_fraction <= 1,
-            "lr_drop_factor": self.lr_drop_factor > 0,
-            "detach_fraction": 0 <= self.detach_fraction <= 1,
-            "margin": self.margin >= 0,
-            "weight": self.weight >= 0,
-            "head_units": self.head_units >= 1,
-            "eval_batch_size": self.eval_batch_size >= 1,
-        }
-        bad = [name for name, ok in checks.items() if not ok]
-        if bad:
-            values = {name: getattr(self, name) for name in bad}
-            raise ValueError(
-                "Expected epochs, batch sizes, head_units >= 1, learning_rate and "
-                "lr_drop_factor > 0, fractions and momentum in [0, 1], margin, weight "
-                f"and weight_decay >= 0. Received: {values}"
-            )
+        rules = (
+            ("epochs", self.epochs >= 1, ">= 1"),
+            ("batch_size", self.batch_size >= 1, ">= 1"),
+            ("learning_rate", self.learning_rate > 0, "> 0"),
+            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
+            ("weight_decay", self.weight_decay >= 0, ">= 0"),
+            ("lr_drop_fraction", 0 <= self.lr_drop_fraction <= 1, "in [0, 1]"),
+            ("lr_drop_factor", self.lr_drop_factor > 0, "> 0"),
+            ("detach_fraction", 0 <= self.detach_fraction <= 1, "in [0, 1]"),
+            ("margin", self.margin >= 0, ">= 0"),
+            ("weight", self.weight >= 0, ">= 0"),
+            ("head_units", self.head_units >= 1, ">= 1"),
+            ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+        )
+        for name, valid, expected in rules:
+            if not valid:  # NaN fails every comparison above
+                raise ValueError(
+                    f"Expected {name} {expected}. Received: {name}={getattr(self, name)}"
+                )
 
     @property
     def lr_drop_epoch(self):

@@ -128,11 +128,13 @@ def top_indices(scores, k):
 
     Args:
         scores: 1-D scores (NaN allowed).
-        k: how many to return (all when there are fewer).
+        k: how many to return (all when there are fewer; none for k <= 0).
 
     Returns:
         An int64 array of at most `k` positions into `scores`.
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if int(k) <= 0:
+        return np.zeros(0, dtype=np.int64)
     positions = select_top(scores, np.arange(len(scores)), int(k))
     return positions[rank_order(scores[positions], positions)]
