@@ -223,6 +223,13 @@ def simulate_command(
     except (ValueError, *_library_errors()) as error:
         raise click.ClickException(str(error)) from error
     if deterministic:
+        import keras
+
+        if keras.backend.backend() != "tensorflow":
+            raise click.ClickException(
+                "Expected the TensorFlow backend for --deterministic (TensorFlow op "
+                f"determinism). Received: KERAS_BACKEND={keras.backend.backend()!r}"
+            )
         import tensorflow as tf
 
         tf.config.experimental.enable_op_determinism()
