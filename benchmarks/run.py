@@ -227,7 +227,9 @@ def _head_cost_markdown(figures):
 Command: `python benchmarks/head_cost.py` — the same backbone trained with plain
 `keras.Model.fit` and as a `LossLearner` (head + ranking loss), alternating
 3 timed rounds of 20 steps (batch 128, 32x32x3, after 2 warm-up steps) in one
-process; medians reported. Target: under 10%.
+process; medians reported. Target: under 10%. A negative cost means the
+difference is smaller than this machine's run-to-run noise at the load
+average given below.
 
 | backbone | taps | plain images/s | with head images/s | head cost |
 |---|---|---|---|---|
