@@ -218,7 +218,7 @@ def regime_map(records_by_regime):
     Returns:
         Markdown lines.
     """
-    from kerasll.active.results import compare_to_baseline, summarize
+    from kerasll.active.results import compare_to_baseline, format_p_value, summarize
 
     records_by_regime = merge_extensions(records_by_regime)
     lines = [
@@ -237,8 +237,8 @@ def regime_map(records_by_regime):
                 continue
             lines.append(
                 f"| {name} | {strategy} | {sum(finals) / len(finals):.4f} | "
-                f"{comparison['mean_final']:+.4f} | {_p(comparison['final_p'])} | "
-                f"{comparison['mean_auc']:+.4f} | {_p(comparison['auc_p'])} | "
+                f"{comparison['mean_final']:+.4f} | {format_p_value(comparison['final_p'])} | "
+                f"{comparison['mean_auc']:+.4f} | {format_p_value(comparison['auc_p'])} | "
                 f"{comparison['better']}/{len(comparison['trials'])} |"
             )
     return lines
@@ -259,10 +259,6 @@ def merge_extensions(records_by_regime):
         key = base if base in records_by_regime else name
         merged.setdefault(key, []).extend(records)
     return merged
-
-
-def _p(value):
-    return "-" if value != value else f"{value:.3f}"
 
 
 def main():

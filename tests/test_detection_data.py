@@ -32,6 +32,7 @@ def test_scenes_are_deterministic_and_boxes_hold_the_pasted_images():
     assert scenes.images.shape == (6, 48, 48, 3) and scenes.images.dtype == np.uint8
     np.testing.assert_array_equal(scenes.images, again.images)
     assert not np.array_equal(scenes.images, other.images)
+    assert len(scenes.boxes) == len(scenes.labels) == 6
     for boxes, classes in zip(scenes.boxes, scenes.labels):
         assert 1 <= len(boxes) <= 4 and len(classes) == len(boxes)
         assert np.all((boxes >= 0) & (boxes <= 1))

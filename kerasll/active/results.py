@@ -226,7 +226,8 @@ def _signed(value):
     return f"{value:+.4f}"
 
 
-def _p_value(value):
+def format_p_value(value):
+    """A p-value with 3 decimals, "-" when undefined (NaN)."""
     return "-" if np.isnan(value) else f"{value:.3f}"
 
 
@@ -346,8 +347,8 @@ def _paired_table(summary, trials):
             f"| {strategy} | "
             + " | ".join(_signed(final[t]) if t in final else "-" for t in trials)
             + f" | {_signed(comparison['mean_final'])} | "
-            f"{_p_value(comparison['final_p'])} | {_signed(comparison['mean_auc'])} | "
-            f"{_p_value(comparison['auc_p'])} | "
+            f"{format_p_value(comparison['final_p'])} | {_signed(comparison['mean_auc'])} | "
+            f"{format_p_value(comparison['auc_p'])} | "
             f"{comparison['better']}/{len(comparison['trials'])} |"
         )
     lines += [
