@@ -56,8 +56,12 @@ def test_describe_selection_on_hand_made_picks():
     probabilities = np.array([[0.5, 0.5]] * 4 + [[0.99, 0.01]] * 4)
     features = np.array([[0, 0], [0, 0], [0, 0], [0, 0], [0, 0], [10, 0], [0, 10], [10, 10]])
     labels = np.array([0, 0, 1, 1, 0, 0, 0, 0])
-    view = ArrayModelView(probabilities=probabilities, features=features)
-    result = describe_selection(view, [0, 1, 2, 3], [4, 5, 6, 7], labels, 2)
+    view = ArrayModelView(
+        probabilities=probabilities,
+        features=features,
+        true_loss=cross_entropy(probabilities, labels),
+    )
+    result = describe_selection(view, [0, 1, 2, 3], [4, 5, 6, 7], labels[:4], 2)
     assert result["pick_histogram"] == [2, 2]
     assert result["pick_class_entropy"] == pytest.approx(1.0)
     assert result["pick_loss"] == pytest.approx(np.log(2))
@@ -70,11 +74,18 @@ def test_describe_test_set_with_and_without_a_head():
     probabilities = np.array([[0.9, 0.1], [0.6, 0.4], [0.2, 0.8], [0.45, 0.55]])
     labels = np.array([0, 1, 1, 0])
     true_loss = cross_entropy(probabilities, labels)
-    plain = describe_test_set(ArrayModelView(probabilities=probabilities), labels)
+    plain = describe_test_set(
+        ArrayModelView(probabilities=probabilities, true_loss=true_loss), 0.5
+    )
     assert plain["accuracy"] == 0.5
     assert plain["rank_accuracy"] is None and plain["head_spearman"] is None
+    # Entropy orders the four items 0 < 2 < 1 < 3; the true loss 0 < 2 < 3 < 1.
+    assert plain["entropy_spearman"] == pytest.approx(0.8)
     with_head = describe_test_set(
-        ArrayModelView(probabilities=probabilities, predicted_loss=true_loss), labels
+        ArrayModelView(
+            probabilities=probabilities, predicted_loss=true_loss, true_loss=true_loss
+        ),
+        0.5,
     )
     assert with_head["rank_accuracy"] == 1.0
     assert with_head["head_spearman"] == pytest.approx(1.0)

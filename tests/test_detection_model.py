@@ -19,7 +19,7 @@ from kerasll.detection.matching import encode_batch
 from kerasll.detection.model import build_ssd, default_boxes_for, feature_map_names
 from kerasll.detection.postprocess import decode_predictions, select_detections
 from kerasll.detection.scenes import make_scenes
-from kerasll.detection.uncertainty import detection_entropy, pooled_features
+from kerasll.detection.uncertainty import detection_uncertainty, pooled_features
 from kerasll.export import to_onnx
 
 CLASSES = 3
@@ -166,7 +166,7 @@ def test_uncertainty_scores_from_the_trained_detector(trained):
     x = trained["test"].images[:8].astype("float32")
     boxes, probabilities = decode_predictions(learner.predict(x, verbose=0), anchors)
     detections = select_detections(boxes, probabilities)
-    entropy = detection_entropy(probabilities, detections)
+    entropy = detection_uncertainty(probabilities, detections)
     assert entropy.shape == (8,) and np.all(entropy >= 0)
     assert np.all(entropy <= np.log(CLASSES + 1) + 1e-5)
     features = pooled_features(learner.backbone, x)

@@ -13,7 +13,7 @@ from kerasll.detection.postprocess import (
     non_max_suppression,
     select_detections,
 )
-from kerasll.detection.uncertainty import detection_entropy
+from kerasll.detection.uncertainty import detection_uncertainty
 
 
 def test_nms_drops_overlaps_above_the_threshold():
@@ -70,10 +70,10 @@ def test_entropy_mean_and_max_over_detections():
         Detections(np.zeros((2, 4)), np.ones(2), np.zeros(2, int), np.array([0, 1])),
         Detections(np.zeros((0, 4)), np.ones(0), np.zeros(0, int), np.zeros(0, int)),
     ]
-    mean = detection_entropy(probabilities, found, "mean")
-    high = detection_entropy(probabilities, found, "max")
+    mean = detection_uncertainty(probabilities, found, reduction="mean")
+    high = detection_uncertainty(probabilities, found, reduction="max")
     np.testing.assert_allclose(mean, [np.log(3) / 2, 0.0], atol=1e-6)
     # Nothing detected: the most confident foreground box (row 0) is scored.
     np.testing.assert_allclose(high, [np.log(3), 0.0], atol=1e-6)
     with pytest.raises(ValueError, match="reduction"):
-        detection_entropy(probabilities, found, "median")
+        detection_uncertainty(probabilities, found, reduction="median")

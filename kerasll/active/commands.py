@@ -28,9 +28,11 @@ class ClickProgress:
     def __init__(self, echo=click.echo):
         self.echo = echo
         self._bar = None
+        self._metric = "accuracy"
 
-    def experiment_started(self, config, dataset, out_dir):
-        self.echo(dataset.describe())
+    def experiment_started(self, config, task, out_dir):
+        self._metric = task.metric_name
+        self.echo(task.describe())
         self.echo(
             f"{', '.join(config.strategies)}: {config.trials} trial(s) x "
             f"{config.cycles} cycles, {config.training.epochs} epochs each; "
@@ -54,7 +56,7 @@ class ClickProgress:
         timing = "resumed" if resumed else f"{record.seconds:.1f}s"
         self.echo(
             f"{record.strategy:<22} trial {record.trial}  cycle {record.cycle}  "
-            f"labeled {record.labeled:>6}  accuracy {record.accuracy:.4f}  "
+            f"labeled {record.labeled:>6}  {self._metric} {record.accuracy:.4f}  "
             f"rank accuracy {rank}  {timing}"
         )
 
@@ -77,11 +79,20 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
 
 @click.command()
 @click.option(
+    "--task",
+    type=click.Choice(["classification", "detection"]),
+    default="classification",
+    show_default=True,
+    help="What the model does: classify images, or detect objects (SSD).",
+)
+@click.option(
     "--dataset",
     default="cifar10",
     show_default=True,
-    help="digits, cifar10, a .npz file (x_train, y_train, x_test, y_test) "
-    "or a folder of class sub-folders.",
+    help="Classification: digits, cifar10, a .npz file (x_train, y_train, "
+    "x_test, y_test) or a folder of class sub-folders. Detection: cifar10 "
+    "(scenes of pasted CIFAR-10 objects), a Pascal VOC folder (Annotations/, "
+    "JPEGImages/) or a COCO .json file.",
 )
 @click.option(
     "--data",
@@ -96,13 +107,29 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
     default=None,
     metavar="HEIGHT WIDTH",
     help="Resize the images of a folder --dataset to this size (needed when "
-    "they differ in size).",
+    "they differ in size); detection: the scene size (default 64 64).",
+)
+@click.option(
+    "--scenes",
+    type=int,
+    nargs=2,
+    default=(5000, 1000),
+    show_default=True,
+    metavar="TRAIN TEST",
+    help="Detection on cifar10: scenes in the pool and in the test set.",
+)
+@click.option(
+    "--images",
+    "images_dir",
+    type=click.Path(file_okay=False),
+    default=None,
+    help="Detection on a COCO .json: the image folder (default: the file's).",
 )
 @click.option(
     "--model",
-    default="resnet18",
-    show_default=True,
-    help="Built-in model: resnet18 (the paper's) or small_cnn (CPU-sized).",
+    default=None,
+    help="Built-in model: resnet18 (the paper's, default) or small_cnn "
+    "(CPU-sized) for classification; ssd for detection.",
 )
 @_number("--width", 1.0, "Channel multiplier of the model.", type=float)
 @click.option(
@@ -116,13 +143,16 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
 @_number("--subset", 10000, "M: random unlabeled items scored per cycle.")
 @_number("--cycles", 10, "Training cycles; cycle c trains on initial + c x budget "
          "labels.")
-@_number("--epochs", 200, "Epochs per cycle (lr drop at 80%, head detached at 60% of "
-         "them).")
+@_number("--epochs", None, "Epochs per cycle (lr drop at 80%, head detached at 60% "
+         "of them). Default: 200 (classification), the detection recipe's for "
+         "detection.")
 @_number("--trials", 5, "Repetitions; strategies share each trial's initial set and "
          "seeds.")
 @_SEED_OPTION
-@_number("--batch-size", 128, "Items per training step.")
-@_number("--learning-rate", 0.1, "SGD learning rate.", type=float)
+@_number("--batch-size", None, "Items per training step (default: 128, detection "
+         "32).")
+@_number("--learning-rate", None, "SGD learning rate (default: 0.1, detection: the "
+         "recipe's).", type=float)
 @_number("--margin", 1.0, "Ranking margin xi.", type=float)
 @_number("--weight", 1.0, "Weight lambda of the loss-prediction loss.", type=float)
 @click.option(
@@ -155,9 +185,12 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
     "resumes; CPU runs are deterministic already).",
 )
 def simulate_command(
+    task,
     dataset,
     data_path,
     image_size,
+    scenes,
+    images_dir,
     model,
     width,
     strategies,
@@ -191,21 +224,31 @@ def simulate_command(
     from kerasll.active.protocol import ExperimentConfig
     from kerasll.active.results import final_table
     from kerasll.active.training import TrainingConfig
-    from kerasll.data import load_dataset
+    from kerasll.tasks import load_task, task_class
 
     try:
+        chosen = {"epochs": epochs, "batch_size": batch_size,
+                  "learning_rate": learning_rate}
         training = TrainingConfig(
-            epochs=epochs,
-            batch_size=batch_size,
-            learning_rate=learning_rate,
+            **{
+                **task_class(task).training_defaults,
+                **{name: value for name, value in chosen.items() if value is not None},
+            },
             margin=margin,
             weight=weight,
             run_eagerly=run_eagerly,
         )
-        data = load_dataset(
-            dataset, data=data_path, seed=seed, image_size=image_size or None
+        detection = (
+            {"train_count": scenes[0], "test_count": scenes[1], "images": images_dir}
+            if task == "detection"
+            else {}
+        )
+        data = load_task(
+            task, dataset, data=data_path, seed=seed, image_size=image_size or None,
+            **detection,
         )
         config = ExperimentConfig(
+            task=task,
             dataset=data.name,
             model=model,
             width=width,

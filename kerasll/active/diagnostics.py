@@ -42,19 +42,6 @@ def cross_entropy(probabilities, labels):
     return -np.log(np.clip(picked, 1e-12, 1.0))
 
 
-def predictive_entropy(probabilities):
-    """Per-item entropy `-sum_c p_c log p_c` of class probabilities.
-
-    Args:
-        probabilities: (n, classes) class probabilities.
-
-    Returns:
-        (n,) float64 entropies.
-    """
-    p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
-    return -(p * np.log(p)).sum(axis=1)
-
-
 def class_balance(labels, num_classes):
     """Class histogram of a set of labels and its relative entropy.
 
@@ -158,31 +145,32 @@ def ranking_evidence(true_loss, score):
     return float(result.statistic), float(result.pvalue)
 
 
-def describe_selection(view, picks, comparison, labels, num_classes):
+def describe_selection(view, picks, comparison, pick_classes, num_classes):
     """Class balance, hardness and redundancy of picks next to a random batch.
 
     Args:
-        view: a model view of the model that picked (`kerasll.active.view`).
+        view: a model view of the model that picked, over the pool, with
+            true losses (`kerasll.active.view`).
         picks: pool indices the strategy chose.
         comparison: as many pool indices drawn uniformly from the same
             candidates (the random batch it is compared with).
-        labels: the pool's labels, indexed by pool index.
+        pick_classes: the class labels the picks hold (one per item for
+            classification, one per object for detection).
         num_classes: number of classes.
 
     Returns:
         Dict with `pick_histogram` (list of counts per class),
         `pick_class_entropy`, `pick_loss`, `random_loss` (mean true loss
         under the picking model), `pick_distance` and `random_distance`
-        (mean pairwise distance of penultimate features).
+        (mean pairwise distance of the view's features).
     """
     picks = np.asarray(picks, dtype=np.int64)
     comparison = np.asarray(comparison, dtype=np.int64)
     both = np.concatenate([picks, comparison])
-    probabilities = view.probabilities(both)
     features = view.features(both)
-    losses = cross_entropy(probabilities, labels[both])
+    losses = np.asarray(view.true_loss(both), dtype=np.float64)
     count = len(picks)
-    histogram, balance = class_balance(labels[picks], num_classes)
+    histogram, balance = class_balance(pick_classes, num_classes)
     return {
         "pick_histogram": histogram.tolist(),
         "pick_class_entropy": balance,
@@ -193,29 +181,28 @@ def describe_selection(view, picks, comparison, labels, num_classes):
     }
 
 
-def describe_test_set(view, labels):
-    """Accuracy and loss-prediction quality on a labeled test set.
+def describe_test_set(view, metric):
+    """The task metric and loss-prediction quality on a labeled test set.
 
     Args:
-        view: a model view over the test images.
-        labels: (n,) test labels; the view's indices are 0..n-1.
+        view: a model view over the test items, with true losses; its
+            indices are 0..len(view)-1.
+        metric: the task's metric on the test set (accuracy, mAP).
 
     Returns:
-        Dict with `accuracy`; `rank_accuracy` (pairs i, n-1-i) and
-        `head_spearman` of the loss head's predicted loss with the true loss
-        (None without a head); `entropy_spearman`, predictive entropy's
-        Spearman with the true loss (the uncertainty baseline as a loss
-        predictor).
+        Dict with `accuracy` (the task metric); `rank_accuracy` (pairs
+        i, n-1-i) and `head_spearman` of the loss head's predicted loss with
+        the true loss (None without a head); `entropy_spearman`, the
+        entropy score's Spearman with the true loss (the uncertainty
+        baseline as a loss predictor).
     """
-    labels = np.asarray(labels, dtype=np.int64)
-    indices = np.arange(len(labels))
-    probabilities = view.probabilities(indices)
-    true_loss = cross_entropy(probabilities, labels)
+    indices = np.arange(len(view))
+    true_loss = view.true_loss(indices)
     metrics = {
-        "accuracy": float(np.mean(probabilities.argmax(axis=1) == labels)),
+        "accuracy": float(metric),
         "rank_accuracy": None,
         "head_spearman": None,
-        "entropy_spearman": spearman(true_loss, predictive_entropy(probabilities)),
+        "entropy_spearman": spearman(true_loss, view.uncertainty(indices, "entropy")),
     }
     if view.has_predicted_loss:
         predicted = view.predicted_loss(indices)

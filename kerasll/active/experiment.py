@@ -33,21 +33,17 @@ from kerasll.active.atomic import atomic_path
 from kerasll.active.pool import Pool
 from kerasll.active.seeds import derive_seed, generator
 from kerasll.active.state import STATE_FILE, CycleRecord, ExperimentState
-from kerasll.active.diagnostics import (
-    cross_entropy,
-    describe_selection,
-    describe_test_set,
-)
+from kerasll.active.diagnostics import describe_selection, describe_test_set
+from kerasll.active.errors import ProtocolError
 from kerasll.active.strategies import Audit, get_strategy
 from kerasll.active.training import make_model, train_model
-from kerasll.active.view import KerasModelView
-from kerasll.models import build_model
+from kerasll.tasks import as_task
 
 
 class ExperimentListener:
     """Receives progress events of `run_experiment`; every method is a no-op."""
 
-    def experiment_started(self, config, dataset, out_dir):
+    def experiment_started(self, config, task, out_dir):
         """All inputs are valid; the first cycle is about to run."""
 
     def cycle_started(self, strategy, trial, cycle, labeled, epochs):
@@ -77,7 +73,7 @@ class ExperimentResult:
     models: dict
 
 
-def describe(config, dataset):
+def describe(config, task):
     """A paragraph describing the experiment, for summaries."""
     training = config.training
     start = "trained from scratch each cycle"
@@ -85,7 +81,8 @@ def describe(config, dataset):
         epochs = config.warm_start_epochs or training.epochs
         start = f"later cycles warm-started from the previous one for {epochs} epochs"
     return (
-        f"Data: {dataset.describe()}. Model: {config.model} (width {config.width:g}), "
+        f"Task: {task.kind}, metric {task.metric_name}. Data: {task.describe()}. "
+        f"Model: {config.model} (width {config.width:g}), "
         f"{training.epochs} epochs in the first cycle, {start} (lr "
         f"{training.learning_rate:g}, x{training.lr_drop_factor:g} from "
         f"{training.lr_drop_fraction:.0%} of the epochs; the loss head of joint "
@@ -100,7 +97,7 @@ def describe(config, dataset):
 
 def run_experiment(
     config,
-    dataset,
+    data,
     out_dir,
     *,
     resume=False,
@@ -116,7 +113,8 @@ def run_experiment(
 
     Args:
         config: an `ExperimentConfig`.
-        dataset: an `ImageDataset`.
+        data: a `kerasll.tasks.Task` of the config's task, or an
+            `ImageDataset` (a classification task).
         out_dir: results folder.
         resume: continue the experiment saved in `out_dir`.
         overwrite: replace results saved in `out_dir`.
@@ -128,14 +126,21 @@ def run_experiment(
         An `ExperimentResult`.
 
     Raises:
-        ProtocolError: the pool is too small for the protocol.
+        ProtocolError: the pool is too small for the protocol, or the data
+            is for another task than the config's.
         ExperimentError: both resume and overwrite.
         OutputExistsError: results exist and neither resume nor overwrite.
         ResumeError: nothing to resume, or a different configuration.
     """
     folder.check_flags(resume, overwrite)
-    config.check_pool(len(dataset.x_train))
-    fingerprint = dataset.fingerprint()
+    task = as_task(data)
+    if task.kind != config.task:
+        raise ProtocolError(
+            f"Expected data for the config's {config.task} task. Received a "
+            f"{task.kind} task ({task.name})"
+        )
+    config.check_pool(task.pool_size)
+    fingerprint = task.fingerprint()
     if resume:
         state = ExperimentState.load(out_dir)
         state.check_matches(config.to_dict(), fingerprint)
@@ -143,7 +148,7 @@ def run_experiment(
         state = ExperimentState(config.to_dict(), fingerprint)
     out_dir = folder.prepare(out_dir, resume=resume, overwrite=overwrite)
     experiment = _Experiment(
-        config, dataset, out_dir, state, listener or ExperimentListener(), save_models
+        config, task, out_dir, state, listener or ExperimentListener(), save_models
     )
     return experiment.run()
 
@@ -203,28 +208,22 @@ class _Experiment:
     Training is deterministic on the CPU, so sharing changes no result.
     """
 
-    def __init__(self, config, dataset, out_dir, state, listener, save_models):
-        self.config, self.dataset, self.out_dir = config, dataset, out_dir
+    def __init__(self, config, task, out_dir, state, listener, save_models):
+        self.config, self.task, self.out_dir = config, task, out_dir
         self.state, self.listener, self.save_models = state, listener, save_models
         self.strategies = [get_strategy(name) for name in config.strategies]
-        self.mean, self.std = dataset.channel_stats()
         self.first_cycle_weights = {}
+        self.metric = results_io.Metric(task.metric_name, task.metric_column)
 
     def build_backbone(self):
         """A freshly initialised target network."""
-        return build_model(
-            self.config.model,
-            self.dataset.input_shape,
-            self.dataset.num_classes,
-            width=self.config.width,
-            weight_decay=self.config.training.weight_decay,
-            mean=self.mean,
-            std=self.std,
+        return self.task.build_model(
+            self.config.model, self.config.width, self.config.training.weight_decay
         )
 
     def run(self):
-        config, pool_size = self.config, len(self.dataset.x_train)
-        self.listener.experiment_started(config, self.dataset, self.out_dir)
+        config, pool_size = self.config, self.task.pool_size
+        self.listener.experiment_started(config, self.task, self.out_dir)
         models = {}
         for trial in range(config.trials):
             initial = generator(config.seed, "initial", trial).choice(
@@ -244,32 +243,40 @@ class _Experiment:
         paths = results_io.write_outputs(
             records,
             self.out_dir,
-            header=describe(config, self.dataset),
-            title=f"{self.dataset.name}, {config.model}: active learning",
+            header=describe(config, self.task),
+            title=f"{self.task.name}, {config.model}: active learning",
+            metric=self.metric,
         )
         paths["state"] = self.out_dir / STATE_FILE
         return ExperimentResult(records, paths, self.state, models)
 
     def _train(self, run, cycle, labeled, training):
         """The model of one cycle: trained, or the shared first-cycle model."""
-        config, data, strategy = self.config, self.dataset, run.strategy
+        config, task, strategy = self.config, self.task, run.strategy
         warm = config.warm_start and cycle > 0
         shared = self.first_cycle_weights.get(strategy.training) if cycle == 0 else None
         if shared is not None:
-            model = make_model(self.build_backbone(), training, strategy.uses_loss_head)
+            backbone = self.build_backbone()
+            model = make_model(
+                backbone, training, strategy.uses_loss_head, task.taps(backbone)
+            )
             model.set_weights(shared)
             return model
         previous = folder.weights_path(self.out_dir, strategy.name, run.trial, cycle - 1)
+        x, y = task.training_arrays(labeled)
         model = train_model(
             self.build_backbone,
-            data.x_train[labeled],
-            data.y_train[labeled],
+            x,
+            y,
             training,
             with_head=strategy.uses_loss_head,
-            augmentation=data.augmentation,
+            augmentation=task.augmentation,
             seed=derive_seed(config.seed, "train", run.trial, cycle),
             initial_weights=previous if warm else None,
             callbacks=[_EpochCallback(self.listener)],
+            loss=task.loss(),
+            metrics=task.compile_metrics(),
+            taps=task.taps,
         )
         if cycle == 0:
             self.first_cycle_weights[strategy.training] = model.get_weights()
@@ -277,7 +284,7 @@ class _Experiment:
 
     def _run_cycle(self, run, cycle):
         """Trains, evaluates, selects (but in the last cycle), saves the state."""
-        config, data, strategy = self.config, self.dataset, run.strategy
+        config, task, strategy = self.config, self.task, run.strategy
         started = time.perf_counter()
         keras.backend.clear_session()
         labeled = run.pool.labeled_indices()
@@ -287,8 +294,8 @@ class _Experiment:
         )
         warm = config.warm_start and cycle > 0
         model = self._train(run, cycle, labeled, training)
-        test_view = KerasModelView(model, data.x_test, training.eval_batch_size)
-        metrics = describe_test_set(test_view, data.y_test)
+        test_view = task.view(model, "test", training.eval_batch_size)
+        metrics = describe_test_set(test_view, task.evaluate(test_view))
         last = cycle == config.cycles - 1
         picks = {} if last else self._select(run, cycle, model, labeled)
         previous = folder.weights_path(self.out_dir, strategy.name, run.trial, cycle - 1)
@@ -318,6 +325,7 @@ class _Experiment:
         results_io.write_results_csv(
             self.state.records(config.strategies, config.trials),
             self.out_dir / results_io.RESULTS_FILE,
+            self.metric,
         )
         if warm:
             previous.unlink(missing_ok=True)
@@ -332,19 +340,23 @@ class _Experiment:
         Returns:
             The selection's diagnostics (`CycleRecord` fields).
         """
-        config, data = self.config, self.dataset
+        config, task = self.config, self.task
         unlabeled = run.pool.unlabeled_indices()
         size = min(config.subset_size, len(unlabeled))
         subset_rng = generator(config.seed, "subset", run.trial, cycle)
         subset = np.sort(subset_rng.choice(unlabeled, size=size, replace=False))
         comparison = subset_rng.choice(subset, size=config.budget, replace=False)
-        view = KerasModelView(model, data.x_train, config.training.eval_batch_size)
+        view = task.view(model, "train", config.training.eval_batch_size)
         rng = generator(config.seed, "select", run.trial, run.strategy.name, cycle)
         selection = run.strategy.select(
             view, subset, config.budget, labeled, rng, history=run.history()
         )
         diagnostics = describe_selection(
-            view, selection.indices, comparison, data.y_train, data.num_classes
+            view,
+            selection.indices,
+            comparison,
+            task.item_classes(selection.indices),
+            task.num_classes,
         )
         run.audits.append(self._audit(view, selection.audit))
         if selection.audit is not None:
@@ -362,12 +374,9 @@ class _Experiment:
         """
         if audit is None or not view.has_predicted_loss:
             return None
-        probabilities = view.probabilities(audit)
         return {
             "predicted_loss": view.predicted_loss(audit).tolist(),
-            "true_loss": cross_entropy(
-                probabilities, self.dataset.y_train[audit]
-            ).tolist(),
+            "true_loss": view.true_loss(audit).tolist(),
         }
 
     @staticmethod

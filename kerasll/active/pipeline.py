@@ -29,7 +29,7 @@ def training_dataset(x, y, batch_size, epochs, augmentation, seed):
 
     Args:
         x: images, (N, H, W, C) numpy array (raw pixel values).
-        y: integer labels, (N,).
+        y: targets, (N, ...): integer labels, or float arrays per item.
         batch_size: items per batch (paper: 128).
         epochs: number of epochs the dataset covers.
         augmentation: an `Augmentation`, or None for none.
@@ -59,6 +59,13 @@ def training_dataset(x, y, batch_size, epochs, augmentation, seed):
     return _tf_training_dataset(x, y, batch_size, epochs, augmentation, seed)
 
 
+def as_targets(y):
+    """Training targets as Keras takes them: int32 class labels, else float32
+    arrays of any shape (a detector's encoded boxes)."""
+    y = np.asarray(y)
+    return y.astype(np.int32 if np.issubdtype(y.dtype, np.integer) else np.float32)
+
+
 def _epoch_orders(rng, count, epochs):
     """One permutation of the items per epoch, (epochs, count)."""
     return np.stack([rng.permutation(count) for _ in range(epochs)])
@@ -73,7 +80,7 @@ def _tf_training_dataset(x, y, batch_size, epochs, augmentation, seed):
     orders = _epoch_orders(rng, count, epochs)
     seeds = rng.integers(0, 2**31 - 1, size=(epochs, count, 2), dtype=np.int64)
     images = tf.constant(x)
-    labels = tf.constant(np.asarray(y, dtype=np.int32))
+    labels = tf.constant(as_targets(y))
 
     def load(index, item_seed):
         image = tf.cast(tf.gather(images, index), tf.float32)
@@ -112,7 +119,7 @@ class TrainingBatches(keras.utils.PyDataset):
     def __init__(self, x, y, batch_size, epochs, augmentation, seed):
         super().__init__()
         self.images = x
-        self.labels = np.asarray(y, dtype=np.int32)
+        self.labels = as_targets(y)
         self.batch_size = int(batch_size)
         self.steps_per_epoch = math.ceil(len(x) / self.batch_size)
         self.epochs = int(epochs)

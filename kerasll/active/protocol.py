@@ -10,7 +10,7 @@ import dataclasses
 from kerasll.active.errors import ProtocolError
 from kerasll.active.strategies import DECOUPLED, parse_strategies
 from kerasll.active.training import TrainingConfig
-from kerasll.models import MODELS
+from kerasll.tasks import task_class
 
 PAPER_STRATEGIES = ("learning_loss", "entropy", "coreset", "random")
 
@@ -21,7 +21,8 @@ class ExperimentConfig:
 
     Args:
         dataset: data set name ("digits", "cifar10", a file or folder name).
-        model: built-in model name ("resnet18", "small_cnn").
+        model: built-in model name of the task ("resnet18", "small_cnn";
+            "ssd" for detection); None: the task's first (resnet18, ssd).
         width: channel multiplier of the model.
         strategies: strategy names, compared on the same seeds.
         initial_size: random labels before the first cycle (paper: 1,000).
@@ -38,15 +39,16 @@ class ExperimentConfig:
         warm_start_epochs: epochs of a warm-started cycle (cycles after the
             first); None trains them as long as the first.
         training: a `TrainingConfig`.
+        task: "classification" or "detection" (`kerasll.tasks.KINDS`).
 
     Raises:
         ProtocolError: sizes that cannot work.
         UnknownStrategyError: unknown strategy names.
-        ValueError: unknown model.
+        ValueError: unknown task or model.
     """
 
     dataset: str = "cifar10"
-    model: str = "resnet18"
+    model: str = None
     width: float = 1.0
     strategies: tuple = PAPER_STRATEGIES
     initial_size: int = 1000
@@ -58,13 +60,14 @@ class ExperimentConfig:
     warm_start: bool = False
     warm_start_epochs: int = None
     training: TrainingConfig = TrainingConfig()
+    task: str = "classification"
 
     def __post_init__(self):
         object.__setattr__(self, "strategies", tuple(parse_strategies(self.strategies)))
-        if self.model not in MODELS:
-            raise ValueError(
-                f"Expected model in {sorted(MODELS)}. Received: model={self.model!r}"
-            )
+        kind = task_class(self.task)
+        if self.model is None:
+            object.__setattr__(self, "model", kind.models[0])
+        kind.check_model(self.model)
         if self.width <= 0:
             raise ValueError(f"Expected width > 0. Received: width={self.width}")
         sizes = {

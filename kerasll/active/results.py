@@ -5,6 +5,7 @@ trial, cycle) with deterministic content only (no timings), so a resumed run
 writes the same file as an uninterrupted one.
 """
 
+import collections
 import csv
 import io
 from pathlib import Path
@@ -49,6 +50,15 @@ _OPTIONAL_FLOATS = (
 )
 BASELINE = "random"
 
+Metric = collections.namedtuple("Metric", ["name", "column"])
+Metric.__doc__ = """The task metric a `CycleRecord.accuracy` holds.
+
+Attributes:
+    name: how tables and plots call it ("accuracy", "mAP@0.5").
+    column: its results.csv column ("accuracy", "map50").
+"""
+ACCURACY = Metric("accuracy", "accuracy")
+
 
 def _cell(value):
     if value is None:
@@ -58,24 +68,30 @@ def _cell(value):
     return value
 
 
-def write_results_csv(records, path):
+def write_results_csv(records, path, metric=ACCURACY):
     """Writes one row per cycle record (class histograms as space-separated counts).
 
     Args:
         records: `CycleRecord`s.
         path: target file.
+        metric: the task `Metric`; its column holds `CycleRecord.accuracy`.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(COLUMNS)
+    writer.writerow([metric.column if c == "accuracy" else c for c in COLUMNS])
     for record in records:
         row = record.to_dict()
         writer.writerow([_cell(row[column]) for column in COLUMNS])
     write_text(path, buffer.getvalue())
 
 
-def read_results_csv(path):
-    """Reads a `results.csv` back into `CycleRecord`s (timings are 0)."""
+def read_results_csv(path, metric=ACCURACY):
+    """Reads a `results.csv` back into `CycleRecord`s (timings are 0).
+
+    Args:
+        path: the file.
+        metric: the task `Metric` the file was written with.
+    """
     records = []
     with open(path, encoding="utf-8", newline="") as handle:
         for row in csv.DictReader(handle):
@@ -90,7 +106,7 @@ def read_results_csv(path):
                     trial=int(row["trial"]),
                     cycle=int(row["cycle"]),
                     labeled=int(row["labeled"]),
-                    accuracy=float(row["accuracy"]),
+                    accuracy=float(row[metric.column]),
                     warm_start=row["warm_start"] == "True",
                     pick_histogram=[int(n) for n in histogram.split()]
                     if histogram
@@ -231,12 +247,13 @@ def format_p_value(value):
     return "-" if np.isnan(value) else f"{value:.3f}"
 
 
-def format_summary(records, header=""):
+def format_summary(records, header="", metric=ACCURACY):
     """The summary tables as Markdown.
 
     Args:
         records: `CycleRecord`s of complete runs.
         header: a paragraph describing the experiment.
+        metric: the task `Metric` (named in headings).
 
     Returns:
         Markdown text: final-cycle accuracy per strategy (per trial, mean ±
@@ -254,7 +271,7 @@ def format_summary(records, header=""):
     if header:
         lines += [header, ""]
     lines += [
-        f"## Test accuracy after the last cycle ({final_labeled} labels)",
+        f"## Test {metric.name} after the last cycle ({final_labeled} labels)",
         "",
         "| strategy | final (mean ± std) | "
         + " | ".join(f"trial {t}" for t in trials)
@@ -273,15 +290,15 @@ def format_summary(records, header=""):
         )
     lines += [
         "",
-        "Accuracy is measured after the last epoch of each cycle. Area under curve: "
-        "trapezoidal area under accuracy vs. labels divided by the label range (the "
-        "mean accuracy over it). First cycle: every strategy trains on the same random "
+        f"The {metric.name} is measured after the last epoch of each cycle. Area "
+        f"under curve: trapezoidal area under {metric.name} vs. labels divided by the "
+        f"label range (the mean {metric.name} over it). First cycle: every strategy trains on the same random "
         "labels with the same seed, so differences there come from training with the "
         "loss head. Rank accuracy: share of test pairs the loss head orders like the "
         "true loss, last cycle.",
         "",
     ]
-    lines += per_cycle_table(records, "accuracy", "Test accuracy per cycle")
+    lines += per_cycle_table(records, "accuracy", f"Test {metric.name} per cycle")
     lines += _paired_table(summary, trials)
     lines += diagnostics_table(records)
     return "\n".join(lines) + "\n"
@@ -464,13 +481,13 @@ def final_table(summary_text):
     return "\n".join(lines[start:end])
 
 
-def write_summary(records, path, header=""):
+def write_summary(records, path, header="", metric=ACCURACY):
     """Writes `format_summary` to `path` atomically."""
-    write_text(path, format_summary(records, header))
+    write_text(path, format_summary(records, header, metric))
 
 
-def plot_curves(records, path, title=""):
-    """Mean test accuracy (± std over trials) against labels, per strategy.
+def plot_curves(records, path, title="", metric=ACCURACY):
+    """Mean test metric (± std over trials) against labels, per strategy.
 
     Uses matplotlib's Agg canvas directly: no display, no global state.
 
@@ -478,6 +495,7 @@ def plot_curves(records, path, title=""):
         records: `CycleRecord`s.
         path: target .png file.
         title: figure title.
+        metric: the task `Metric` (the y axis).
     """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -500,7 +518,7 @@ def plot_curves(records, path, title=""):
             labeled, mean - std, mean + std, color=line.get_color(), alpha=0.2
         )
     axes.set_xlabel("labeled items")
-    axes.set_ylabel("test accuracy (mean ± std over trials)")
+    axes.set_ylabel(f"test {metric.name} (mean ± std over trials)")
     axes.set_title(title)
     axes.grid(alpha=0.3)
     axes.legend()
@@ -509,8 +527,15 @@ def plot_curves(records, path, title=""):
         figure.savefig(temporary, format="png")
 
 
-def write_outputs(records, folder, header="", title=""):
+def write_outputs(records, folder, header="", title="", metric=ACCURACY):
     """Writes results.csv, summary.md and curves.png into `folder`.
+
+    Args:
+        records: `CycleRecord`s.
+        folder: the results folder.
+        header: the summary's first paragraph.
+        title: the plot's title.
+        metric: the task `Metric`.
 
     Returns:
         Dict of output name to `Path`.
@@ -521,7 +546,7 @@ def write_outputs(records, folder, header="", title=""):
         "summary": folder / SUMMARY_FILE,
         "curves": folder / CURVES_FILE,
     }
-    write_results_csv(records, paths["results"])
-    write_summary(records, paths["summary"], header)
-    plot_curves(records, paths["curves"], title)
+    write_results_csv(records, paths["results"], metric)
+    write_summary(records, paths["summary"], header, metric)
+    plot_curves(records, paths["curves"], title, metric)
     return paths

@@ -149,6 +149,8 @@ class ExperimentState:
             )
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
+            # Runs saved before tasks existed were all classification.
+            saved["config"].setdefault("task", "classification")
             state = cls(saved["config"], saved["fingerprint"])
             state.runs = saved["runs"]
         except (ValueError, KeyError) as error:

@@ -1,8 +1,10 @@
 """Query strategies: score the candidates of a cycle and pick a batch.
 
 A strategy only scores and selects; it never trains. It reads the trained
-model through a model view (`kerasll.active.view`): class probabilities,
-penultimate features or predicted losses of pool items, by index.
+model through a model view (`kerasll.active.view`): uncertainty scores,
+features or predicted losses of pool items, by index. Views exist for every
+task (`kerasll.tasks`), so the same strategies pick classification images
+and detection scenes.
 
 Every `select` call returns a `Selection` of `budget` (K) pool indices drawn
 from `candidates` (the random subset of M unlabeled items), best first, and
@@ -131,48 +133,42 @@ class RandomStrategy(Strategy):
 
 
 class _UncertaintyStrategy(Strategy):
-    """Top-K by an uncertainty score of the predicted class probabilities."""
+    """Top-K by an uncertainty measure (`kerasll.active.uncertainty`).
 
-    @abc.abstractmethod
-    def score(self, probabilities):
-        """Uncertainty per row of (n, classes) probabilities; higher = pick."""
+    The model view computes the measure: on a classifier's class
+    probabilities, or per image over a detector's detections.
+    """
+
+    measure = None
 
     def select(self, view, candidates, budget, labeled, rng, history=()):
         candidates, budget = _check_request(candidates, budget)
-        return _top(candidates, self.score(view.probabilities(candidates)), budget)
+        return _top(candidates, view.uncertainty(candidates, self.measure), budget)
 
 
 class EntropyStrategy(_UncertaintyStrategy):
     """Top-K by predictive entropy -sum_c p_c log p_c."""
 
-    name = "entropy"
-
-    def score(self, probabilities):
-        p = np.clip(np.asarray(probabilities, dtype=np.float64), 1e-12, 1.0)
-        return -(p * np.log(p)).sum(axis=1)
+    name = measure = "entropy"
 
 
 class MarginStrategy(_UncertaintyStrategy):
     """Top-K by smallest margin between the two most probable classes."""
 
-    name = "margin"
-
-    def score(self, probabilities):
-        top_two = np.sort(np.asarray(probabilities, dtype=np.float64), axis=1)[:, -2:]
-        return -(top_two[:, 1] - top_two[:, 0])
+    name = measure = "margin"
 
 
 class LeastConfidenceStrategy(_UncertaintyStrategy):
     """Top-K by lowest probability of the predicted class (1 - max p)."""
 
-    name = "least_confidence"
-
-    def score(self, probabilities):
-        return 1.0 - np.asarray(probabilities, dtype=np.float64).max(axis=1)
+    name = measure = "least_confidence"
 
 
 class CoreSetStrategy(Strategy):
-    """Greedy k-center on penultimate features (Sener & Savarese, 2018).
+    """Greedy k-center on the view's features (Sener & Savarese, 2018).
+
+    The features are a classifier's penultimate layer, or a detector's
+    feature maps pooled per image.
 
     The labeled items are the initial centers; each pick is the candidate
     farthest from every center so far. Distances are computed in blocks of

@@ -92,13 +92,14 @@ class TrainingConfig:
         return dataclasses.asdict(self)
 
 
-def make_model(backbone, config, with_head):
+def make_model(backbone, config, with_head, taps="auto"):
     """Wraps the target network in a `LossLearner` when the strategy needs one.
 
     Args:
-        backbone: a freshly built functional classifier producing logits.
+        backbone: a freshly built functional target network.
         config: a `TrainingConfig`.
         with_head: whether to attach the loss prediction module.
+        taps: the loss head's taps ("auto" or layer names).
 
     Returns:
         `backbone` itself, or a `LossLearner` around it.
@@ -109,6 +110,7 @@ def make_model(backbone, config, with_head):
 
     return LossLearner(
         backbone,
+        taps=taps,
         head_units=config.head_units,
         margin=config.margin,
         weight=config.weight,
@@ -143,7 +145,7 @@ def lr_schedule(config, steps_per_epoch):
     )
 
 
-def compile_model(model, config, steps_per_epoch):
+def compile_model(model, config, steps_per_epoch, loss=None, metrics=("accuracy",)):
     """Compiles with a fresh SGD and the step-wise learning-rate drop.
 
     Every cycle gets a new optimizer, as in the paper's reference code, also
@@ -153,12 +155,15 @@ def compile_model(model, config, steps_per_epoch):
         model: the model from `make_model`.
         config: a `TrainingConfig`.
         steps_per_epoch: batches per epoch, to place the drop in steps.
+        loss: the per-sample task loss (default: softmax cross-entropy of
+            integer labels, from logits).
+        metrics: metrics to report while training.
     """
     learning_rate = lr_schedule(config, steps_per_epoch)
     model.compile(
         optimizer=keras.optimizers.SGD(learning_rate, momentum=config.momentum),
-        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-        metrics=["accuracy"],
+        loss=loss or keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=list(metrics),
         run_eagerly=config.run_eagerly,
     )
 
@@ -174,6 +179,9 @@ def train_model(
     seed,
     initial_weights=None,
     callbacks=(),
+    loss=None,
+    metrics=("accuracy",),
+    taps="auto",
 ):
     """Builds, optionally warm-starts, and trains the model of one cycle.
 
@@ -181,9 +189,10 @@ def train_model(
     from `seed`: the same call returns the same weights.
 
     Args:
-        build_backbone: callable returning a fresh functional classifier.
+        build_backbone: callable returning a fresh functional target network.
         x: labeled images, (N, H, W, C) raw pixels.
-        y: their integer labels.
+        y: their targets: integer labels, or arrays (a detector's encoded
+            boxes).
         config: a `TrainingConfig`.
         with_head: whether to train with the loss prediction module.
         augmentation: an `Augmentation`, or None.
@@ -191,18 +200,22 @@ def train_model(
         initial_weights: optional `.weights.h5` path to start from (warm
             start); it must come from a model built the same way.
         callbacks: extra Keras callbacks.
+        loss, metrics: as in `compile_model`.
+        taps: the loss head's taps, as in `make_model`, or a callable
+            giving them for the built network.
 
     Returns:
         The trained model (a `LossLearner` when `with_head`).
     """
     keras.utils.set_random_seed(seed)
-    model = make_model(build_backbone(), config, with_head)
+    backbone = build_backbone()
+    model = make_model(backbone, config, with_head, taps(backbone) if callable(taps) else taps)
     if initial_weights is not None:
         model.load_weights(initial_weights)
     dataset, steps = training_dataset(
         x, y, config.batch_size, config.epochs, augmentation, seed
     )
-    compile_model(model, config, steps)
+    compile_model(model, config, steps, loss, metrics)
     model.fit(
         dataset,
         epochs=config.epochs,

@@ -1,20 +1,33 @@
 """What strategies may ask of a trained model, for any subset of the pool.
 
-A strategy never sees the model itself: it asks a "model view" for class
-probabilities, penultimate features or predicted losses of pool items by
-index. `KerasModelView` answers from a trained Keras model (plain or a
-`LossLearner`); `ArrayModelView` from fixed arrays (tests, cached scores).
+A strategy never sees the model itself: it asks a "model view" about pool
+items by index:
+
+- `uncertainty(indices, measure)`: an uncertainty score per item
+  (`kerasll.active.uncertainty.MEASURES`);
+- `features(indices)`: an embedding per item (core-set, diagnostics);
+- `predicted_loss(indices)`: the loss head's output (`has_predicted_loss`);
+- `true_loss(indices)`: the task loss under the model, where labels are known
+  (audits and diagnostics).
+
+Every task provides views of this shape (`kerasll.tasks`). Here are the
+classification ones: `KerasModelView` answers from a trained Keras
+classifier (plain or a `LossLearner`); `ArrayModelView` from fixed arrays
+(tests, cached scores).
 """
 
 import keras
 import numpy as np
 from kerasll_serving.predictions import softmax
 
+from kerasll.active.diagnostics import cross_entropy
 from kerasll.active.pipeline import inference_dataset
+from kerasll.active.uncertainty import uncertainty
 from kerasll.learner import PREDICTED_LOSS, LossLearner
 
 PROBABILITIES = "probabilities"
 FEATURES = "features"
+TRUE_LOSS = "true_loss"
 
 
 class MissingOutputError(TypeError):
@@ -28,14 +41,22 @@ class ArrayModelView:
         probabilities: optional (N, classes) class probabilities.
         features: optional (N, D) features.
         predicted_loss: optional (N,) predicted losses.
+        true_loss: optional (N,) true losses.
     """
 
-    def __init__(self, probabilities=None, features=None, predicted_loss=None):
+    def __init__(
+        self, probabilities=None, features=None, predicted_loss=None, true_loss=None
+    ):
         self._arrays = {
             PROBABILITIES: probabilities,
             FEATURES: features,
             PREDICTED_LOSS: predicted_loss,
+            TRUE_LOSS: true_loss,
         }
+
+    def __len__(self):
+        sizes = [len(array) for array in self._arrays.values() if array is not None]
+        return sizes[0] if sizes else 0
 
     def _get(self, name, indices):
         array = self._arrays[name]
@@ -54,6 +75,10 @@ class ArrayModelView:
         """(len(indices), classes) class probabilities."""
         return self._get(PROBABILITIES, indices)
 
+    def uncertainty(self, indices, measure):
+        """(len(indices),) uncertainty of the class probabilities."""
+        return uncertainty(self.probabilities(indices), measure)
+
     def features(self, indices):
         """(len(indices), D) features."""
         return self._get(FEATURES, indices)
@@ -61,6 +86,10 @@ class ArrayModelView:
     def predicted_loss(self, indices):
         """(len(indices),) predicted losses."""
         return self._get(PREDICTED_LOSS, indices)
+
+    def true_loss(self, indices):
+        """(len(indices),) true losses."""
+        return self._get(TRUE_LOSS, indices)
 
 
 def _feature_tensor(model):
@@ -98,10 +127,12 @@ class KerasModelView:
         batch_size: items per inference batch.
         from_logits: whether the classifier outputs logits (softmax applied
             here) rather than probabilities.
+        labels: optional (N,) integer labels of the images, for `true_loss`.
     """
 
-    def __init__(self, model, images, batch_size=256, from_logits=True):
+    def __init__(self, model, images, batch_size=256, from_logits=True, labels=None):
         self.images = images
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.batch_size = int(batch_size)
         self.from_logits = from_logits
         self._has_head = isinstance(model, LossLearner)
@@ -111,6 +142,9 @@ class KerasModelView:
             outputs[PREDICTED_LOSS] = _predicted_loss_tensor(model)
         self._graph = keras.Model(backbone.input, outputs, name="model_view")
         self._cache_key, self._cache = None, None
+
+    def __len__(self):
+        return len(self.images)
 
     @property
     def has_predicted_loss(self):
@@ -132,6 +166,23 @@ class KerasModelView:
         """(len(indices), classes) class probabilities."""
         task = np.asarray(self._outputs(indices)["task"], dtype=np.float64)
         return softmax(task) if self.from_logits else task
+
+    def uncertainty(self, indices, measure):
+        """(len(indices),) uncertainty of the class probabilities."""
+        return uncertainty(self.probabilities(indices), measure)
+
+    def true_loss(self, indices):
+        """(len(indices),) cross-entropy of the items' labels.
+
+        Raises:
+            MissingOutputError: the view was made without labels.
+        """
+        if self.labels is None:
+            raise MissingOutputError(
+                "Expected a view made with labels for true losses. Received none"
+            )
+        indices = np.asarray(indices, dtype=np.int64)
+        return cross_entropy(self.probabilities(indices), self.labels[indices])
 
     def features(self, indices):
         """(len(indices), D) penultimate features."""

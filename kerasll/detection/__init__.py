@@ -7,7 +7,7 @@
 - inference: `decode_predictions`, `select_detections` (numpy NMS),
   `inference_learner` (boxes, scores and `predicted_loss` for export);
 - evaluation and selection: `mean_average_precision` (pycocotools),
-  `detection_entropy`, `pooled_features`.
+  `detection_uncertainty`, `pooled_features`.
 """
 
 from kerasll.detection.anchors import DefaultBoxes
@@ -35,7 +35,7 @@ from kerasll.detection.scenes import (
     load_cifar_scenes,
     make_scenes,
 )
-from kerasll.detection.uncertainty import detection_entropy, pooled_features
+from kerasll.detection.uncertainty import detection_uncertainty, pooled_features
 from kerasll.detection.voc import load_voc
 
 __all__ = [
@@ -51,7 +51,7 @@ __all__ = [
     "build_ssd",
     "decode_predictions",
     "default_boxes_for",
-    "detection_entropy",
+    "detection_uncertainty",
     "encode_batch",
     "encode_targets",
     "feature_map_names",

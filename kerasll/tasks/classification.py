@@ -1,0 +1,98 @@
+"""Image classification: the paper's CIFAR-10 task, behind the `Task` seam.
+
+Data: an `ImageDataset` (`kerasll.data`). Models: the built-in classifiers
+(`kerasll.models`). Loss: softmax cross-entropy per image. Metric: test
+accuracy. Views: `KerasModelView`, whose uncertainty scores are computed
+from the class probabilities.
+"""
+
+import keras
+import numpy as np
+
+from kerasll.active.view import KerasModelView
+from kerasll.models import MODELS, build_model
+from kerasll.tasks.base import Task
+
+
+class ClassificationTask(Task):
+    """Classification of the images of an `ImageDataset`.
+
+    Args:
+        dataset: an `ImageDataset`; its `augmentation` is used in training.
+    """
+
+    kind = "classification"
+    metric_name = "accuracy"
+    metric_column = "accuracy"
+    models = tuple(MODELS)
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+        self._channel_stats = None
+
+    @property
+    def name(self):
+        return self.dataset.name
+
+    @property
+    def class_names(self):
+        return self.dataset.class_names
+
+    @property
+    def pool_size(self):
+        return len(self.dataset.x_train)
+
+    def describe(self):
+        return self.dataset.describe()
+
+    def fingerprint(self):
+        return self.dataset.fingerprint()
+
+    def build_model(self, model, width, weight_decay):
+        if self._channel_stats is None:
+            self._channel_stats = self.dataset.channel_stats()
+        mean, std = self._channel_stats
+        return build_model(
+            model,
+            self.dataset.input_shape,
+            self.num_classes,
+            width=width,
+            weight_decay=weight_decay,
+            mean=mean,
+            std=std,
+        )
+
+    def taps(self, backbone):
+        return "auto"
+
+    def loss(self):
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def compile_metrics(self):
+        return ["accuracy"]
+
+    def training_arrays(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        return self.dataset.x_train[indices], self.dataset.y_train[indices]
+
+    @property
+    def augmentation(self):
+        return self.dataset.augmentation
+
+    def view(self, model, split, batch_size):
+        images, labels = self._split(split)
+        return KerasModelView(model, images, batch_size, labels=labels)
+
+    def evaluate(self, test_view):
+        probabilities = test_view.probabilities(np.arange(len(test_view)))
+        return float(np.mean(probabilities.argmax(axis=1) == self.dataset.y_test))
+
+    def item_classes(self, indices):
+        return self.dataset.y_train[np.asarray(indices, dtype=np.int64)]
+
+    def _split(self, split):
+        if split == "train":
+            return self.dataset.x_train, self.dataset.y_train
+        if split == "test":
+            return self.dataset.x_test, self.dataset.y_test
+        raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")

@@ -1,0 +1,375 @@
+"""Object detection: the paper's second task (SSD), behind the `Task` seam.
+
+Data: `Scenes` (`kerasll.detection`: CIFAR-10 scenes, or a user's Pascal VOC
+or COCO annotations). Model: the small SSD (`build_ssd`), its feature maps
+tapped by the loss head. Loss: SSD's MultiBox loss per image. Metric:
+mAP at IoU 0.5 through pycocotools. Views: `DetectionModelView`, whose
+uncertainty scores are reduced per image over the detections after NMS and
+whose features are the feature maps pooled per image.
+
+Training uses no augmentation: a crop or flip would move the boxes, and the
+targets are encoded once against the default boxes.
+"""
+
+import hashlib
+
+import keras
+import numpy as np
+
+from kerasll.active.pipeline import inference_dataset
+from kerasll.active.view import FEATURES, MissingOutputError
+from kerasll.detection.loss import MultiBoxLoss
+from kerasll.detection.matching import encode_batch
+from kerasll.detection.metric import mean_average_precision
+from kerasll.detection.model import build_ssd, default_boxes_for, feature_map_names
+from kerasll.detection.postprocess import decode_predictions, select_detections
+from kerasll.detection.uncertainty import detection_uncertainty, pooled_feature_tensor
+from kerasll.learner import PREDICTED_LOSS, LossLearner
+from kerasll.tasks.base import Task
+
+SSD_STEM_FILTERS = (16, 32, 32)
+SSD_FEATURE_FILTERS = (48, 64, 64, 64)
+
+
+class DetectionModelView:
+    """A model view backed by a trained `build_ssd` detector.
+
+    One forward pass per request gives the raw predictions, the pooled
+    feature maps and (for a `LossLearner`) the predicted losses; the last
+    request is cached, and so are its detections.
+
+    Args:
+        model: a `build_ssd` model, or a `LossLearner` wrapping one.
+        scenes: the `Scenes` the indices refer to.
+        default_boxes: (N, 4) default boxes of the detector.
+        batch_size: items per inference batch.
+        targets: optional (n, N, 5) encoded targets of the scenes, for
+            `true_loss`.
+        reduction: how detections' uncertainties make an image's ("mean" or
+            "max").
+    """
+
+    def __init__(
+        self, model, scenes, default_boxes, batch_size=256, targets=None,
+        reduction="mean",
+    ):
+        self.scenes, self.default_boxes = scenes, default_boxes
+        self.batch_size, self.targets, self.reduction = int(batch_size), targets, reduction
+        self._has_head = isinstance(model, LossLearner)
+        backbone = model.backbone if self._has_head else model
+        outputs = {"task": backbone.output, FEATURES: pooled_feature_tensor(backbone)}
+        if self._has_head:
+            outputs[PREDICTED_LOSS] = model.loss_head(
+                [backbone.get_layer(name).output for name in model.taps]
+            )
+        self._graph = keras.Model(backbone.input, outputs, name="detection_view")
+        self._cache_key, self._cache, self._detections = None, None, None
+
+    def __len__(self):
+        return len(self.scenes)
+
+    @property
+    def has_predicted_loss(self):
+        """Whether the model has a loss head."""
+        return self._has_head
+
+    def _outputs(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        key = indices.tobytes()
+        if key != self._cache_key:
+            dataset = inference_dataset(
+                self.scenes.images[indices], batch_size=self.batch_size
+            )
+            self._cache = self._graph.predict(dataset, verbose=0)
+            self._cache_key, self._detections = key, None
+        return self._cache
+
+    def _decoded(self, indices):
+        """Boxes, class probabilities and detections (SSD's NMS) of the items."""
+        predictions = self._outputs(indices)["task"]
+        boxes, probabilities = decode_predictions(predictions, self.default_boxes)
+        if self._detections is None:
+            self._detections = select_detections(boxes, probabilities)
+        return boxes, probabilities, self._detections
+
+    def detections(self, indices):
+        """One `Detections` per item (SSD's thresholds and NMS)."""
+        return self._decoded(indices)[2]
+
+    def uncertainty(self, indices, measure):
+        """(len(indices),) uncertainty of each image's detections."""
+        _, probabilities, detections = self._decoded(indices)
+        return detection_uncertainty(probabilities, detections, measure, self.reduction)
+
+    def features(self, indices):
+        """(len(indices), D) feature maps pooled per image."""
+        return np.asarray(self._outputs(indices)[FEATURES])
+
+    def predicted_loss(self, indices):
+        """(len(indices),) losses predicted by the loss head.
+
+        Raises:
+            MissingOutputError: the model has no loss head.
+        """
+        outputs = self._outputs(indices)
+        if PREDICTED_LOSS not in outputs:
+            raise MissingOutputError(
+                "Expected a LossLearner for predicted losses. Received a detector "
+                "without a loss head; train the strategy with a loss head."
+            )
+        return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
+
+    def true_loss(self, indices):
+        """(len(indices),) MultiBox loss of each image under the model.
+
+        Raises:
+            MissingOutputError: the view was made without targets.
+        """
+        if self.targets is None:
+            raise MissingOutputError(
+                "Expected a view made with targets for true losses. Received none"
+            )
+        indices = np.asarray(indices, dtype=np.int64)
+        loss = MultiBoxLoss().call(self.targets[indices], self._outputs(indices)["task"])
+        return np.asarray(keras.ops.convert_to_numpy(loss), dtype=np.float64)
+
+
+class DetectionTask(Task):
+    """Object detection on train and test `Scenes`.
+
+    Args:
+        name: short name of the data set.
+        train: the pool's `Scenes`.
+        test: the test `Scenes` (same image size and classes).
+        class_names: one name per object class (default: the scenes',
+            else "class_<i>").
+        reduction: how the detections' uncertainties make an image's score
+            ("mean", as the paper's detection baseline, or "max").
+
+    Raises:
+        ValueError: empty splits, different image shapes, or labels outside
+            the classes.
+    """
+
+    kind = "detection"
+    metric_name = "mAP@0.5"
+    metric_column = "map50"
+    models = ("ssd",)
+
+    def __init__(self, name, train, test, class_names=None, reduction="mean"):
+        if not len(train) or not len(test):
+            raise ValueError(
+                "Expected train and test scenes. Received "
+                f"{len(train)} train and {len(test)} test scenes"
+            )
+        if train.images.shape[1:] != test.images.shape[1:]:
+            raise ValueError(
+                "Expected train and test scenes of one shape. Received "
+                f"{train.images.shape[1:]} and {test.images.shape[1:]}"
+            )
+        names = class_names or train.class_names
+        highest = max(
+            (int(labels.max()) for labels in train.labels + test.labels if len(labels)),
+            default=0,
+        )
+        names = tuple(names or (f"class_{i}" for i in range(highest + 1)))
+        if highest >= len(names):
+            raise ValueError(
+                f"Expected object labels in [0, {len(names)}). Received label {highest}"
+            )
+        self._name, self.train, self.test = name, train, test
+        self._class_names, self.reduction = names, reduction
+        self._default_boxes, self._targets = None, {}
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def class_names(self):
+        return self._class_names
+
+    @property
+    def pool_size(self):
+        return len(self.train)
+
+    @property
+    def input_shape(self):
+        """(height, width, channels) of a scene."""
+        return tuple(self.train.images.shape[1:])
+
+    def describe(self):
+        objects = sum(len(labels) for labels in self.train.labels)
+        return (
+            f"{self.name}: {len(self.train)} train / {len(self.test)} test scenes of "
+            f"shape {self.input_shape} ({objects} train objects), "
+            f"{self.num_classes} classes"
+        )
+
+    def fingerprint(self):
+        digest = hashlib.sha256()
+        for scenes in (self.train, self.test):
+            digest.update(str(scenes.images.shape).encode())
+            digest.update(np.ascontiguousarray(scenes.images).tobytes())
+            for boxes, labels in zip(scenes.boxes, scenes.labels):
+                digest.update(np.ascontiguousarray(boxes, dtype=np.float32).tobytes())
+                digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+        return digest.hexdigest()
+
+    def build_model(self, model, width, weight_decay):
+        self.check_model(model)
+        detector = build_ssd(
+            self.input_shape,
+            self.num_classes,
+            stem_filters=_scaled(SSD_STEM_FILTERS, width),
+            feature_filters=_scaled(SSD_FEATURE_FILTERS, width),
+        )
+        if self._default_boxes is None:
+            self._default_boxes = default_boxes_for(detector)
+        return detector
+
+    def taps(self, backbone):
+        return feature_map_names(backbone)
+
+    def loss(self):
+        return MultiBoxLoss()
+
+    @property
+    def default_boxes(self):
+        """(N, 4) default boxes of the task's SSD (their layout does not depend
+        on the width)."""
+        if self._default_boxes is None:
+            self.build_model(self.models[0], 1.0, 0.0)
+        return self._default_boxes
+
+    def targets(self, split):
+        """The encoded targets of a split's scenes, (n, N, 5), computed once."""
+        if split not in self._targets:
+            scenes = self._scenes(split)
+            self._targets[split] = encode_batch(
+                scenes.boxes, scenes.labels, self.default_boxes
+            )
+        return self._targets[split]
+
+    def training_arrays(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        return self.train.images[indices], self.targets("train")[indices]
+
+    def view(self, model, split, batch_size):
+        return DetectionModelView(
+            model,
+            self._scenes(split),
+            self.default_boxes,
+            batch_size,
+            targets=self.targets(split),
+            reduction=self.reduction,
+        )
+
+    def evaluate(self, test_view):
+        detections = test_view.detections(np.arange(len(test_view)))
+        value, _ = mean_average_precision(
+            self.test.boxes, self.test.labels, detections, self.num_classes
+        )
+        return value
+
+    def item_classes(self, indices):
+        labels = [self.train.labels[i] for i in np.asarray(indices, dtype=np.int64)]
+        return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
+
+    def _scenes(self, split):
+        if split == "train":
+            return self.train
+        if split == "test":
+            return self.test
+        raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
+
+
+def _scaled(filters, width):
+    return tuple(max(1, int(round(f * width))) for f in filters)
+
+
+def split_scenes(scenes, test_fraction=0.2, seed=0):
+    """A seeded random train/test split of one set of scenes.
+
+    Args:
+        scenes: `Scenes`.
+        test_fraction: share of the scenes held out for testing.
+        seed: seed of the split.
+
+    Returns:
+        `(train, test)` `Scenes`, each in the original order.
+
+    Raises:
+        ValueError: a fraction outside (0, 1), or a split leaving a side empty.
+    """
+    count = len(scenes)
+    test_count = int(round(float(test_fraction) * count))
+    if not 0.0 < float(test_fraction) < 1.0 or not 0 < test_count < count:
+        raise ValueError(
+            "Expected a test fraction in (0, 1) leaving scenes on both sides. "
+            f"Received: test_fraction={test_fraction} for {count} scenes"
+        )
+    order = np.random.default_rng(seed).permutation(count)
+    return scenes.take(np.sort(order[test_count:])), scenes.take(np.sort(order[:test_count]))
+
+
+def load_detection_task(
+    source, data=None, seed=0, image_size=None, train_count=5000, test_count=1000,
+    images=None,
+):
+    """A `DetectionTask` from CIFAR-10 scenes or a user's annotations.
+
+    Args:
+        source: "cifar10" (scenes pasted from the CIFAR-10 copy), a Pascal
+            VOC folder (holding `Annotations/` and `JPEGImages/`), or a COCO
+            JSON file.
+        data: the CIFAR-10 npz for "cifar10" (default: `KERASLL_DATA`, else
+            `../shared/data/cifar10.npz`).
+        seed: seed of the scenes, or of the train/test split of annotations.
+        image_size: (height, width) of the scenes (default 64x64; CIFAR-10
+            scenes are square).
+        train_count: CIFAR-10 scenes in the pool.
+        test_count: CIFAR-10 test scenes.
+        images: folder of the images of a COCO file (default: the file's
+            folder).
+
+    Returns:
+        A `DetectionTask`; annotations are split 80/20 with `seed`.
+
+    Raises:
+        ValueError: an unknown source, a missing file, bad annotations, or
+            a non-square size for CIFAR-10 scenes.
+    """
+    from pathlib import Path
+
+    from kerasll.detection.annotations import to_scenes
+    from kerasll.detection.coco import load_coco
+    from kerasll.detection.scenes import load_cifar_scenes
+    from kerasll.detection.voc import load_voc
+
+    height, width = image_size or (64, 64)
+    path = Path(str(source))
+    if str(source) == "cifar10":
+        if height != width:
+            raise ValueError(
+                f"Expected square CIFAR-10 scenes. Received image_size={image_size}"
+            )
+        train, test = load_cifar_scenes(
+            data, train_count=train_count, test_count=test_count,
+            scene_size=height, seed=seed,
+        )
+        return DetectionTask("cifar10-scenes", train, test)
+    if path.is_dir() and (path / "Annotations").is_dir():
+        annotations = load_voc(path / "Annotations")
+        folder = path / "JPEGImages"
+    elif path.suffix == ".json" and path.is_file():
+        annotations = load_coco(path)
+        folder = Path(images) if images else path.parent
+    else:
+        raise ValueError(
+            "Expected dataset 'cifar10', a Pascal VOC folder with Annotations/ and "
+            f"JPEGImages/, or a COCO .json file. Received: {str(source)!r}"
+        )
+    scenes = to_scenes(annotations, folder, (height, width))
+    train, test = split_scenes(scenes, seed=seed)
+    return DetectionTask(path.stem or path.name, train, test)

@@ -1,0 +1,184 @@
+"""The active-learning engine on the detection task: same loop, other task.
+
+Scenes are pasted from colored noise patches (no data set needed), the SSD
+is narrow and trains for a few epochs: these tests check the plumbing (the
+task seam, every strategy, the outputs, resume), not the accuracy.
+"""
+
+import numpy as np
+import pytest
+
+from kerasll.active.errors import ProtocolError
+from kerasll.active.experiment import run_experiment
+from kerasll.active.protocol import ExperimentConfig
+from kerasll.active.results import Metric, read_results_csv
+from kerasll.active.training import TrainingConfig, train_model
+from kerasll.data import DATA_ENV
+from kerasll.detection.scenes import cifar10_path, make_scenes
+from kerasll.tasks import load_task
+from kerasll.tasks.detection import DetectionTask, split_scenes
+
+CLASSES = 3
+STRATEGIES = ("learning_loss", "learning_loss_safe", "entropy", "coreset", "random")
+
+
+def _sources(count, seed=0):
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, CLASSES, count)
+    colors = np.array([[220, 40, 40], [40, 200, 40], [40, 40, 220]])
+    images = colors[labels][:, None, None, :] + rng.normal(0, 30, (count, 32, 32, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), labels
+
+
+@pytest.fixture(scope="module")
+def task():
+    images, labels = _sources(100)
+    names = ("red", "green", "blue")
+    train = make_scenes(images, labels, 60, scene_size=64, seed=1, class_names=names)
+    test = make_scenes(images, labels, 20, scene_size=64, seed=2, class_names=names)
+    return DetectionTask("noise-scenes", train, test)
+
+
+def _config(**overrides):
+    arguments = dict(
+        task="detection",
+        dataset="noise-scenes",
+        width=0.25,
+        strategies=STRATEGIES,
+        initial_size=20,
+        budget=10,
+        subset_size=30,
+        cycles=2,
+        trials=1,
+        training=TrainingConfig(epochs=2, batch_size=10, learning_rate=0.01),
+    )
+    arguments.update(overrides)
+    return ExperimentConfig(**arguments)
+
+
+def test_views_score_scenes_per_image(task):
+    labeled = np.arange(20)
+    x, y = task.training_arrays(labeled)
+    assert y.shape == (20, len(task.default_boxes), 5)
+    model = train_model(
+        lambda: task.build_model("ssd", 0.25, 0.0),
+        x,
+        y,
+        TrainingConfig(epochs=1, batch_size=10),
+        with_head=True,
+        augmentation=None,
+        seed=0,
+        loss=task.loss(),
+        metrics=[],
+        taps=task.taps,
+    )
+    view = task.view(model, "train", 16)
+    items = np.array([3, 0, 7])
+    for measure in ("entropy", "margin", "least_confidence"):
+        assert view.uncertainty(items, measure).shape == (3,)
+    assert view.features(items).shape[0] == 3
+    assert view.predicted_loss(items).shape == (3,)
+    true_loss = view.true_loss(items)
+    assert true_loss.shape == (3,) and np.all(true_loss > 0)
+    # Per-image loss: scoring items one by one gives the same values.
+    np.testing.assert_allclose(view.true_loss([0]), true_loss[[1]], rtol=1e-5)
+    expected = np.concatenate([task.train.labels[i] for i in items])
+    np.testing.assert_array_equal(task.item_classes(items), expected)
+    assert 0.0 <= task.evaluate(task.view(model, "test", 16)) <= 1.0
+
+
+@pytest.mark.slow
+def test_simulate_detection_writes_map_and_resumes_identically(task, tmp_path):
+    config = _config()
+    whole = run_experiment(config, task, tmp_path / "whole")
+    header = (tmp_path / "whole" / "results.csv").read_text().splitlines()[0]
+    assert header.split(",")[4] == "map50"
+    summary = whole.paths["summary"].read_text()
+    assert "Test mAP@0.5 after the last cycle" in summary
+    assert "Task: detection" in summary
+    records = read_results_csv(
+        whole.paths["results"], Metric(task.metric_name, task.metric_column)
+    )
+    assert {r.strategy for r in records} == set(STRATEGIES)
+    selections = [r for r in records if r.cycle == 0]
+    for record in selections:
+        # Histograms count objects, not scenes: at least one per pick.
+        assert sum(record.pick_histogram) >= config.budget
+        assert record.pick_loss > 0 and record.random_loss > 0
+    with_head = [r for r in records if r.strategy.startswith("learning")]
+    assert all(r.rank_accuracy is not None for r in with_head)
+
+    first = _config(cycles=1)
+    run_experiment(first, task, tmp_path / "resumed")
+    # A longer protocol is another experiment; resuming the same one is not.
+    with pytest.raises(Exception, match="cycles"):
+        run_experiment(config, task, tmp_path / "resumed", resume=True)
+
+
+@pytest.mark.slow
+def test_resume_after_a_crash_gives_identical_results(task, tmp_path):
+    config = _config(strategies=("learning_loss_safe", "entropy"))
+    whole = run_experiment(config, task, tmp_path / "whole")
+
+    class Crash(Exception):
+        pass
+
+    class CrashAfterTwoCycles:
+        count = 0
+
+        def __getattr__(self, name):
+            return lambda *args, **kwargs: None
+
+        def cycle_finished(self, record, resumed=False):
+            self.count += 1
+            if self.count == 2:
+                raise Crash()
+
+    with pytest.raises(Crash):
+        run_experiment(config, task, tmp_path / "crash", listener=CrashAfterTwoCycles())
+    resumed = run_experiment(config, task, tmp_path / "crash", resume=True)
+    assert (tmp_path / "crash" / "results.csv").read_text() == (
+        tmp_path / "whole" / "results.csv"
+    ).read_text()
+    for key, run in whole.state.runs.items():
+        again = resumed.state.runs[key]
+        assert again["pool"] == run["pool"] and again["scores"] == run["scores"]
+        assert again["audits"] == run["audits"]
+
+
+def test_config_and_data_must_agree(task, tmp_path):
+    with pytest.raises(ValueError, match="Expected a detection model in \\['ssd'\\]"):
+        _config(model="resnet18")
+    assert _config().model == "ssd"
+    with pytest.raises(ProtocolError, match="config's classification task"):
+        run_experiment(
+            ExperimentConfig(dataset="x", initial_size=10, budget=5, subset_size=10,
+                             cycles=2, trials=1),
+            task,
+            tmp_path / "out",
+        )
+
+
+def test_split_and_bad_sources(task, tmp_path):
+    train, test = split_scenes(task.train, test_fraction=0.25, seed=3)
+    assert (len(train), len(test)) == (45, 15)
+    # A partition: every scene lands on exactly one side.
+    rows = sorted(image.tobytes() for image in np.concatenate([train.images, test.images]))
+    assert rows == sorted(image.tobytes() for image in task.train.images)
+    with pytest.raises(ValueError, match="test fraction"):
+        split_scenes(task.train, test_fraction=1.0)
+    with pytest.raises(ValueError, match="Pascal VOC folder"):
+        load_task("detection", str(tmp_path / "nothing-here"))
+    with pytest.raises(ValueError, match="no detection options"):
+        load_task("classification", "digits", train_count=10)
+
+
+@pytest.mark.cifar
+def test_cifar_scenes_task(monkeypatch):
+    path = cifar10_path()
+    if not path.is_file():
+        pytest.skip(f"the CIFAR-10 copy is absent ({path}; set {DATA_ENV})")
+    task = load_task("detection", "cifar10", data=path, train_count=50, test_count=10)
+    assert task.name == "cifar10-scenes" and task.num_classes == 10
+    assert task.pool_size == 50 and task.input_shape == (64, 64, 3)
+    assert "50 train / 10 test scenes" in task.describe()
