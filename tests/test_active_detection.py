@@ -59,7 +59,9 @@ def _config(**overrides):
 def test_views_score_scenes_per_image(task):
     labeled = np.arange(20)
     x, y = task.training_arrays(labeled)
-    assert y.shape == (20, len(task.default_boxes), 5)
+    # Each labeled scene and its mirror image.
+    assert y.shape == (40, len(task.default_boxes), 5)
+    np.testing.assert_array_equal(x[20:], x[:20, :, ::-1])
     model = train_model(
         lambda: task.build_model("ssd", 0.25, 0.0),
         x,

@@ -7,8 +7,9 @@ mAP at IoU 0.5 through pycocotools. Views: `DetectionModelView`, whose
 uncertainty scores are reduced per image over the detections after NMS and
 whose features are the feature maps pooled per image.
 
-Training uses no augmentation: a crop or flip would move the boxes, and the
-targets are encoded once against the default boxes.
+Augmentation: each labeled scene is trained on together with its mirror
+image (`kerasll.detection.augment`: the targets are mirrored with the
+scene, no re-matching), so an epoch covers twice the labeled scenes.
 """
 
 import hashlib
@@ -18,6 +19,7 @@ import numpy as np
 
 from kerasll.active.pipeline import inference_dataset
 from kerasll.active.view import FEATURES, MissingOutputError
+from kerasll.detection.augment import mirror, mirror_permutation
 from kerasll.detection.loss import MultiBoxLoss
 from kerasll.detection.matching import encode_batch
 from kerasll.detection.metric import mean_average_precision
@@ -145,6 +147,7 @@ class DetectionTask(Task):
             else "class_<i>").
         reduction: how the detections' uncertainties make an image's score
             ("mean", as the paper's detection baseline, or "max").
+        mirror: also train on the mirror image of every labeled scene.
 
     Raises:
         ValueError: empty splits, different image shapes, or labels outside
@@ -156,7 +159,9 @@ class DetectionTask(Task):
     metric_column = "map50"
     models = ("ssd",)
 
-    def __init__(self, name, train, test, class_names=None, reduction="mean"):
+    def __init__(
+        self, name, train, test, class_names=None, reduction="mean", mirror=True
+    ):
         if not len(train) or not len(test):
             raise ValueError(
                 "Expected train and test scenes. Received "
@@ -178,7 +183,7 @@ class DetectionTask(Task):
                 f"Expected object labels in [0, {len(names)}). Received label {highest}"
             )
         self._name, self.train, self.test = name, train, test
-        self._class_names, self.reduction = names, reduction
+        self._class_names, self.reduction, self.mirror = names, reduction, mirror
         self._default_boxes, self._targets = None, {}
 
     @property
@@ -253,7 +258,14 @@ class DetectionTask(Task):
 
     def training_arrays(self, indices):
         indices = np.asarray(indices, dtype=np.int64)
-        return self.train.images[indices], self.targets("train")[indices]
+        images, targets = self.train.images[indices], self.targets("train")[indices]
+        if not self.mirror:
+            return images, targets
+        flipped = mirror(images, targets, mirror_permutation(self.default_boxes))
+        return (
+            np.concatenate([images, flipped[0]]),
+            np.concatenate([targets, flipped[1]]),
+        )
 
     def view(self, model, split, batch_size):
         return DetectionModelView(
