@@ -23,12 +23,13 @@ from kerasll_serving.atomic import write_text
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
+import detection  # noqa: E402
 import head_cost  # noqa: E402
 import loop_cost  # noqa: E402
 import scoring  # noqa: E402
 import selection  # noqa: E402
 
-SECTIONS = ("selection", "loop_cost", "head_cost", "scoring")
+SECTIONS = ("selection", "loop_cost", "head_cost", "scoring", "detection")
 DEFAULT_DATA = os.environ.get(
     "KERASLL_DATA", str(HERE.parents[1] / "shared" / "data" / "cifar10.npz")
 )
@@ -94,6 +95,40 @@ def _selection_figures(data, output):
     return {"map": selection.regime_map(records), "regimes": regimes}
 
 
+def _detection_figures(data, output):
+    """Runs (or resumes) the detection benchmark; keeps its tables and curves."""
+    from kerasll.active.results import (
+        SUMMARY_FILE,
+        format_summary,
+        per_cycle_table,
+        plot_curves,
+    )
+    from kerasll.active.state import ExperimentState
+
+    regime, out_dir = detection.DETECTION, output / "detection"
+    records = selection.run_regime(regime, out_dir, data)
+    metric = selection.regime_metric(regime)
+    state = ExperimentState.load(out_dir)
+    runs = state.records(state.config["strategies"], state.config["trials"])
+    summary = (out_dir / SUMMARY_FILE).read_text(encoding="utf-8")
+    plot_curves(records, HERE / "curves-detection.png", title=regime.title,
+                metric=metric)
+    return {
+        "cycle_seconds": sum(record.seconds for record in runs),
+        "command": regime.shown_command(),
+        "summary": format_summary(records, summary.split("\n\n")[1], metric),
+        "rank": per_cycle_table(
+            records, "rank_accuracy", "Loss head's rank accuracy on the test scenes"
+        ),
+        "spearman": per_cycle_table(
+            records, "head_spearman", "Loss head's Spearman with the true loss"
+        ),
+        "entropy_spearman": per_cycle_table(
+            records, "entropy_spearman", "Detection entropy's Spearman with the true loss"
+        ),
+    }
+
+
 def run_section(name, data, output):
     """Runs one section and saves its figures as JSON."""
     start = time.perf_counter()
@@ -101,6 +136,8 @@ def run_section(name, data, output):
         figures = _selection_figures(data, output)
     elif name == "loop_cost":
         figures = loop_cost.measure_loop_cost()
+    elif name == "detection":
+        figures = _detection_figures(data, output)
     elif name == "head_cost":
         figures = {"models": [head_cost.measure_head_cost(m) for m in ("small_cnn", "resnet18")]}
     else:
@@ -108,6 +145,8 @@ def run_section(name, data, output):
     figures["seconds"] = time.perf_counter() - start
     if name == "selection":  # a resumed run's own time says nothing: count the work
         figures["seconds"] = sum(r["seconds"] for r in figures["regimes"].values())
+    if name == "detection":
+        figures["seconds"] = figures["cycle_seconds"]
     figures["load_average"] = os.getloadavg()[1]  # 5-minute, at the end
     figures["finished"] = datetime.datetime.now().isoformat(timespec="minutes")
     (output / f"{name}.json").write_text(json.dumps(figures, indent=1))
@@ -187,6 +226,41 @@ def _selection_markdown(figures):
             "",
         ]
     return "\n".join(parts)
+
+
+def _detection_markdown(figures):
+    regime = detection.DETECTION
+    deviations = "\n".join(f"- {line}" for line in regime.deviations)
+    return "\n".join([
+        "## 5. Detection: does the head generalise beyond classification?",
+        "",
+        "The paper's second experiment (SSD on PASCAL VOC: learning loss 0.7338 "
+        "mAP, entropy 0.7222, core-set 0.7171, random 0.7117 at 10k images) at "
+        "CPU scale. Command: `python benchmarks/run.py --sections detection` "
+        "(runs `python benchmarks/detection.py`; an interrupted run resumes), i.e.",
+        "",
+        f"    {figures['command']}",
+        "",
+        f"({figures['seconds'] / 60:.0f} min: the cycles' wall times added up.) "
+        "Every strategy shares each trial's initial scenes, training seeds and "
+        "candidate subsets; p-values are two-sided Wilcoxon signed-rank tests of "
+        "the per-trial differences to `random`.",
+        "",
+        "Deviations from the paper's protocol (PAPER.md):",
+        deviations,
+        "",
+        _summary_sections(figures["summary"]),
+        "",
+        "\n".join("#" + line if line.startswith("## ") else line
+                  for line in figures["rank"] + figures["spearman"]
+                  + figures["entropy_spearman"]),
+        "",
+        "Rank accuracy: share of the test pairs (i, n-1-i) the head orders like "
+        "the true per-image MultiBox loss (0.5 = chance); Spearman over all test "
+        "scenes. Strategies without a head have none.",
+        "",
+        "![mAP vs labeled scenes](curves-detection.png)",
+    ])
 
 
 def _loop_cost_markdown(figures):
@@ -325,7 +399,8 @@ def render(output):
                      "selection regimes' cycle times, recorded while two or three "
                      "runs shared the cores, plus each other section's wall time).")
     renderers = {"selection": _selection_markdown, "loop_cost": _loop_cost_markdown,
-                 "head_cost": _head_cost_markdown, "scoring": _scoring_markdown}
+                 "head_cost": _head_cost_markdown, "scoring": _scoring_markdown,
+                 "detection": _detection_markdown}
     for name in SECTIONS:
         path = output / f"{name}.json"
         if path.exists():

@@ -48,6 +48,7 @@ class Regime:
             the initial sets, training and candidate subsets depend on the
             trial and cycle only, so runs of two experiments with the same
             protocol are paired exactly as runs of one.
+        task: `--task` value ("classification" or "detection").
     """
 
     name: str
@@ -57,18 +58,20 @@ class Regime:
     options: dict
     deviations: tuple
     extends: str = None
+    task: str = "classification"
 
     def command(self, out_dir, data_path=None, resume=False, seed=0):
         """The `kerasll simulate` command line of this regime."""
         command = [
             str(Path(sys.executable).with_name("kerasll")), "simulate",
-            "--dataset", self.dataset, "--strategies", self.strategies,
-            "--seed", str(seed), "--out", str(out_dir),
+            "--task", self.task, "--dataset", self.dataset,
+            "--strategies", self.strategies, "--seed", str(seed),
+            "--out", str(out_dir),
         ]
         if self.dataset == "cifar10":
             command += ["--data", str(data_path)]
         for flag, value in self.options.items():
-            command += [flag] + ([value] if value else [])
+            command += [flag] + value.split()
         if resume:
             command.append("--resume")
         return command
@@ -76,7 +79,8 @@ class Regime:
     def shown_command(self):
         """The command as a reader would type it."""
         options = " ".join(f"{k} {v}".strip() for k, v in self.options.items())
-        return (f"kerasll simulate --dataset {self.dataset} --strategies "
+        task = "" if self.task == "classification" else f"--task {self.task} "
+        return (f"kerasll simulate {task}--dataset {self.dataset} --strategies "
                 f"{self.strategies} {options}")
 
 
@@ -206,7 +210,16 @@ def run_regime(regime, out_dir, data_path=DEFAULT_DATA):
     out_dir = Path(out_dir)
     resume = (out_dir / "state.json").exists()
     subprocess.run(regime.command(out_dir, data_path, resume=resume), check=True)
-    return read_results_csv(out_dir / RESULTS_FILE)
+    return read_results_csv(out_dir / RESULTS_FILE, regime_metric(regime))
+
+
+def regime_metric(regime):
+    """The `kerasll.active.results.Metric` of a regime's task."""
+    from kerasll.active.results import Metric
+    from kerasll.tasks import task_class
+
+    kind = task_class(regime.task)
+    return Metric(kind.metric_name, kind.metric_column)
 
 
 def regime_map(records_by_regime):

@@ -25,8 +25,8 @@ import keras
 # BatchNorm settings of the PyTorch reference (momentum 0.1 there means a
 # moving-average factor of 0.9 here); Keras' default 0.99 lags far behind on
 # the short runs of early active-learning cycles.
-_BN_MOMENTUM = 0.9
-_BN_EPSILON = 1e-5
+BN_MOMENTUM = 0.9
+BN_EPSILON = 1e-5
 
 
 def _regularizer(weight_decay):
@@ -85,7 +85,7 @@ def _conv_bn(x, filters, kernel_size, strides, weight_decay, name, padding="same
         name=f"{name}_conv",
     )(x)
     return keras.layers.BatchNormalization(
-        momentum=_BN_MOMENTUM, epsilon=_BN_EPSILON, name=f"{name}_bn"
+        momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{name}_bn"
     )(x)
 
 

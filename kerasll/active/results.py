@@ -428,12 +428,14 @@ def diagnostics_table(records):
         "",
         "Each row is the model trained on `labeled` items and the selection it "
         "made (the last cycle selects nothing). Class entropy: entropy of the "
-        "picks' true-class histogram over log(C) (1 = balanced). Loss: mean "
-        "cross-entropy of the picks under the model that picked them, next to a "
-        "random batch of as many items from the same candidates. Distance: mean "
-        "pairwise Euclidean distance of penultimate features (lower = more "
-        "redundant). Per-class counts of every selection are in results.csv "
-        "(`pick_histogram`).",
+        "picks' true-class histogram over log(C) (1 = balanced; for detection, "
+        "the classes of the picked scenes' objects). Loss: mean true task loss "
+        "(cross-entropy; a detector's MultiBox loss) of the picks under the model "
+        "that picked them, next to a random batch of as many items from the same "
+        "candidates. Distance: mean pairwise Euclidean distance of the model's "
+        "features (a classifier's penultimate layer; a detector's feature maps "
+        "pooled per image; lower = more redundant). Per-class counts of every "
+        "selection are in results.csv (`pick_histogram`).",
         "",
     ]
     return lines + _last_selection_histogram(records)

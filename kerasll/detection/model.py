@@ -3,6 +3,7 @@
 import keras
 
 from kerasll.detection.anchors import DefaultBoxes
+from kerasll.models import BN_EPSILON, BN_MOMENTUM
 
 FEATURE_MAP_PREFIX = "feature_map_"
 OUTPUT_NAME = "detections"
@@ -15,11 +16,14 @@ def build_ssd(
     feature_filters=(48, 64, 64, 64),
     default_boxes=None,
     input_scale=1.0 / 255.0,
+    batch_norm=True,
+    weight_decay=0.0,
     name="ssd",
 ):
     """Builds a small SSD: a strided convolutional stem, then feature maps.
 
-    Each stem block halves the resolution (3x3 convolution, stride 2, ReLU).
+    Each stem block halves the resolution (3x3 convolution, stride 2, then
+    BatchNorm when `batch_norm`, then ReLU).
     The first feature map is the stem's output after one more 3x3 convolution;
     each further one halves the resolution again. Every feature map, named
     "feature_map_<i>" (the detector's taps for `LossLearner`), feeds a 3x3
@@ -36,6 +40,13 @@ def build_ssd(
             predictors' width (default `DefaultBoxes()`).
         input_scale: the model multiplies its input by this (1/255: raw
             pixels in, as the device feeds them).
+        batch_norm: put BatchNorm between each stem and feature-map
+            convolution (then without bias) and its ReLU (the default: SGD
+            trains the detector only with it); False gives convolution +
+            bias -> ReLU.
+        weight_decay: L2 weight decay of every convolution kernel, predictors
+            included, as a regularizer with coefficient `weight_decay / 2`
+            (the convention of `kerasll.models`); 0 adds none.
         name: model name.
 
     Returns:
@@ -44,8 +55,9 @@ def build_ssd(
         class logits with background first.
 
     Raises:
-        ValueError: fewer than one class or feature map, or an input too small
-            for the requested number of feature maps.
+        ValueError: fewer than one class or feature map, an input too small
+            for the requested number of feature maps, or a negative
+            weight_decay.
     """
     default_boxes = default_boxes or DefaultBoxes()
     if int(num_classes) < 1 or not feature_filters:
@@ -53,6 +65,13 @@ def build_ssd(
             "Expected num_classes >= 1 and at least one feature map. Received: "
             f"num_classes={num_classes!r}, feature_filters={feature_filters!r}."
         )
+    if not float(weight_decay) >= 0.0:  # NaN fails too
+        raise ValueError(
+            f"Expected weight_decay >= 0. Received: weight_decay={weight_decay!r}."
+        )
+    regularizer = (
+        keras.regularizers.L2(float(weight_decay) / 2.0) if weight_decay else None
+    )
     halvings = len(stem_filters) + len(feature_filters) - 1
     if min(input_shape[:2]) < 2**halvings:
         raise ValueError(
@@ -64,17 +83,26 @@ def build_ssd(
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Rescaling(input_scale, name="rescale")(inputs)
     for index, filters in enumerate(stem_filters):
-        x = _conv(x, filters, 2, f"stem_conv_{index}", f"stem_{index}")
+        x = _conv(
+            x, filters, 2, f"stem_{index}", f"stem_{index}", batch_norm, regularizer
+        )
     predictions = []
     for index, filters in enumerate(feature_filters):
         strides = 1 if index == 0 else 2
         x = _conv(
-            x, filters, strides, f"feature_conv_{index}", f"{FEATURE_MAP_PREFIX}{index}"
+            x,
+            filters,
+            strides,
+            f"feature_{index}",
+            f"{FEATURE_MAP_PREFIX}{index}",
+            batch_norm,
+            regularizer,
         )
         head = keras.layers.Conv2D(
             default_boxes.per_location * width,
             3,
             padding="same",
+            kernel_regularizer=regularizer,
             name=f"predictor_{index}",
         )(x)
         single = len(feature_filters) == 1
@@ -86,10 +114,23 @@ def build_ssd(
     return keras.Model(inputs, outputs, name=name)
 
 
-def _conv(x, filters, strides, conv_name, name):
+def _conv(x, filters, strides, block, name, batch_norm, regularizer):
+    """3x3 Conv2D `{kind}_conv_{i}` [-> BatchNorm `{kind}_bn_{i}`] -> ReLU `name`."""
+    kind, index = block.rsplit("_", 1)
     x = keras.layers.Conv2D(
-        filters, 3, strides=strides, padding="same", name=conv_name
+        filters,
+        3,
+        strides=strides,
+        padding="same",
+        use_bias=not batch_norm,
+        kernel_initializer="he_normal" if batch_norm else "glorot_uniform",
+        kernel_regularizer=regularizer,
+        name=f"{kind}_conv_{index}",
     )(x)
+    if batch_norm:
+        x = keras.layers.BatchNormalization(
+            momentum=BN_MOMENTUM, epsilon=BN_EPSILON, name=f"{kind}_bn_{index}"
+        )(x)
     return keras.layers.ReLU(name=name)(x)
 
 
