@@ -127,7 +127,8 @@ def _load_learner(path):
 @click.option(
     "--class-names",
     callback=lambda ctx, param, value: _class_names(value),
-    help="Comma-separated class labels of a classifier, e.g. cat,dog,bird.",
+    help="Comma-separated class labels of a classifier (or a detector's object "
+    "classes, no background), e.g. cat,dog,bird.",
 )
 @click.option(
     "--input-dtype",

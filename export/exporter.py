@@ -405,7 +405,8 @@ def to_onnx(
             Default: `calibration_data` when given, else 256 seeded random
             inputs (uint8 pixels, or standard normal floats); pass real data
             for meaningful fp16/int8 agreement numbers.
-        class_names: labels of a classifier's units, stored in the metadata.
+        class_names: labels of a classifier's units or a detector's object
+            classes (background excluded), stored in the metadata.
         raw_input_dtype: dtype the graph takes. None: the model's input dtype.
             "uint8" (float NHWC image models only): the device feeds raw
             pixels and the graph casts them (then applies scale/offset).

@@ -6,8 +6,10 @@ module only fills it in from a `LossLearner` and the export options.
 
 import keras
 from kerasll_serving.contract import (
+    BOXES_OUTPUT,
     FORMAT_VERSION,
     PREDICTED_LOSS_OUTPUT,
+    SCORES_OUTPUT,
     InputSpec,
     ModelContract,
     Preprocessing,
@@ -36,19 +38,58 @@ def color_mode(shape, layout):
     return {1: "grayscale", 3: "rgb"}.get(shape[-1])
 
 
-def task_type(output_shapes):
-    """Task type from the task output shapes (batch axis included).
+def task_type(outputs):
+    """Task type from the task outputs.
 
-    "classification" for a single (B, C) output with C > 1, "regression" for a
-    single (B, 1) output, "other" for anything else (several outputs, or a
-    rank other than 2: the device would not know how to read it).
+    "detection" for outputs named "boxes" (B, N, 4) and "scores" (B, N, K), as
+    `kerasll.detection.inference_learner` exports; "classification" for a
+    single (B, C) output with C > 1, "regression" for a single (B, 1) output,
+    "other" for anything else (the device would not know how to read it).
+
+    Args:
+        outputs: task output name -> shape (batch axis included).
+
+    Returns:
+        The task type.
+
+    Raises:
+        ExportError: "boxes" and "scores" outputs of other shapes.
     """
-    if len(output_shapes) != 1:
+    if set(outputs) == {BOXES_OUTPUT, SCORES_OUTPUT}:
+        boxes, scores = outputs[BOXES_OUTPUT], outputs[SCORES_OUTPUT]
+        if (len(boxes) != 3 or boxes[-1] != 4 or len(scores) != 3
+                or scores[1] != boxes[1] or scores[-1] is None):
+            raise ExportError(
+                f"Expected detector outputs {BOXES_OUTPUT!r} of shape (batch, N, 4) "
+                f"and {SCORES_OUTPUT!r} of shape (batch, N, classes). Received "
+                f"shapes {boxes} and {scores}."
+            )
+        return "detection"
+    if len(outputs) != 1:
         return "other"
-    shape = tuple(output_shapes[0])
+    (shape,) = outputs.values()
     if len(shape) != 2 or shape[-1] is None:
         return "other"
     return "classification" if shape[-1] > 1 else "regression"
+
+
+def class_count(kind, outputs):
+    """How many class names a model of this task type takes, or None.
+
+    Args:
+        kind: the task type.
+        outputs: task output name -> shape.
+
+    Returns:
+        A classifier's units, a detector's object classes (its scores
+        without the background), else None.
+    """
+    if kind == "classification":
+        (shape,) = outputs.values()
+        return int(shape[-1])
+    if kind == "detection":
+        return int(outputs[SCORES_OUTPUT][-1]) - 1
+    return None
 
 
 def final_activation(tensor):
@@ -91,8 +132,21 @@ def guess_from_logits(learner):
     return True
 
 
-def check_class_names(class_names, kind, output_shape):
-    """Validates class names against the task output; returns a tuple or None."""
+def check_class_names(class_names, kind, outputs):
+    """Validates class names against the task outputs.
+
+    Args:
+        class_names: the names given, or None.
+        kind: the task type.
+        outputs: task output name -> shape.
+
+    Returns:
+        A tuple of names, or None.
+
+    Raises:
+        ExportError: a string, names for a model that takes none, the wrong
+            count, or duplicate or empty names.
+    """
     if class_names is None:
         return None
     if isinstance(class_names, (str, bytes)):
@@ -101,16 +155,22 @@ def check_class_names(class_names, kind, output_shape):
             f"Received the string {class_names!r}."
         )
     names = tuple(str(name) for name in class_names)
-    if kind != "classification":
+    classes = class_count(kind, outputs)
+    if classes is None:
         raise ExportError(
             "Expected class names only for a classifier (one task output of "
-            f"shape (batch, classes>1)). Received class_names={list(names)} for "
-            f"a model of task type {kind!r}."
+            "shape (batch, classes>1)) or a detector (outputs 'boxes' and "
+            f"'scores'). Received class_names={list(names)} for a model of task "
+            f"type {kind!r}."
         )
-    classes = int(output_shape[-1])
     if len(names) != classes:
+        each = (
+            "unit of the task output"
+            if kind == "classification"
+            else "object class (background excluded)"
+        )
         raise ExportError(
-            f"Expected {classes} class names, one per unit of the task output. "
+            f"Expected {classes} class names, one per {each}. "
             f"Received {len(names)}: {list(names)}."
         )
     if len(set(names)) != len(names) or not all(names):
@@ -180,19 +240,27 @@ def build_contract(
         input_shape: graph input shape, None for the batch axis.
         input_dtype: numpy dtype name the graph takes ("uint8", "float32").
         precision: "fp32", "fp16" or "int8".
-        class_names: class labels of a classifier, or None.
+        class_names: class labels of a classifier or of a detector's object
+            classes (background excluded), or None.
         from_logits: whether the classifier output is logits; None guesses it
             from the final activation (see `guess_from_logits`).
         resize: see `check_resize`.
 
     Returns:
         A `kerasll_serving.contract.ModelContract`.
+
+    Raises:
+        ExportError: class names or resize do not fit the model, or its
+            "boxes" and "scores" outputs are not a detector's.
     """
     shape = tuple(input_shape)
     layout = input_layout(shape)
-    output_shapes = [tuple(output.shape) for output in learner.backbone.outputs]
-    kind = task_type(output_shapes)
-    names = check_class_names(class_names, kind, output_shapes[0])
+    outputs = {
+        name: tuple(output.shape)
+        for name, output in zip(learner.task_output_names, learner.backbone.outputs)
+    }
+    kind = task_type(outputs)
+    names = check_class_names(class_names, kind, outputs)
     if kind == "classification":
         logits = (
             guess_from_logits(learner) if from_logits is None else bool(from_logits)

@@ -1,10 +1,22 @@
 """Box geometry in numpy: corner/center forms, IoU, SSD offset encoding.
 
 Boxes are (xmin, ymin, xmax, ymax), normalized to [0, 1] by the image width
-and height unless said otherwise; center form is (cx, cy, w, h).
+and height unless said otherwise; center form is (cx, cy, w, h). `iou` has its
+one home in `kerasll_serving.detections` and is re-exported here.
 """
 
 import numpy as np
+from kerasll_serving.detections import iou
+
+__all__ = [
+    "VARIANCES",
+    "center_to_corners",
+    "check_boxes",
+    "corners_to_center",
+    "decode",
+    "encode",
+    "iou",
+]
 
 VARIANCES = (0.1, 0.2)
 
@@ -47,29 +59,6 @@ def center_to_corners(boxes):
     boxes = np.asarray(boxes, dtype=np.float32)
     half = boxes[..., 2:] / 2.0
     return np.concatenate([boxes[..., :2] - half, boxes[..., :2] + half], axis=-1)
-
-
-def iou(boxes_a, boxes_b):
-    """Pairwise intersection over union.
-
-    Args:
-        boxes_a: (n, 4) corner boxes.
-        boxes_b: (m, 4) corner boxes.
-
-    Returns:
-        float32 array of shape (n, m); 0 where both boxes are empty.
-    """
-    a = np.asarray(boxes_a, dtype=np.float32)[:, None, :]
-    b = np.asarray(boxes_b, dtype=np.float32)[None, :, :]
-    low = np.maximum(a[..., :2], b[..., :2])
-    high = np.minimum(a[..., 2:], b[..., 2:])
-    intersection = np.prod(np.clip(high - low, 0.0, None), axis=-1)
-    area_a = np.prod(a[..., 2:] - a[..., :2], axis=-1)
-    area_b = np.prod(b[..., 2:] - b[..., :2], axis=-1)
-    union = area_a + area_b - intersection
-    return np.where(union > 0, intersection / np.maximum(union, 1e-12), 0.0).astype(
-        np.float32
-    )
 
 
 def encode(boxes, default_boxes, variances=VARIANCES):

@@ -10,6 +10,8 @@ import warnings
 import click
 
 from kerasll_serving.errors import ServingError, first_line
+from kerasll_serving.gallery import MAX_IMAGES
+from kerasll_serving.predictions import DISPLAY_THRESHOLD
 from kerasll_serving.session import PROVIDER_CHOICES
 
 _PATH = click.Path(dir_okay=False, writable=True)
@@ -36,6 +38,10 @@ _PATH = click.Path(dir_okay=False, writable=True)
               show_default=True, help="Save the checkpoint every N batches.")
 @click.option("--all-scores", type=_PATH, default=None,
               help="Also write every item's score here (.csv or .jsonl).")
+@click.option("--picks-image", type=_PATH, default=None,
+              help=f"Also draw the picks (the first {MAX_IMAGES}) as a .png grid "
+                   "here: rank, predicted loss, and a classifier's class or a "
+                   f"detector's boxes scoring above {DISPLAY_THRESHOLD}.")
 @click.option("--quiet", is_flag=True, help="No progress bar, provider or summary.")
 @click.option("--engine", type=click.Choice(["local", "ray"]), default="local",
               show_default=True, help="Score in this process or on Ray.")
@@ -44,7 +50,8 @@ _PATH = click.Path(dir_okay=False, writable=True)
 @click.option("--num-actors", type=click.IntRange(min=1), default=None,
               help="Ray scoring actors (--engine ray; default one per GPU, or 1).")
 def main(model, pool, k, out, batch_size, providers, threads, resume,
-         checkpoint_every, all_scores, quiet, engine, ray_address, num_actors):
+         checkpoint_every, all_scores, picks_image, quiet, engine, ray_address,
+         num_actors):
     """Scores the unlabeled POOL with MODEL and writes the K items with the
     highest predicted loss to OUT.
 
@@ -63,8 +70,9 @@ def main(model, pool, k, out, batch_size, providers, threads, resume,
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             result = scorer.score(
-                pool, k, out=out, all_scores=all_scores, resume=resume,
-                checkpoint_every=checkpoint_every, progress=False if quiet else None,
+                pool, k, out=out, all_scores=all_scores, picks_image=picks_image,
+                resume=resume, checkpoint_every=checkpoint_every,
+                progress=False if quiet else None,
                 engine=engine, ray_address=ray_address, num_actors=num_actors,
             )
     except ServingError as error:

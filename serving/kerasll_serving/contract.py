@@ -15,7 +15,13 @@ FORMAT_VERSION = 1
 PREFIX = "kerasll."
 PREDICTED_LOSS_OUTPUT = "predicted_loss"
 PRECISIONS = ("fp32", "fp16", "int8")
-TASK_TYPES = ("classification", "regression", "other")
+TASK_TYPES = ("classification", "regression", "detection", "other")
+# A detector's task outputs: (B, N, 4) normalized corner boxes (xmin, ymin,
+# xmax, ymax) and (B, N, K) class probabilities, background first.
+BOXES_OUTPUT = "boxes"
+SCORES_OUTPUT = "scores"
+# The task outputs a task type must name; others read their first output.
+REQUIRED_OUTPUTS = {"detection": (BOXES_OUTPUT, SCORES_OUTPUT)}
 
 
 class ContractError(ServingError):
@@ -66,11 +72,14 @@ class ModelContract:
 
     Attributes:
         input: the `InputSpec` of the graph input.
-        task_outputs: names of the task output(s), in model order.
+        task_outputs: names of the task output(s), in model order (for
+            detection, `BOXES_OUTPUT` and `SCORES_OUTPUT`).
         predicted_loss_output: name of the 1-D predicted-loss output.
         preprocessing: the `Preprocessing` a device applies before feeding.
-        task_type: one of `TASK_TYPES`.
-        class_names: class labels of a classifier, or None.
+        task_type: one of `TASK_TYPES`; older metadata without it reads as
+            "other".
+        class_names: class labels of a classifier, or of a detector's object
+            classes (background excluded), or None.
         from_logits: whether a classifier's output is logits (not probabilities).
         taps: names of the tapped layers feeding the loss head.
         training: training settings that matter for reading the scores
@@ -94,17 +103,18 @@ class ModelContract:
     format_version: int = FORMAT_VERSION
 
     def to_metadata(self):
-        """Returns the contract as ONNX `metadata_props` (str -> str)."""
+        """Returns the contract as ONNX `metadata_props` (str -> str).
+
+        Raises:
+            ContractError: an unknown precision or task type, or a task type
+                without the task outputs it needs.
+        """
         if self.precision not in PRECISIONS:
             raise ContractError(
                 f"Expected precision in {list(PRECISIONS)}. "
                 f"Received: precision={self.precision!r}"
             )
-        if self.task_type not in TASK_TYPES:
-            raise ContractError(
-                f"Expected task_type in {list(TASK_TYPES)}. "
-                f"Received: task_type={self.task_type!r}"
-            )
+        self._check_task()
         fields = {
             "format_version": self.format_version,
             "kerasll_version": self.kerasll_version,
@@ -123,6 +133,35 @@ class ModelContract:
         }
         return {PREFIX + key: json.dumps(value) for key, value in fields.items()}
 
+    @property
+    def read_outputs(self):
+        """The task outputs a scorer reads, in this order.
+
+        Returns:
+            A tuple: the task type's `REQUIRED_OUTPUTS`, else the first task
+            output; empty for "other".
+        """
+        if self.task_type == "other" or not self.task_outputs:
+            return ()
+        return REQUIRED_OUTPUTS.get(self.task_type, self.task_outputs[:1])
+
+    def _check_task(self):
+        """Refuses an unknown task type, or one missing its required outputs."""
+        if self.task_type not in TASK_TYPES:
+            raise ContractError(
+                f"Expected task_type in {list(TASK_TYPES)}. "
+                f"Received: task_type={self.task_type!r}; a newer kerasll may "
+                "have exported it: upgrade kerasll-serving."
+            )
+        missing = [name for name in REQUIRED_OUTPUTS.get(self.task_type, ())
+                   if name not in self.task_outputs]
+        if missing:
+            raise ContractError(
+                f"Expected a {self.task_type} model to name task outputs "
+                f"{list(REQUIRED_OUTPUTS[self.task_type])}. Received: "
+                f"task_outputs={list(self.task_outputs)}."
+            )
+
     @classmethod
     def from_metadata(cls, metadata):
         """Reads a contract from ONNX metadata.
@@ -135,8 +174,9 @@ class ModelContract:
             The `ModelContract`.
 
         Raises:
-            ContractError: keys are missing or malformed, or the format version
-                is newer than this scorer understands.
+            ContractError: keys are missing or malformed, the format version
+                or task type is newer than this scorer understands, or the
+                task type's outputs are not named.
         """
         ours = {
             key[len(PREFIX):]: value
@@ -159,7 +199,7 @@ class ModelContract:
                 )
             input_spec = values["input"]
             preprocessing = values.get("preprocessing") or {}
-            return cls(
+            contract = cls(
                 input=InputSpec(
                     name=input_spec["name"],
                     shape=tuple(input_spec["shape"]),
@@ -199,3 +239,5 @@ class ModelContract:
                 f"Malformed kerasll metadata ({type(error).__name__}: {error}). "
                 f"Received keys: {sorted(ours)}"
             ) from error
+        contract._check_task()
+        return contract

@@ -57,7 +57,9 @@ def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
         if checkpoint.exists() and not resume:
             logger.info("Starting over; replacing the checkpoint %s", checkpoint.path)
         checkpoint.remove()
-    stream = None if all_scores is None else ScoreStream(all_scores, stream_offset)
+    stream = None
+    if all_scores is not None:
+        stream = ScoreStream(all_scores, model.contract, stream_offset)
     total_batches = -(-len(pool) // batch_size)
     bar = Progress(len(pool), done=min(len(pool), start_batch * batch_size),
                    enabled=progress)

@@ -45,9 +45,8 @@ class ScoringModel:
             self.session.get_modelmeta().custom_metadata_map
         )
         self._check_graph()
-        self._fetch = [self.contract.predicted_loss_output]
-        if self.contract.task_type != "other":
-            self._fetch.append(self.contract.task_outputs[0])
+        self._fetch = [self.contract.predicted_loss_output,
+                       *self.contract.read_outputs]
         logger.info("Scoring with %s%s", self.provider, self._note_suffix())
 
     def describe_provider(self):
@@ -62,8 +61,9 @@ class ScoringModel:
 
         Returns:
             `(predicted_loss, task_output)`: a float64 vector of length B, and
-            the first task output as returned by the graph (None for task type
-            "other").
+            the contract's `read_outputs` as the graph returns them: one array,
+            a tuple when there are several (a detector's boxes and scores), or
+            None for task type "other".
 
         Raises:
             ContractError: the predicted-loss output is not one value per item.
@@ -75,7 +75,10 @@ class ScoringModel:
                 f"Expected output {self._fetch[0]!r} to hold one value per item, "
                 f"shape ({len(x)},). Received: shape {loss.shape}."
             )
-        task = outputs[1] if len(outputs) > 1 else None
+        if len(outputs) > 2:
+            task = tuple(outputs[1:])
+        else:
+            task = outputs[1] if len(outputs) == 2 else None
         return loss.reshape(len(x)).astype(np.float64), task
 
     def fingerprint(self):

@@ -15,12 +15,12 @@ import os
 
 from kerasll_serving import atomic
 from kerasll_serving.errors import OutputError
-from kerasll_serving.predictions import describe
+from kerasll_serving.predictions import describe, task_fields
 
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
-PICK_FIELDS = ("rank", "item", "index", "predicted_loss", "nan", "prediction",
-               "confidence")
-SCORE_FIELDS = ("index", "item", "predicted_loss", "nan", "prediction", "confidence")
+# Then the task's prediction columns (`predictions.task_fields`).
+PICK_FIELDS = ("rank", "item", "index", "predicted_loss", "nan")
+SCORE_FIELDS = ("index", "item", "predicted_loss", "nan")
 ERROR_FIELDS = ("index", "item", "error")
 
 
@@ -67,20 +67,44 @@ def same_file(first, second):
     return os.path.realpath(first) == os.path.realpath(second)
 
 
+def check_not_inputs(outputs, inputs):
+    """Refuses an output path that names one of the run's input files.
+
+    Args:
+        outputs: output name -> path (None entries are skipped).
+        inputs: input name -> path (directories are skipped).
+
+    Raises:
+        OutputError: an output is the same file as an input.
+    """
+    for what, path in outputs.items():
+        for source, given in inputs.items():
+            if path is not None and os.path.isfile(given) and same_file(path, given):
+                raise OutputError(
+                    f"Expected {what} to be a new file, not the {source}. Received: "
+                    f"{what}={os.fspath(path)!r}, the {source} file "
+                    f"{os.fspath(given)!r}; writing it would destroy the {source}."
+                )
+
+
 def errors_path(out):
     """Returns where the skipped items of a run writing `out` are listed."""
     return os.fspath(out) + ".errors.csv"
 
 
-def write_picks(path, picks):
+def write_picks(path, picks, contract):
     """Writes picks atomically as CSV or JSONL (by extension).
 
     Args:
         path: the output path.
         picks: `Pick`s, best first.
+        contract: the model's `ModelContract` (which prediction columns).
     """
-    rows = [[getattr(pick, field) for field in PICK_FIELDS] for pick in picks]
-    _write(path, _format_rows(output_format(path), PICK_FIELDS, rows, True))
+    task = task_fields(contract)
+    attributes = PICK_FIELDS + tuple(attribute for _, attribute in task)
+    rows = [[getattr(pick, name) for name in attributes] for pick in picks]
+    fields = PICK_FIELDS + tuple(column for column, _ in task)
+    _write(path, _format_rows(output_format(path), fields, rows, True))
 
 
 def write_errors(path, errors):
@@ -95,7 +119,7 @@ def write_errors(path, errors):
 
 
 def score_rows(pool, indices, loss, columns, contract):
-    """Rows of `SCORE_FIELDS` for a `ScoreStream`, one per scored item.
+    """Rows for a `ScoreStream`, one per scored item.
 
     Args:
         pool: the pool (for item ids).
@@ -107,11 +131,12 @@ def score_rows(pool, indices, loss, columns, contract):
     Returns:
         A list of rows.
     """
+    keys = [key for _, key in task_fields(contract)]
     rows = []
     for row, (index, value) in enumerate(zip(indices.tolist(), loss.tolist())):
-        prediction, confidence = describe(columns, row, contract)
+        prediction = describe(columns, row, contract)
         rows.append([index, pool.item_id(index), value, math.isnan(value),
-                     prediction, confidence])
+                     *(prediction.get(key) for key in keys)])
     return rows
 
 
@@ -129,6 +154,7 @@ class ScoreStream:
 
     Args:
         path: the final path (`.csv` or `.jsonl`).
+        contract: the model's `ModelContract` (which prediction columns).
         resume_at: byte size to truncate the partial file to when resuming,
             or None to start a new file.
 
@@ -137,15 +163,18 @@ class ScoreStream:
             be written (every method raises it for an `OSError`).
     """
 
-    def __init__(self, path, resume_at=None):
+    def __init__(self, path, contract, resume_at=None):
         self.path = os.fspath(path)
         self.format = output_format(self.path)
+        self.fields = SCORE_FIELDS + tuple(
+            column for column, _ in task_fields(contract)
+        )
         self.partial = self.path + ".partial"
         self._stream = None
         with self._writing(self.partial):
             if resume_at is None:
                 self._stream = open(self.partial, "wb")
-                self._stream.write(_format_rows(self.format, SCORE_FIELDS, [], True)
+                self._stream.write(_format_rows(self.format, self.fields, [], True)
                                    .encode("utf-8"))
                 return
             if not os.path.exists(self.partial) and os.path.exists(self.path):
@@ -163,10 +192,10 @@ class ScoreStream:
             self._stream.seek(resume_at)
 
     def write(self, rows):
-        """Appends rows of `SCORE_FIELDS` values."""
+        """Appends rows of `score_rows` values."""
         with self._writing(self.partial):
             self._stream.write(
-                _format_rows(self.format, SCORE_FIELDS, rows, False).encode("utf-8")
+                _format_rows(self.format, self.fields, rows, False).encode("utf-8")
             )
 
     def offset(self):

@@ -98,7 +98,7 @@ def run_ray(scorer, pool, k, *, address=None, num_actors=None, all_scores=None,
 def _run(ray, scorer, pool, k, num_actors, all_scores, progress):
     top, tally = TopK(k), {"scored": 0, "nan": 0, "batches": 0}
     errors, providers = [], set()
-    stream = None if all_scores is None else ScoreStream(all_scores)
+    stream = None if all_scores is None else ScoreStream(all_scores, scorer.contract)
     bar = Progress(len(pool), enabled=progress)
     started = time.monotonic()
     try:

@@ -14,8 +14,12 @@ class Pick:
         predicted_loss: the model's predicted loss (NaN when the model gave NaN).
         nan: True when the predicted loss is NaN (such items rank last).
         prediction: the class name (or index) for classifiers, the raw value
-            (a float, or a list) for regressors, None otherwise.
-        confidence: the classifier's top probability, else None.
+            (a float, or a list) for regressors, the top detection's class
+            name (or index) for detectors, None otherwise.
+        confidence: the classifier's top probability or the top detection's
+            score, else None.
+        detections: a detector's number of detections above
+            `predictions.DISPLAY_THRESHOLD`, else None.
     """
 
     rank: int
@@ -25,6 +29,7 @@ class Pick:
     nan: bool
     prediction: object = None
     confidence: float = None
+    detections: int = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -62,6 +67,7 @@ class ScoreResult:
         resumed_from: first batch of this run (0 unless resumed).
         warnings: notes such as K larger than the pool.
         out: the picks file written, or None.
+        picks_image: the picks image written, or None.
     """
 
     picks: list
@@ -78,6 +84,7 @@ class ScoreResult:
     resumed_from: int = 0
     warnings: tuple = ()
     out: str = None
+    picks_image: str = None
 
     def summary(self):
         """Returns the one-line summary the CLI prints at the end."""
@@ -90,6 +97,8 @@ class ScoreResult:
             line += f"; resumed at batch {self.resumed_from}"
         if self.out:
             line += f". Picks: {self.out}"
+        if self.picks_image:
+            line += f". Picks image: {self.picks_image}"
         return line
 
 

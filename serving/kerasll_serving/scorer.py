@@ -7,10 +7,12 @@ import warnings
 
 from kerasll_serving.checkpoint import Checkpoint, checkpoint_path
 from kerasll_serving.errors import OutputError, PoolError, ServingError
+from kerasll_serving.gallery import check_picks_image, write_picks_image
 from kerasll_serving.local_engine import run_local
 from kerasll_serving.locks import output_locks
 from kerasll_serving.model import ScoringModel
 from kerasll_serving.output import (
+    check_not_inputs,
     errors_path,
     output_format,
     same_file,
@@ -65,9 +67,9 @@ class PoolScorer:
         """The model's `ModelContract`."""
         return self.model.contract
 
-    def score(self, pool, k=100, *, out=None, all_scores=None, resume=False,
-              checkpoint_every=10, progress=None, engine="local", ray_address=None,
-              num_actors=None):
+    def score(self, pool, k=100, *, out=None, all_scores=None, picks_image=None,
+              resume=False, checkpoint_every=10, progress=None, engine="local",
+              ray_address=None, num_actors=None):
         """Scores every item of a pool and returns the K highest predicted losses.
 
         Args:
@@ -79,6 +81,9 @@ class PoolScorer:
                 Skipped items go to `<out>.errors.csv`, the checkpoint to
                 `<out>.ckpt.npz`.
             all_scores: also write every item's score here (`.csv`/`.jsonl`).
+            picks_image: also draw the picks (the first
+                `gallery.MAX_IMAGES`) as a PNG grid here, with a detector's
+                boxes (see `gallery`).
             resume: continue from the checkpoint next to `out` (local engine).
             checkpoint_every: save the checkpoint every this many batches.
             progress: True/False forces the progress bar; None draws it only
@@ -94,8 +99,10 @@ class PoolScorer:
         Raises:
             PoolError: the pool is missing, empty, does not fit the model, or
                 no item could be read.
-            OutputError: an output path is unusable, `all_scores` is the
-                picks or errors file, or another run is writing an output.
+            OutputError: an output path is unusable, is the model or the pool
+                file, `all_scores` is the picks or errors file, `picks_image`
+                lies in the pool directory or the model takes no images, or
+                another run is writing an output.
             CheckpointError: `resume` with a checkpoint of another run.
             MissingDependencyError: `engine="ray"` without Ray installed.
             ServingError: other invalid arguments.
@@ -105,9 +112,14 @@ class PoolScorer:
         if engine not in ENGINES:
             raise ServingError(f"Expected engine in {list(ENGINES)}. Received: "
                                f"{engine!r}")
+        check_not_inputs({"out": out, "all_scores": all_scores,
+                          "picks_image": picks_image},
+                         {"model": self.model.path, "pool": pool})
         for path in (out, all_scores):
             if path is not None:
                 output_format(path)
+        if picks_image is not None:
+            check_picks_image(picks_image, pool, self.contract)
         _check_distinct(out, all_scores)
         if resume and out is None:
             raise ServingError("Expected out= with resume=True: the checkpoint lives "
@@ -115,12 +127,13 @@ class PoolScorer:
         if resume and engine == "ray":
             raise ServingError("Expected engine='local' with resume=True. "
                                "Received engine='ray', which does not resume.")
-        with output_locks((out, all_scores)):
-            return self._score(pool, k, out, all_scores, resume, checkpoint_every,
-                               progress, engine, ray_address, num_actors)
+        with output_locks((out, all_scores, picks_image)):
+            return self._score(pool, k, out, all_scores, picks_image, resume,
+                               checkpoint_every, progress, engine, ray_address,
+                               num_actors)
 
-    def _score(self, pool, k, out, all_scores, resume, checkpoint_every, progress,
-               engine, ray_address, num_actors):
+    def _score(self, pool, k, out, all_scores, picks_image, resume, checkpoint_every,
+               progress, engine, ray_address, num_actors):
         """`score` once its arguments are valid and its outputs are locked."""
         opened = open_pool(pool, self.adapter)
         notes = []
@@ -145,7 +158,7 @@ class PoolScorer:
                 all_scores=all_scores, progress=progress,
             )
         try:
-            result = self._finish(opened, output, out, notes, engine)
+            result = self._finish(opened, output, out, picks_image, notes, engine)
         except PoolError:  # Nothing could be read: the run is over all the same.
             if checkpoint is not None:
                 checkpoint.remove()
@@ -166,7 +179,7 @@ class PoolScorer:
         }
         return Checkpoint(checkpoint_path(out), fingerprint)
 
-    def _finish(self, pool, output, out, notes, engine):
+    def _finish(self, pool, output, out, picks_image, notes, engine):
         errors = [SkippedItem(index, pool.item_id(index), reason)
                   for index, reason in sorted(output.errors)]
         if out is not None:
@@ -178,13 +191,14 @@ class PoolScorer:
         index, loss, columns = output.top.ranked()
         picks = []
         for row, (item_index, value) in enumerate(zip(index.tolist(), loss.tolist())):
-            prediction, confidence = describe(columns, row, self.contract)
             picks.append(Pick(rank=row + 1, item=pool.item_id(item_index),
                               index=item_index, predicted_loss=value,
-                              nan=math.isnan(value), prediction=prediction,
-                              confidence=confidence))
+                              nan=math.isnan(value),
+                              **describe(columns, row, self.contract)))
         if out is not None:
-            write_picks(out, picks)
+            write_picks(out, picks, self.contract)
+        if picks_image is not None:
+            write_picks_image(picks_image, self.model, pool, picks)
         seconds = output.seconds
         return ScoreResult(
             picks=picks,
@@ -201,6 +215,7 @@ class PoolScorer:
             resumed_from=output.resumed_from,
             warnings=tuple(notes),
             out=None if out is None else os.fspath(out),
+            picks_image=None if picks_image is None else os.fspath(picks_image),
         )
 
 
