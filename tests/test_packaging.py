@@ -43,3 +43,13 @@ def test_readme_references_exist(readme):
         if into_repo and not exists:
             missing.append(reference)
     assert missing == []
+
+
+def test_every_kerasll_package_is_installed():
+    """A new sub-package must be listed in pyproject.toml, or a wheel lacks it."""
+    configured = apply_configuration(Distribution(), ROOT / "pyproject.toml").packages
+    found = {
+        ".".join(path.parent.relative_to(ROOT).parts)
+        for path in (ROOT / "kerasll").rglob("__init__.py")
+    }
+    assert found <= set(configured)

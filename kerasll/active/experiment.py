@@ -120,7 +120,8 @@ def run_experiment(
         overwrite: replace results saved in `out_dir`.
         listener: an `ExperimentListener` for progress reports.
         save_models: also save each run's final model as
-            `models/<strategy>-trial<t>.keras`.
+            `models/<strategy>-trial<t>.keras`, in the form a device runs
+            (`Task.deployable`: a detector's boxes and scores).
 
     Returns:
         An `ExperimentResult`.
@@ -305,7 +306,10 @@ class _Experiment:
                 folder.weights_path(self.out_dir, strategy.name, run.trial, cycle),
             )
         if self.save_models and last:
-            self._save(model, folder.model_path(self.out_dir, strategy.name, run.trial))
+            self._save(
+                task.deployable(model),
+                folder.model_path(self.out_dir, strategy.name, run.trial),
+            )
         record = CycleRecord(
             strategy=strategy.name,
             trial=run.trial,

@@ -131,3 +131,15 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def item_classes(self, indices):
         """The class labels pool items hold (for the picks' histogram)."""
+
+    def deployable(self, model):
+        """The trained model as a device runs it (what `kerasll export` takes).
+
+        Args:
+            model: a trained model of this task (plain or a `LossLearner`).
+
+        Returns:
+            The model itself; a task whose training graph differs from its
+            inference graph returns the latter, sharing the weights.
+        """
+        return model

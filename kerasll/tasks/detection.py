@@ -20,6 +20,7 @@ import numpy as np
 from kerasll.active.pipeline import inference_dataset
 from kerasll.active.view import FEATURES, MissingOutputError
 from kerasll.detection.augment import mirror, mirror_permutation
+from kerasll.detection.inference import inference_learner, inference_model
 from kerasll.detection.loss import MultiBoxLoss
 from kerasll.detection.matching import encode_batch
 from kerasll.detection.metric import mean_average_precision
@@ -287,6 +288,19 @@ class DetectionTask(Task):
             self.test.boxes, self.test.labels, detections, self.num_classes
         )
         return value
+
+    def deployable(self, model):
+        """Boxes, class probabilities and (with a head) the predicted loss.
+
+        Returns:
+            `inference_learner` of a `LossLearner`, `inference_model` of a
+            plain detector: outputs "boxes" and "scores" (and
+            "predicted_loss"), which `kerasll export` turns into a detection
+            contract for `kerasll-score`.
+        """
+        if isinstance(model, LossLearner):
+            return inference_learner(model, self.default_boxes)
+        return inference_model(model, self.default_boxes)
 
     def item_classes(self, indices):
         labels = [self.train.labels[i] for i in np.asarray(indices, dtype=np.int64)]
