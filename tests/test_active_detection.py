@@ -7,12 +7,15 @@ task seam, every strategy, the outputs, resume), not the accuracy.
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
+from PIL import Image
 
 from kerasll.active.errors import ProtocolError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.results import Metric, read_results_csv
 from kerasll.active.training import TrainingConfig, train_model
+from kerasll.cli import main
 from kerasll.data import DATA_ENV
 from kerasll.detection.scenes import cifar10_path, make_scenes
 from kerasll.tasks import load_task
@@ -184,3 +187,45 @@ def test_cifar_scenes_task(monkeypatch):
     assert task.name == "cifar10-scenes" and task.num_classes == 10
     assert task.pool_size == 50 and task.input_shape == (64, 64, 3)
     assert "50 train / 10 test scenes" in task.describe()
+
+
+def _voc_folder(root, count=10):
+    """A Pascal VOC layout of `count` 64x64 scenes, one red square each."""
+    (root / "Annotations").mkdir(parents=True)
+    (root / "JPEGImages").mkdir()
+    rng = np.random.default_rng(0)
+    for index in range(count):
+        image = np.zeros((64, 64, 3), np.uint8)
+        x, y = rng.integers(0, 32, 2)
+        image[y : y + 24, x : x + 24] = (220, 40, 40)
+        Image.fromarray(image).save(root / "JPEGImages" / f"{index}.png")
+        (root / "Annotations" / f"{index}.xml").write_text(
+            f"<annotation><filename>{index}.png</filename><size><width>64</width>"
+            "<height>64</height><depth>3</depth></size><object><name>square</name>"
+            f"<bndbox><xmin>{x}</xmin><ymin>{y}</ymin><xmax>{x + 24}</xmax>"
+            f"<ymax>{y + 24}</ymax></bndbox></object></annotation>"
+        )
+
+
+def test_simulate_cli_on_a_voc_folder(tmp_path):
+    _voc_folder(tmp_path / "voc")
+    arguments = [
+        "simulate", "--task", "detection", "--dataset", str(tmp_path / "voc"),
+        "--strategies", "entropy,random", "--initial", "4", "--budget", "2",
+        "--subset", "4", "--cycles", "2", "--epochs", "1", "--trials", "1",
+        "--width", "0.25", "--batch-size", "4", "--run-eagerly",
+    ]
+    result = CliRunner().invoke(main, arguments + ["--out", str(tmp_path / "run")])
+    assert result.exit_code == 0, result.output
+    assert "voc: 8 train / 2 test scenes of shape (64, 64, 3)" in result.output
+    assert "mAP@0.5" in result.output
+    summary = (tmp_path / "run" / "summary.md").read_text()
+    assert "ssd (width 0.25)" in summary
+
+    for extra, message in [
+        (["--model", "small_cnn"], "Expected a detection model in ['ssd']"),
+        (["--image-size", "32", "32"], "at least 64x64"),
+    ]:
+        failed = CliRunner().invoke(main, arguments + extra + ["--out", str(tmp_path / "x")])
+        assert failed.exit_code == 1
+        assert message in failed.output and len(failed.output.strip().splitlines()) == 1

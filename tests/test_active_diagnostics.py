@@ -25,6 +25,9 @@ def test_class_balance_of_uniform_one_class_and_skewed_picks():
     assert class_balance([0, 1, 0, 1], 4)[1] == pytest.approx(0.5)
     with pytest.raises(ValueError, match=r"labels in \[0, 4\)"):
         class_balance([0, 4], 4)
+    # One class (a one-class detector): counts, but no balance to speak of.
+    histogram, balance = class_balance([0, 0], 1)
+    assert histogram.tolist() == [2] and np.isnan(balance)
 
 
 def test_cross_entropy_and_mean_pairwise_distance_known_answers():

@@ -51,21 +51,22 @@ def class_balance(labels, num_classes):
 
     Returns:
         Tuple `(histogram, relative_entropy)`: int counts per class, and
-        `H(histogram) / log(C)` in [0, 1] (1 = uniform; NaN for no labels).
+        `H(histogram) / log(C)` in [0, 1] (1 = uniform; NaN for no labels or
+        a single class, e.g. a one-class detector).
 
     Raises:
-        ValueError: fewer than 2 classes or a label outside [0, C).
+        ValueError: no classes or a label outside [0, C).
     """
     labels = np.asarray(labels, dtype=np.int64).reshape(-1)
-    if int(num_classes) < 2:
-        raise ValueError(f"Expected num_classes >= 2. Received: {num_classes}")
+    if int(num_classes) < 1:
+        raise ValueError(f"Expected num_classes >= 1. Received: {num_classes}")
     if len(labels) and (labels.min() < 0 or labels.max() >= num_classes):
         raise ValueError(
             f"Expected labels in [0, {num_classes}). Received labels from "
             f"{labels.min()} to {labels.max()}"
         )
     histogram = np.bincount(labels, minlength=int(num_classes))
-    if not len(labels):
+    if not len(labels) or num_classes == 1:
         return histogram, float("nan")
     return histogram, float(stats.entropy(histogram) / np.log(num_classes))
 

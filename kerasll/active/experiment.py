@@ -127,8 +127,9 @@ def run_experiment(
         An `ExperimentResult`.
 
     Raises:
-        ProtocolError: the pool is too small for the protocol, or the data
-            is for another task than the config's.
+        ProtocolError: the pool is too small for the protocol, the data is
+            for another task than the config's, or the model cannot be built
+            for it.
         ExperimentError: both resume and overwrite.
         OutputExistsError: results exist and neither resume nor overwrite.
         ResumeError: nothing to resume, or a different configuration.
@@ -141,6 +142,10 @@ def run_experiment(
             f"{task.kind} task ({task.name})"
         )
     config.check_pool(task.pool_size)
+    try:  # The model must fit the data (input size, classes) before any output.
+        task.build_model(config.model, config.width, config.training.weight_decay)
+    except ValueError as error:
+        raise ProtocolError(f"Cannot build {config.model} for {task.name}: {error}") from error
     fingerprint = task.fingerprint()
     if resume:
         state = ExperimentState.load(out_dir)

@@ -11,12 +11,10 @@ loss head, so `kerasll.export.to_onnx` writes boxes, scores and
 import keras
 import numpy as np
 from keras import ops
+from kerasll_serving.contract import BOXES_OUTPUT, SCORES_OUTPUT
 
 from kerasll.detection.boxes import VARIANCES
 from kerasll.learner import LossLearner
-
-BOXES_OUTPUT = "boxes"
-SCORES_OUTPUT = "scores"
 
 
 @keras.saving.register_keras_serializable(package="kerasll.detection")
