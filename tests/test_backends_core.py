@@ -215,6 +215,36 @@ def test_engine_trains_a_cycle_and_scores_the_pool():
     assert view.probabilities(np.arange(10)).shape == (10, 2)
 
 
+def test_engine_trains_a_detector_and_scores_scenes():
+    from kerasll.active.training import TrainingConfig, train_model
+    from kerasll.detection.scenes import make_scenes
+    from kerasll.tasks.detection import DetectionTask
+
+    rng = np.random.default_rng(0)
+    labels = rng.integers(0, 2, 40)
+    colors = np.array([[220, 40, 40], [40, 40, 220]])
+    sources = colors[labels][:, None, None, :] + rng.normal(0, 30, (40, 32, 32, 3))
+    sources = np.clip(sources, 0, 255).astype(np.uint8)
+    task = DetectionTask(
+        "two-colors",
+        make_scenes(sources, labels, 24, scene_size=64, seed=1),
+        make_scenes(sources, labels, 8, scene_size=64, seed=2),
+    )
+    x, y = task.training_arrays(np.arange(16))  # 16 scenes and their mirrors
+    model = train_model(
+        lambda: task.build_model("ssd", 0.25, 5e-4),
+        x, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.05),
+        with_head=True, augmentation=None, seed=0, loss=task.loss(), metrics=[],
+        taps=task.taps,
+    )
+    view = task.view(model, "test", batch_size=8)
+    items = np.arange(8)
+    assert np.all(np.isfinite(view.predicted_loss(items)))
+    assert np.all(view.true_loss(items) > 0)
+    assert view.uncertainty(items, "entropy").shape == (8,)
+    assert 0.0 <= task.evaluate(view) <= 1.0
+
+
 @pytest.mark.skipif(BACKEND == "tensorflow", reason="TensorFlow exports itself")
 def test_to_onnx_on_another_backend_says_how(tmp_path):
     from kerasll.export import ExportError, to_onnx
