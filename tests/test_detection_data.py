@@ -50,6 +50,8 @@ def test_scenes_reject_bad_sources():
         make_scenes(images[..., 0], labels, 2)
     with pytest.raises(SceneDataError, match="one label per source image"):
         make_scenes(images, labels[:3], 2)
+    with pytest.raises(SceneDataError, match="count >= 1. Received .*count=0"):
+        make_scenes(images, labels, 0)
 
 
 @pytest.mark.cifar

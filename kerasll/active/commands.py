@@ -64,8 +64,8 @@ class ClickProgress:
 def _number(name, default, help, type=int):
     """A numeric option. Its range is the library's to check: a bad value is
     the library's one-line error, which says what is expected."""
-    return click.option(name, type=type, default=default, show_default=True,
-                        help=help)
+    return click.option(name, type=type, default=default,
+                        show_default=default is not None, help=help)
 
 
 def _out_option(**kwargs):
@@ -144,15 +144,14 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
 @_number("--cycles", 10, "Training cycles; cycle c trains on initial + c x budget "
          "labels.")
 @_number("--epochs", None, "Epochs per cycle (lr drop at 80%, head detached at 60% "
-         "of them). Default: 200 (classification), the detection recipe's for "
-         "detection.")
+         "of them). Default: 200 (classification), 20 over each scene and its "
+         "mirror image (detection).")
 @_number("--trials", 5, "Repetitions; strategies share each trial's initial set and "
          "seeds.")
 @_SEED_OPTION
 @_number("--batch-size", None, "Items per training step (default: 128, detection "
          "32).")
-@_number("--learning-rate", None, "SGD learning rate (default: 0.1, detection: the "
-         "recipe's).", type=float)
+@_number("--learning-rate", None, "SGD learning rate (default: 0.1).", type=float)
 @_number("--margin", 1.0, "Ranking margin xi.", type=float)
 @_number("--weight", 1.0, "Weight lambda of the loss-prediction loss.", type=float)
 @click.option(

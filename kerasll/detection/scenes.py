@@ -111,11 +111,17 @@ def make_scenes(
             f"{len(labels)}."
         )
     low, high = object_scale
-    if not (0.0 < low <= high <= 1.0) or int(max_objects) < 1 or int(scene_size) < 8:
+    if (
+        not (0.0 < low <= high <= 1.0)
+        or int(max_objects) < 1
+        or int(scene_size) < 8
+        or int(count) < 1
+    ):
         raise SceneDataError(
-            "Expected 0 < object_scale[0] <= object_scale[1] <= 1, max_objects >= 1 "
-            f"and scene_size >= 8. Received object_scale={object_scale!r}, "
-            f"max_objects={max_objects!r}, scene_size={scene_size!r}."
+            "Expected 0 < object_scale[0] <= object_scale[1] <= 1, max_objects >= 1, "
+            "scene_size >= 8 and count >= 1. Received "
+            f"object_scale={object_scale!r}, max_objects={max_objects!r}, "
+            f"scene_size={scene_size!r}, count={count!r}."
         )
     rng = np.random.default_rng(seed)
     size = int(scene_size)
