@@ -26,7 +26,8 @@ class CycleRecord:
         trial: trial number.
         cycle: cycle number (0 = trained on the initial random set).
         labeled: labels the model was trained on.
-        accuracy: test accuracy after the last epoch.
+        accuracy: the task metric on the test set after the last epoch (accuracy;
+            mAP@0.5 for detection, written as results.csv's `map50`).
         rank_accuracy: the loss head's pair-ranking accuracy on the test set
             (pairs i, n-1-i), None for strategies without a head.
         head_spearman: Spearman correlation of the head's predicted loss
