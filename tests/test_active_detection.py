@@ -17,9 +17,9 @@ from kerasll.active.results import Metric, read_results_csv
 from kerasll.active.training import TrainingConfig, train_model
 from kerasll.cli import main
 from kerasll.data import DATA_ENV
-from kerasll.detection.scenes import cifar10_path, make_scenes
+from kerasll.detection.scenes import cifar10_path, make_scenes, split_scenes
 from kerasll.tasks import load_task
-from kerasll.tasks.detection import DetectionTask, split_scenes
+from kerasll.tasks.detection import DetectionTask
 
 CLASSES = 3
 STRATEGIES = ("learning_loss", "learning_loss_safe", "entropy", "coreset", "random")

@@ -34,6 +34,7 @@ from kerasll.detection.scenes import (
     Scenes,
     load_cifar_scenes,
     make_scenes,
+    split_scenes,
 )
 from kerasll.detection.uncertainty import detection_uncertainty, pooled_features
 from kerasll.detection.voc import load_voc
@@ -62,6 +63,7 @@ __all__ = [
     "load_coco",
     "load_voc",
     "make_scenes",
+    "split_scenes",
     "mean_average_precision",
     "match",
     "non_max_suppression",

@@ -232,3 +232,29 @@ def load_cifar_scenes(
             **kwargs,
         )
     return train, test
+
+
+def split_scenes(scenes, test_fraction=0.2, seed=0):
+    """A seeded random train/test split of one set of scenes.
+
+    Args:
+        scenes: `Scenes`.
+        test_fraction: share of the scenes held out for testing.
+        seed: seed of the split.
+
+    Returns:
+        `(train, test)` `Scenes`, each in the original order.
+
+    Raises:
+        SceneDataError: a fraction outside (0, 1), or a split leaving a side
+            empty.
+    """
+    count = len(scenes)
+    test_count = int(round(float(test_fraction) * count))
+    if not 0.0 < float(test_fraction) < 1.0 or not 0 < test_count < count:
+        raise SceneDataError(
+            "Expected a test fraction in (0, 1) leaving scenes on both sides. "
+            f"Received: test_fraction={test_fraction} for {count} scenes"
+        )
+    order = np.random.default_rng(seed).permutation(count)
+    return scenes.take(np.sort(order[test_count:])), scenes.take(np.sort(order[:test_count]))

@@ -14,127 +14,21 @@ scene, no re-matching), so an epoch covers twice the labeled scenes.
 
 import hashlib
 
-import keras
 import numpy as np
 
-from kerasll.active.pipeline import inference_dataset
-from kerasll.active.view import FEATURES, MissingOutputError
 from kerasll.detection.augment import mirror, mirror_permutation
 from kerasll.detection.inference import inference_learner, inference_model
 from kerasll.detection.loss import MultiBoxLoss
 from kerasll.detection.matching import encode_batch
 from kerasll.detection.metric import mean_average_precision
 from kerasll.detection.model import build_ssd, default_boxes_for, feature_map_names
-from kerasll.detection.postprocess import decode_predictions, select_detections
-from kerasll.detection.uncertainty import detection_uncertainty, pooled_feature_tensor
-from kerasll.learner import PREDICTED_LOSS, LossLearner
+from kerasll.detection.scenes import split_scenes
+from kerasll.detection.view import DetectionModelView
+from kerasll.learner import LossLearner
 from kerasll.tasks.base import Task
 
 SSD_STEM_FILTERS = (16, 32, 32)
 SSD_FEATURE_FILTERS = (48, 64, 64, 64)
-
-
-class DetectionModelView:
-    """A model view backed by a trained `build_ssd` detector.
-
-    One forward pass per request gives the raw predictions, the pooled
-    feature maps and (for a `LossLearner`) the predicted losses; the last
-    request is cached, and so are its detections.
-
-    Args:
-        model: a `build_ssd` model, or a `LossLearner` wrapping one.
-        scenes: the `Scenes` the indices refer to.
-        default_boxes: (N, 4) default boxes of the detector.
-        batch_size: items per inference batch.
-        targets: optional (n, N, 5) encoded targets of the scenes, for
-            `true_loss`.
-        reduction: how detections' uncertainties make an image's ("mean" or
-            "max").
-    """
-
-    def __init__(
-        self, model, scenes, default_boxes, batch_size=256, targets=None,
-        reduction="mean",
-    ):
-        self.scenes, self.default_boxes = scenes, default_boxes
-        self.batch_size, self.targets, self.reduction = int(batch_size), targets, reduction
-        self._has_head = isinstance(model, LossLearner)
-        backbone = model.backbone if self._has_head else model
-        outputs = {"task": backbone.output, FEATURES: pooled_feature_tensor(backbone)}
-        if self._has_head:
-            outputs[PREDICTED_LOSS] = model.loss_head(
-                [backbone.get_layer(name).output for name in model.taps]
-            )
-        self._graph = keras.Model(backbone.input, outputs, name="detection_view")
-        self._cache_key, self._cache, self._detections = None, None, None
-
-    def __len__(self):
-        return len(self.scenes)
-
-    @property
-    def has_predicted_loss(self):
-        """Whether the model has a loss head."""
-        return self._has_head
-
-    def _outputs(self, indices):
-        indices = np.asarray(indices, dtype=np.int64)
-        key = indices.tobytes()
-        if key != self._cache_key:
-            dataset = inference_dataset(
-                self.scenes.images[indices], batch_size=self.batch_size
-            )
-            self._cache = self._graph.predict(dataset, verbose=0)
-            self._cache_key, self._detections = key, None
-        return self._cache
-
-    def _decoded(self, indices):
-        """Boxes, class probabilities and detections (SSD's NMS) of the items."""
-        predictions = self._outputs(indices)["task"]
-        boxes, probabilities = decode_predictions(predictions, self.default_boxes)
-        if self._detections is None:
-            self._detections = select_detections(boxes, probabilities)
-        return boxes, probabilities, self._detections
-
-    def detections(self, indices):
-        """One `Detections` per item (SSD's thresholds and NMS)."""
-        return self._decoded(indices)[2]
-
-    def uncertainty(self, indices, measure):
-        """(len(indices),) uncertainty of each image's detections."""
-        _, probabilities, detections = self._decoded(indices)
-        return detection_uncertainty(probabilities, detections, measure, self.reduction)
-
-    def features(self, indices):
-        """(len(indices), D) feature maps pooled per image."""
-        return np.asarray(self._outputs(indices)[FEATURES])
-
-    def predicted_loss(self, indices):
-        """(len(indices),) losses predicted by the loss head.
-
-        Raises:
-            MissingOutputError: the model has no loss head.
-        """
-        outputs = self._outputs(indices)
-        if PREDICTED_LOSS not in outputs:
-            raise MissingOutputError(
-                "Expected a LossLearner for predicted losses. Received a detector "
-                "without a loss head; train the strategy with a loss head."
-            )
-        return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
-
-    def true_loss(self, indices):
-        """(len(indices),) MultiBox loss of each image under the model.
-
-        Raises:
-            MissingOutputError: the view was made without targets.
-        """
-        if self.targets is None:
-            raise MissingOutputError(
-                "Expected a view made with targets for true losses. Received none"
-            )
-        indices = np.asarray(indices, dtype=np.int64)
-        loss = MultiBoxLoss().call(self.targets[indices], self._outputs(indices)["task"])
-        return np.asarray(keras.ops.convert_to_numpy(loss), dtype=np.float64)
 
 
 class DetectionTask(Task):
@@ -316,31 +210,6 @@ class DetectionTask(Task):
 
 def _scaled(filters, width):
     return tuple(max(1, int(round(f * width))) for f in filters)
-
-
-def split_scenes(scenes, test_fraction=0.2, seed=0):
-    """A seeded random train/test split of one set of scenes.
-
-    Args:
-        scenes: `Scenes`.
-        test_fraction: share of the scenes held out for testing.
-        seed: seed of the split.
-
-    Returns:
-        `(train, test)` `Scenes`, each in the original order.
-
-    Raises:
-        ValueError: a fraction outside (0, 1), or a split leaving a side empty.
-    """
-    count = len(scenes)
-    test_count = int(round(float(test_fraction) * count))
-    if not 0.0 < float(test_fraction) < 1.0 or not 0 < test_count < count:
-        raise ValueError(
-            "Expected a test fraction in (0, 1) leaving scenes on both sides. "
-            f"Received: test_fraction={test_fraction} for {count} scenes"
-        )
-    order = np.random.default_rng(seed).permutation(count)
-    return scenes.take(np.sort(order[test_count:])), scenes.take(np.sort(order[:test_count]))
 
 
 def load_detection_task(
