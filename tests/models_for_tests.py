@@ -43,3 +43,20 @@ def auc(scores, positive):
     greater = (pos[:, None] > neg[None, :]).mean()
     ties = (pos[:, None] == neg[None, :]).mean()
     return greater + 0.5 * ties
+
+
+PATCH_COLORS = ((220, 40, 40), (40, 200, 40), (40, 40, 220))
+
+
+def colored_patches(count, classes=3, seed=0):
+    """32x32 noise patches in one color per class: objects a detector learns.
+
+    Returns:
+        `(images, labels)`: (count, 32, 32, 3) uint8 and (count,) classes,
+        to paste into scenes with `kerasll.detection.make_scenes`.
+    """
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, classes, count)
+    colors = np.array(PATCH_COLORS[:classes])
+    images = colors[labels][:, None, None, :] + rng.normal(0, 30, (count, 32, 32, 3))
+    return np.clip(images, 0, 255).astype(np.uint8), labels

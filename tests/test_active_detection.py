@@ -20,22 +20,15 @@ from kerasll.data import DATA_ENV
 from kerasll.detection.scenes import cifar10_path, make_scenes, split_scenes
 from kerasll.tasks import load_task
 from kerasll.tasks.detection import DetectionTask
+from models_for_tests import colored_patches
 
 CLASSES = 3
 STRATEGIES = ("learning_loss", "learning_loss_safe", "entropy", "coreset", "random")
 
 
-def _sources(count, seed=0):
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, CLASSES, count)
-    colors = np.array([[220, 40, 40], [40, 200, 40], [40, 40, 220]])
-    images = colors[labels][:, None, None, :] + rng.normal(0, 30, (count, 32, 32, 3))
-    return np.clip(images, 0, 255).astype(np.uint8), labels
-
-
 @pytest.fixture(scope="module")
 def task():
-    images, labels = _sources(100)
+    images, labels = colored_patches(100, CLASSES)
     names = ("red", "green", "blue")
     train = make_scenes(images, labels, 60, scene_size=64, seed=1, class_names=names)
     test = make_scenes(images, labels, 20, scene_size=64, seed=2, class_names=names)

@@ -14,7 +14,7 @@ from kerasll import LossLearner
 from kerasll.active.pipeline import inference_dataset, training_dataset
 from kerasll.augment import Augmentation, augment_batch
 from kerasll.losses import margin_ranking_loss, pair_agreement
-from models_for_tests import marked_noise_data, small_cnn
+from models_for_tests import colored_patches, marked_noise_data, small_cnn
 
 BACKEND = keras.backend.backend()
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -220,11 +220,7 @@ def test_engine_trains_a_detector_and_scores_scenes():
     from kerasll.detection.scenes import make_scenes
     from kerasll.tasks.detection import DetectionTask
 
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 40)
-    colors = np.array([[220, 40, 40], [40, 40, 220]])
-    sources = colors[labels][:, None, None, :] + rng.normal(0, 30, (40, 32, 32, 3))
-    sources = np.clip(sources, 0, 255).astype(np.uint8)
+    sources, labels = colored_patches(40, classes=2)
     task = DetectionTask(
         "two-colors",
         make_scenes(sources, labels, 24, scene_size=64, seed=1),

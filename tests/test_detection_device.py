@@ -10,6 +10,8 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from kerasll_serving.cli import main as score_command
+from kerasll_serving.topk import top_indices
 from PIL import Image
 
 from kerasll.active.experiment import run_experiment
@@ -19,20 +21,15 @@ from kerasll.cli import main as kerasll_command
 from kerasll.detection.scenes import make_scenes
 from kerasll.learner import PREDICTED_LOSS
 from kerasll.tasks.detection import DetectionTask
-from kerasll_serving.cli import main as score_command
-from kerasll_serving.topk import top_indices
+from models_for_tests import colored_patches
 
 K = 4
 
 
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
-    rng = np.random.default_rng(0)
-    labels = rng.integers(0, 2, 60)
-    colors = np.array([[220, 40, 40], [40, 40, 220]])
-    sources = colors[labels][:, None, None, :] + rng.normal(0, 30, (60, 32, 32, 3))
-    sources = np.clip(sources, 0, 255).astype(np.uint8)
-    names = ("red", "blue")
+    sources, labels = colored_patches(60, classes=2)
+    names = ("red", "green")
     task = DetectionTask(
         "two-colors",
         make_scenes(sources, labels, 40, scene_size=64, seed=1, class_names=names),
@@ -54,7 +51,7 @@ def exported(tmp_path_factory):
     exported = CliRunner().invoke(
         kerasll_command,
         ["export", str(model_path), "--out", str(folder / "detector.onnx"),
-         "--class-names", "red,blue"],
+         "--class-names", "red,green"],
     )
     assert exported.exit_code == 0, exported.output
     return {"folder": folder, "pool": pool, "task": task, "model": model_path}

@@ -21,6 +21,7 @@ from kerasll.detection.postprocess import decode_predictions, select_detections
 from kerasll.detection.scenes import make_scenes
 from kerasll.detection.uncertainty import detection_uncertainty, pooled_features
 from kerasll.export import to_onnx
+from models_for_tests import colored_patches
 
 CLASSES = 3
 TRAIN_SCENES = 128
@@ -38,19 +39,10 @@ def _tiny_detector():
     )
 
 
-def _sources(count, seed=0):
-    """Noise patches in one color per class: objects a detector can learn."""
-    rng = np.random.default_rng(seed)
-    labels = rng.integers(0, CLASSES, count)
-    colors = np.array([[220, 40, 40], [40, 200, 40], [40, 40, 220]])
-    images = colors[labels][:, None, None, :] + rng.normal(0, 30, (count, 32, 32, 3))
-    return np.clip(images, 0, 255).astype(np.uint8), labels
-
-
 @pytest.fixture(scope="module")
 def trained():
     keras.utils.set_random_seed(0)
-    images, labels = _sources(200)
+    images, labels = colored_patches(200, CLASSES)
     train = make_scenes(images, labels, TRAIN_SCENES, scene_size=32, seed=1)
     test = make_scenes(images, labels, TEST_SCENES, scene_size=32, seed=2)
     detector = _tiny_detector()

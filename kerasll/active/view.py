@@ -114,30 +114,26 @@ def _predicted_loss_tensor(learner):
     return learner.loss_head(taps)
 
 
-class KerasModelView:
-    """A model view backed by a trained single-output Keras classifier.
+class GraphModelView:
+    """Base of the views backed by a trained Keras model.
 
-    One forward pass per request computes logits, penultimate features and
-    (for a `LossLearner`) predicted losses; the last request is cached, so
-    asking for two outputs of the same items costs one pass.
+    One forward pass per request computes the task output, the features and
+    (for a `LossLearner`) the predicted losses; the last request is cached,
+    so asking for two outputs of the same items costs one pass.
 
     Args:
-        model: a functional classifier, or a `LossLearner` wrapping one.
-        images: the pool's images, (N, H, W, C) raw pixels.
+        model: the trained network, or a `LossLearner` wrapping one.
+        images: the items' inputs, (N, ...) raw values.
         batch_size: items per inference batch.
-        from_logits: whether the classifier outputs logits (softmax applied
-            here) rather than probabilities.
-        labels: optional (N,) integer labels of the images, for `true_loss`.
+        feature_tensor: callable giving the features tensor of the network.
     """
 
-    def __init__(self, model, images, batch_size=256, from_logits=True, labels=None):
+    def __init__(self, model, images, batch_size, feature_tensor):
         self.images = images
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
         self.batch_size = int(batch_size)
-        self.from_logits = from_logits
         self._has_head = isinstance(model, LossLearner)
         backbone = model.backbone if self._has_head else model
-        outputs = {"task": backbone.output, FEATURES: _feature_tensor(backbone)}
+        outputs = {"task": backbone.output, FEATURES: feature_tensor(backbone)}
         if self._has_head:
             outputs[PREDICTED_LOSS] = _predicted_loss_tensor(model)
         self._graph = keras.Model(backbone.input, outputs, name="model_view")
@@ -161,6 +157,38 @@ class KerasModelView:
             self._cache = self._graph.predict(dataset, verbose=0)
             self._cache_key = key
         return self._cache
+
+    def predicted_loss(self, indices):
+        """(len(indices),) losses predicted by the loss head.
+
+        Raises:
+            MissingOutputError: the model has no loss head.
+        """
+        outputs = self._outputs(indices)
+        if PREDICTED_LOSS not in outputs:
+            raise MissingOutputError(
+                "Expected a LossLearner for predicted losses. Received a model "
+                "without a loss head; train the strategy with a loss head."
+            )
+        return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
+
+
+class KerasModelView(GraphModelView):
+    """A model view backed by a trained single-output Keras classifier.
+
+    Args:
+        model: a functional classifier, or a `LossLearner` wrapping one.
+        images: the pool's images, (N, H, W, C) raw pixels.
+        batch_size: items per inference batch.
+        from_logits: whether the classifier outputs logits (softmax applied
+            here) rather than probabilities.
+        labels: optional (N,) integer labels of the images, for `true_loss`.
+    """
+
+    def __init__(self, model, images, batch_size=256, from_logits=True, labels=None):
+        super().__init__(model, images, batch_size, _feature_tensor)
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.from_logits = from_logits
 
     def probabilities(self, indices):
         """(len(indices), classes) class probabilities."""
@@ -188,17 +216,3 @@ class KerasModelView:
         """(len(indices), D) penultimate features."""
         features = np.asarray(self._outputs(indices)[FEATURES])
         return features.reshape(len(features), -1)
-
-    def predicted_loss(self, indices):
-        """(len(indices),) losses predicted by the loss head.
-
-        Raises:
-            MissingOutputError: the model has no loss head.
-        """
-        outputs = self._outputs(indices)
-        if PREDICTED_LOSS not in outputs:
-            raise MissingOutputError(
-                "Expected a LossLearner for predicted losses. Received a model "
-                "without a loss head; train the strategy with a loss head."
-            )
-        return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
