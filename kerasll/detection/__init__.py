@@ -1,13 +1,18 @@
 """Object detection with a learned loss: the pieces of a detection task.
 
 - data: `make_scenes` / `load_cifar_scenes` (synthetic scenes of real CIFAR-10
-  images), `load_voc`, `load_coco` and `to_scenes` for a user's data;
+  images), `load_voc`, `load_coco` and `to_scenes` for a user's data,
+  `split_scenes`; `augment.mirror` (a scene and its targets, mirrored);
 - model: `build_ssd`, `DefaultBoxes`, `default_boxes_for`, `feature_map_names`
   (the taps), `encode_batch` (targets), `MultiBoxLoss` (the per-image loss);
 - inference: `decode_predictions`, `select_detections` (numpy NMS),
   `inference_learner` (boxes, scores and `predicted_loss` for export);
 - evaluation and selection: `mean_average_precision` (pycocotools),
-  `detection_uncertainty`, `pooled_features`.
+  `detection_uncertainty`, `pooled_features`, and `view.DetectionModelView`
+  (what strategies ask of a detector).
+
+`kerasll.tasks.detection.DetectionTask` puts these pieces behind the task
+seam that `kerasll simulate --task detection` runs.
 """
 
 from kerasll.detection.anchors import DefaultBoxes
