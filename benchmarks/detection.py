@@ -78,6 +78,47 @@ def measure_nms(images=64, repeats=3, seed=0):
             "ms_per_image": 1e3 * best / images}
 
 
+def measure_uncertainty_rankings(data_path, scenes=1000, epochs=20, seed=0):
+    """How well each per-image uncertainty score ranks scenes by their loss.
+
+    Trains one detector without a head on `scenes` random pool scenes of the
+    benchmark's data (the benchmark's recipe), then takes the Spearman
+    correlation of every measure x reduction with the true per-image
+    MultiBox loss on the test scenes, next to the scene's object count.
+
+    Returns:
+        Dict with `scenes`, `map` and `spearman` ({score name: rho}).
+    """
+    import numpy as np
+    from scipy import stats
+
+    from kerasll.active.training import TrainingConfig, train_model
+    from kerasll.tasks.detection import DetectionTask, load_detection_task
+
+    loaded = load_detection_task("cifar10", data_path, train_count=5000, test_count=500)
+    labeled = np.random.default_rng(seed).choice(loaded.pool_size, scenes, replace=False)
+    x, y = loaded.training_arrays(labeled)
+    model = train_model(
+        lambda: loaded.build_model("ssd", 1.0, 5e-4), x, y,
+        TrainingConfig(epochs=epochs, batch_size=32), with_head=False,
+        augmentation=None, seed=seed, loss=loaded.loss(), metrics=[],
+        taps=loaded.taps,
+    )
+    items = np.arange(len(loaded.test))
+    spearman = {}
+    for reduction in ("mean", "max"):
+        task = DetectionTask(loaded.name, loaded.train, loaded.test, reduction=reduction)
+        view = task.view(model, "test", 256)
+        true_loss = view.true_loss(items)
+        for measure in ("entropy", "margin", "least_confidence"):
+            score = view.uncertainty(items, measure)
+            spearman[f"{measure}, {reduction}"] = stats.spearmanr(true_loss, score).statistic
+    objects = [len(labels) for labels in loaded.test.labels]
+    spearman["number of objects"] = stats.spearmanr(true_loss, objects).statistic
+    return {"scenes": scenes, "map": task.evaluate(view),
+            "spearman": {name: float(rho) for name, rho in spearman.items()}}
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="benchmarks/output/detection")

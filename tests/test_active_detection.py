@@ -157,6 +157,14 @@ def test_config_and_data_must_agree(task, tmp_path):
         )
 
 
+def test_options_that_change_results_change_the_fingerprint(task):
+    same = DetectionTask(task.name, task.train, task.test)
+    assert same.fingerprint() == task.fingerprint()
+    for options in ({"reduction": "max"}, {"mirror": False}):
+        other = DetectionTask(task.name, task.train, task.test, **options)
+        assert other.fingerprint() != task.fingerprint()
+
+
 def test_split_and_bad_sources(task, tmp_path):
     train, test = split_scenes(task.train, test_fraction=0.25, seed=3)
     assert (len(train), len(test)) == (45, 15)

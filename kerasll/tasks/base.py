@@ -54,7 +54,8 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def fingerprint(self):
-        """A digest of the data, to recognise it when a run is resumed."""
+        """A digest of the data and of the task's options that change results
+        (not in the experiment's config), to recognise them on resume."""
 
     @classmethod
     def check_model(cls, model):

@@ -117,6 +117,7 @@ class DetectionTask(Task):
             for boxes, labels in zip(scenes.boxes, scenes.labels):
                 digest.update(np.ascontiguousarray(boxes, dtype=np.float32).tobytes())
                 digest.update(np.ascontiguousarray(labels, dtype=np.int64).tobytes())
+        digest.update(f"reduction={self.reduction};mirror={self.mirror}".encode())
         return digest.hexdigest()
 
     def build_model(self, model, width, weight_decay):
