@@ -63,10 +63,15 @@ def measure_nms(images=64, repeats=3, seed=0):
 
     import numpy as np
 
-    from kerasll.detection import DefaultBoxes, decode_predictions, select_detections
+    from kerasll.detection import (
+        build_ssd,
+        decode_predictions,
+        default_boxes_for,
+        select_detections,
+    )
 
-    anchors = DefaultBoxes().generate([(8, 8), (4, 4), (2, 2), (1, 1)])
     classes = 10
+    anchors = default_boxes_for(build_ssd((64, 64, 3), classes))
     logits = np.random.default_rng(seed).normal(size=(images, len(anchors), 4 + classes + 1))
     best = float("inf")
     for _ in range(repeats):
@@ -90,19 +95,20 @@ def measure_uncertainty_rankings(data_path, scenes=1000, epochs=20, seed=0):
         Dict with `scenes`, `map` and `spearman` ({score name: rho}).
     """
     import numpy as np
-    from scipy import stats
 
+    from kerasll.active.diagnostics import spearman as spearman_of
     from kerasll.active.training import TrainingConfig, train_model
     from kerasll.tasks.detection import DetectionTask, load_detection_task
 
-    loaded = load_detection_task("cifar10", data_path, train_count=5000, test_count=500)
+    pool, test = (int(n) for n in DETECTION.options["--scenes"].split())
+    loaded = load_detection_task("cifar10", data_path, train_count=pool, test_count=test)
     labeled = np.random.default_rng(seed).choice(loaded.pool_size, scenes, replace=False)
     x, y = loaded.training_arrays(labeled)
+    training = TrainingConfig(**{**DetectionTask.training_defaults, "epochs": epochs})
     model = train_model(
-        lambda: loaded.build_model("ssd", 1.0, 5e-4), x, y,
-        TrainingConfig(epochs=epochs, batch_size=32), with_head=False,
-        augmentation=None, seed=seed, loss=loaded.loss(), metrics=[],
-        taps=loaded.taps,
+        lambda: loaded.build_model("ssd", 1.0, training.weight_decay), x, y,
+        training, with_head=False, augmentation=None, seed=seed,
+        loss=loaded.loss(), metrics=[], taps=loaded.taps,
     )
     items = np.arange(len(loaded.test))
     spearman = {}
@@ -112,9 +118,9 @@ def measure_uncertainty_rankings(data_path, scenes=1000, epochs=20, seed=0):
         true_loss = view.true_loss(items)
         for measure in ("entropy", "margin", "least_confidence"):
             score = view.uncertainty(items, measure)
-            spearman[f"{measure}, {reduction}"] = stats.spearmanr(true_loss, score).statistic
+            spearman[f"{measure}, {reduction}"] = spearman_of(true_loss, score)
     objects = [len(labels) for labels in loaded.test.labels]
-    spearman["number of objects"] = stats.spearmanr(true_loss, objects).statistic
+    spearman["number of objects"] = spearman_of(true_loss, objects)
     return {"scenes": scenes, "map": task.evaluate(view),
             "spearman": {name: float(rho) for name, rho in spearman.items()}}
 

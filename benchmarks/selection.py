@@ -215,11 +215,9 @@ def run_regime(regime, out_dir, data_path=DEFAULT_DATA):
 
 def regime_metric(regime):
     """The `kerasll.active.results.Metric` of a regime's task."""
-    from kerasll.active.results import Metric
     from kerasll.tasks import task_class
 
-    kind = task_class(regime.task)
-    return Metric(kind.metric_name, kind.metric_column)
+    return task_class(regime.task).metric()
 
 
 def regime_map(records_by_regime):

@@ -29,11 +29,14 @@ BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
 
 
-def _regularizer(weight_decay):
+def l2_regularizer(weight_decay):
+    """L2 kernel regularizer of coefficient `weight_decay / 2` (see above), or
+    None for no decay."""
     return keras.regularizers.L2(weight_decay / 2.0) if weight_decay else None
 
 
-def _channels(base, width):
+def scaled_channels(base, width):
+    """`base` channels times the width multiplier, rounded, at least 1."""
     return max(1, int(round(base * width)))
 
 
@@ -81,7 +84,7 @@ def _conv_bn(x, filters, kernel_size, strides, weight_decay, name, padding="same
         padding=padding,
         use_bias=False,
         kernel_initializer="he_normal",
-        kernel_regularizer=_regularizer(weight_decay),
+        kernel_regularizer=l2_regularizer(weight_decay),
         name=f"{name}_conv",
     )(x)
     return keras.layers.BatchNormalization(
@@ -111,7 +114,7 @@ def _basic_block(x, filters, strides, weight_decay, name, out_name=None):
 def _classifier(x, num_classes, weight_decay):
     x = keras.layers.GlobalAveragePooling2D(name="features")(x)
     return keras.layers.Dense(
-        num_classes, kernel_regularizer=_regularizer(weight_decay), name="logits"
+        num_classes, kernel_regularizer=l2_regularizer(weight_decay), name="logits"
     )(x)
 
 
@@ -140,9 +143,9 @@ def resnet18(
     """
     inputs = keras.Input(tuple(input_shape), name="pixels")
     x = _input_scaling(inputs, mean, std)
-    x = _conv_bn_relu(x, _channels(64, width), 1, weight_decay, "stem")
+    x = _conv_bn_relu(x, scaled_channels(64, width), 1, weight_decay, "stem")
     for stage, (base, strides) in enumerate(((64, 1), (128, 2), (256, 2), (512, 2)), 1):
-        filters = _channels(base, width)
+        filters = scaled_channels(base, width)
         x = _basic_block(x, filters, strides, weight_decay, f"stage{stage}_block1")
         x = _basic_block(
             x,
@@ -180,7 +183,7 @@ def small_cnn(
     inputs = keras.Input(tuple(input_shape), name="pixels")
     x = _input_scaling(inputs, mean, std)
     for stage, (base, strides) in enumerate(((32, 1), (64, 2), (128, 2)), 1):
-        filters = _channels(base, width)
+        filters = scaled_channels(base, width)
         x = _conv_bn_relu(x, filters, strides, weight_decay, f"stage{stage}_a")
         x = _conv_bn_relu(
             x, filters, 1, weight_decay, f"stage{stage}_b", relu_name=f"stage{stage}"

@@ -13,7 +13,7 @@ from PIL import Image
 from kerasll.active.errors import ProtocolError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.results import Metric, read_results_csv
+from kerasll.active.results import read_results_csv
 from kerasll.active.training import TrainingConfig, train_model
 from kerasll.cli import main
 from kerasll.data import DATA_ENV
@@ -94,9 +94,7 @@ def test_simulate_detection_writes_map_and_resumes_identically(task, tmp_path):
     summary = whole.paths["summary"].read_text()
     assert "Test mAP@0.5 after the last cycle" in summary
     assert "Task: detection" in summary
-    records = read_results_csv(
-        whole.paths["results"], Metric(task.metric_name, task.metric_column)
-    )
+    records = read_results_csv(whole.paths["results"], task.metric())
     assert {r.strategy for r in records} == set(STRATEGIES)
     selections = [r for r in records if r.cycle == 0]
     for record in selections:
@@ -177,6 +175,10 @@ def test_split_and_bad_sources(task, tmp_path):
         load_task("detection", str(tmp_path / "nothing-here"))
     with pytest.raises(ValueError, match="no detection options"):
         load_task("classification", "digits", train_count=10)
+    with pytest.raises(TypeError, match="DetectionTask.*Received: Scenes"):
+        run_experiment(_config(), task.train, tmp_path / "scenes")
+    with pytest.raises(ValueError, match="reduction"):
+        DetectionTask(task.name, task.train, task.test, reduction="avg")
 
 
 @pytest.mark.cifar
@@ -226,6 +228,8 @@ def test_simulate_cli_on_a_voc_folder(tmp_path):
     for extra, message in [
         (["--model", "small_cnn"], "Expected a detection model in ['ssd']"),
         (["--image-size", "32", "32"], "at least 64x64"),
+        (["--scenes", "10", "5"], "Expected no ['train_count', 'test_count']"),
+        (["--images", str(tmp_path)], "Expected no ['images']"),
     ]:
         failed = CliRunner().invoke(main, arguments + extra + ["--out", str(tmp_path / "x")])
         assert failed.exit_code == 1

@@ -113,10 +113,10 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
     "--scenes",
     type=int,
     nargs=2,
-    default=(5000, 1000),
-    show_default=True,
+    default=None,
     metavar="TRAIN TEST",
-    help="Detection on cifar10: scenes in the pool and in the test set.",
+    help="Detection on cifar10: scenes in the pool and in the test set "
+    "(default 5000 1000).",
 )
 @click.option(
     "--images",
@@ -237,11 +237,9 @@ def simulate_command(
             weight=weight,
             run_eagerly=run_eagerly,
         )
-        detection = (
-            {"train_count": scenes[0], "test_count": scenes[1], "images": images_dir}
-            if task == "detection"
-            else {}
-        )
+        detection = {"images": images_dir} if images_dir else {}
+        if scenes:
+            detection.update(train_count=scenes[0], test_count=scenes[1])
         data = load_task(
             task, dataset, data=data_path, seed=seed, image_size=image_size or None,
             **detection,

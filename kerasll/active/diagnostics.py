@@ -8,8 +8,9 @@ picks come back labeled):
   uniform distribution (1.0 = perfectly balanced, 0.0 = one class);
 - hardness: the mean true loss of the picks under the model that picked
   them, next to a random batch's (does the head find high-loss items?);
-- redundancy: the mean pairwise distance of the picks' penultimate features,
-  next to a random batch's (smaller = more alike);
+- redundancy: the mean pairwise distance of the picks' features (a
+  classifier's penultimate layer, a detector's pooled feature maps), next to
+  a random batch's (smaller = more alike);
 - loss prediction quality: how well a score orders items by their true loss
   (Spearman and Kendall rank correlations).
 """

@@ -2,7 +2,8 @@
 
 For each trial, every strategy starts from the same random initial set. Each
 cycle trains the target model on the labeled items (from scratch, or from the
-previous cycle's weights), measures test accuracy after the last epoch, then
+previous cycle's weights), measures the task metric on the test set (accuracy,
+mAP@0.5) after the last epoch, then
 draws a random subset of M unlabeled items and lets the strategy choose K of
 them. The state is saved atomically after every cycle; a resumed run
 continues from the last completed cycle and, because every random choice
@@ -145,7 +146,9 @@ def run_experiment(
     try:  # The model must fit the data (input size, classes) before any output.
         task.build_model(config.model, config.width, config.training.weight_decay)
     except ValueError as error:
-        raise ProtocolError(f"Cannot build {config.model} for {task.name}: {error}") from error
+        raise ProtocolError(
+            f"Cannot build {config.model} for {task.name}: {error}"
+        ) from error
     fingerprint = task.fingerprint()
     if resume:
         state = ExperimentState.load(out_dir)
@@ -219,7 +222,7 @@ class _Experiment:
         self.state, self.listener, self.save_models = state, listener, save_models
         self.strategies = [get_strategy(name) for name in config.strategies]
         self.first_cycle_weights = {}
-        self.metric = results_io.Metric(task.metric_name, task.metric_column)
+        self.metric = task.metric()
 
     def build_backbone(self):
         """A freshly initialised target network."""

@@ -38,7 +38,8 @@ class ExperimentConfig:
             paper's code) instead of from scratch.
         warm_start_epochs: epochs of a warm-started cycle (cycles after the
             first); None trains them as long as the first.
-        training: a `TrainingConfig`.
+        training: a `TrainingConfig`; None: the paper's schedule with the
+            task's `training_defaults` (detection: lr 0.1, batch 32, 20 epochs).
         task: "classification" or "detection" (`kerasll.tasks.KINDS`).
 
     Raises:
@@ -59,7 +60,7 @@ class ExperimentConfig:
     seed: int = 0
     warm_start: bool = False
     warm_start_epochs: int = None
-    training: TrainingConfig = TrainingConfig()
+    training: TrainingConfig = None
     task: str = "classification"
 
     def __post_init__(self):
@@ -67,6 +68,9 @@ class ExperimentConfig:
         kind = task_class(self.task)
         if self.model is None:
             object.__setattr__(self, "model", kind.models[0])
+        if self.training is None:
+            training = TrainingConfig(**kind.training_defaults)
+            object.__setattr__(self, "training", training)
         kind.check_model(self.model)
         if self.width <= 0:
             raise ValueError(f"Expected width > 0. Received: width={self.width}")

@@ -91,10 +91,20 @@ def read_results_csv(path, metric=ACCURACY):
     Args:
         path: the file.
         metric: the task `Metric` the file was written with.
+
+    Raises:
+        ValueError: the file has no column for `metric`.
     """
     records = []
     with open(path, encoding="utf-8", newline="") as handle:
-        for row in csv.DictReader(handle):
+        reader = csv.DictReader(handle)
+        if metric.column not in (reader.fieldnames or ()):
+            raise ValueError(
+                f"Expected a {metric.column!r} column ({metric.name}) in "
+                f"{str(path)!r}. Received columns {reader.fieldnames}; pass the "
+                "task's metric"
+            )
+        for row in reader:
             optional = {
                 name: float(row[name]) if row.get(name) else None
                 for name in _OPTIONAL_FLOATS
@@ -118,14 +128,14 @@ def read_results_csv(path, metric=ACCURACY):
 
 
 def area_under_curve(labeled, accuracy):
-    """Normalised area under accuracy vs. labels.
+    """Normalised area under the metric (accuracy, mAP) vs. labels.
 
-    Trapezoidal area divided by the label range: the mean accuracy over the
-    range of label counts (the accuracy itself for a single cycle).
+    Trapezoidal area divided by the label range: the mean metric over the
+    range of label counts (the metric itself for a single cycle).
 
     Args:
         labeled: label counts, ascending.
-        accuracy: accuracy at each count.
+        accuracy: the metric at each count.
 
     Returns:
         A float in [0, 1].
@@ -150,7 +160,7 @@ def _runs(records):
 
 
 def summarize(records):
-    """Per strategy and trial: first and final accuracy and area under curve.
+    """Per strategy and trial: first and final metric and area under curve.
 
     Args:
         records: `CycleRecord`s.
@@ -201,7 +211,7 @@ def compare_to_baseline(summary, strategy, baseline=BASELINE):
 
     Returns:
         Dict with `trials`, per-trial `final` and `auc` differences, their
-        means, `better` (trials with a higher final accuracy), and the
+        means, `better` (trials with a higher final metric), and the
         Wilcoxon p-values `final_p` and `auc_p`; None when no trial is shared.
     """
     runs, base = summary.get(strategy, {}), summary.get(baseline, {})
@@ -256,9 +266,9 @@ def format_summary(records, header="", metric=ACCURACY):
         metric: the task `Metric` (named in headings).
 
     Returns:
-        Markdown text: final-cycle accuracy per strategy (per trial, mean ±
-        std), first-cycle accuracy, area under the accuracy-vs-labels curve,
-        the head's final rank accuracy; accuracy per cycle; the paired
+        Markdown text: the final-cycle metric per strategy (per trial, mean ±
+        std), the first cycle's, the area under the metric-vs-labels curve,
+        the head's final rank accuracy; the metric per cycle; the paired
         difference to `random` per trial with Wilcoxon p-values; and the
         diagnostics of every selection.
     """
@@ -292,9 +302,9 @@ def format_summary(records, header="", metric=ACCURACY):
         "",
         f"The {metric.name} is measured after the last epoch of each cycle. Area "
         f"under curve: trapezoidal area under {metric.name} vs. labels divided by the "
-        f"label range (the mean {metric.name} over it). First cycle: every strategy trains on the same random "
-        "labels with the same seed, so differences there come from training with the "
-        "loss head. Rank accuracy: share of test pairs the loss head orders like the "
+        f"label range (the mean {metric.name} over it). First cycle: every strategy "
+        "trains on the same random labels with the same seed, so differences "
+        "there come from training with the loss head. Rank accuracy: share of test pairs the loss head orders like the "
         "true loss, last cycle.",
         "",
     ]
@@ -473,7 +483,7 @@ def _last_selection_histogram(records):
 
 
 def final_table(summary_text):
-    """The first table of a `format_summary` text (final accuracy per strategy)."""
+    """The first table of a `format_summary` text (final metric per strategy)."""
     lines = summary_text.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| strategy"))
     end = next(

@@ -175,7 +175,7 @@ class ExperimentState:
         """
         differences = _differences(self.config, config)
         if fingerprint != self.fingerprint:
-            differences.append("data set contents (fingerprint) differ")
+            differences.append("data set contents or task options (fingerprint) differ")
         if differences:
             raise ResumeError(
                 "Expected the configuration of the results being resumed. "

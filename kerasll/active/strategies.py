@@ -213,7 +213,7 @@ class DiverseLearningLossStrategy(Strategy):
     Top-K by predicted loss tends to pick near-duplicates from one confusing
     region. This strategy shortlists the `shortlist_factor * K` (c*K)
     candidates with the highest predicted loss, then picks K of them by
-    greedy k-center on penultimate features, with the labeled items as the
+    greedy k-center on the view's features, with the labeled items as the
     initial centers: every pick is a high-loss item far from what is already
     labeled or picked. `shortlist_factor=1` is the paper's strategy; large
     values approach core-set. The default c = 3 sits in the useful 2-4 range.

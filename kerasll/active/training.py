@@ -209,7 +209,8 @@ def train_model(
     """
     keras.utils.set_random_seed(seed)
     backbone = build_backbone()
-    model = make_model(backbone, config, with_head, taps(backbone) if callable(taps) else taps)
+    taps = taps(backbone) if callable(taps) else taps
+    model = make_model(backbone, config, with_head, taps)
     if initial_weights is not None:
         model.load_weights(initial_weights)
     dataset, steps = training_dataset(

@@ -34,7 +34,15 @@ class MissingOutputError(TypeError):
     """The model behind a view cannot provide the requested output."""
 
 
-class ArrayModelView:
+class _ProbabilityUncertainty:
+    """`uncertainty` from the view's class probabilities (classification)."""
+
+    def uncertainty(self, indices, measure):
+        """(len(indices),) uncertainty of the class probabilities."""
+        return uncertainty(self.probabilities(indices), measure)
+
+
+class ArrayModelView(_ProbabilityUncertainty):
     """A model view over precomputed arrays covering the whole pool.
 
     Args:
@@ -74,10 +82,6 @@ class ArrayModelView:
     def probabilities(self, indices):
         """(len(indices), classes) class probabilities."""
         return self._get(PROBABILITIES, indices)
-
-    def uncertainty(self, indices, measure):
-        """(len(indices),) uncertainty of the class probabilities."""
-        return uncertainty(self.probabilities(indices), measure)
 
     def features(self, indices):
         """(len(indices), D) features."""
@@ -173,7 +177,7 @@ class GraphModelView:
         return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
 
 
-class KerasModelView(GraphModelView):
+class KerasModelView(_ProbabilityUncertainty, GraphModelView):
     """A model view backed by a trained single-output Keras classifier.
 
     Args:
@@ -194,10 +198,6 @@ class KerasModelView(GraphModelView):
         """(len(indices), classes) class probabilities."""
         task = np.asarray(self._outputs(indices)["task"], dtype=np.float64)
         return softmax(task) if self.from_logits else task
-
-    def uncertainty(self, indices, measure):
-        """(len(indices),) uncertainty of the class probabilities."""
-        return uncertainty(self.probabilities(indices), measure)
 
     def true_loss(self, indices):
         """(len(indices),) cross-entropy of the items' labels.

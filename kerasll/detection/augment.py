@@ -9,8 +9,7 @@ gives, without matching again.
 """
 
 import numpy as np
-
-from kerasll.detection.boxes import iou
+from scipy import spatial
 
 
 def mirror_permutation(default_boxes, tolerance=1e-5):
@@ -21,17 +20,18 @@ def mirror_permutation(default_boxes, tolerance=1e-5):
         tolerance: largest coordinate difference still counted as equal.
 
     Returns:
-        int64 array (N,).
+        int64 array (N,): the nearest default box to each mirror image
+        (a k-d tree query, so large layouts cost N log N).
 
     Raises:
         ValueError: the layout is not symmetric (a mirrored box is no
             default box).
     """
-    boxes = np.asarray(default_boxes, dtype=np.float32)
+    boxes = np.asarray(default_boxes, dtype=np.float64)
     mirrored = np.stack(
         [1.0 - boxes[:, 2], boxes[:, 1], 1.0 - boxes[:, 0], boxes[:, 3]], axis=1
     )
-    permutation = np.argmax(iou(mirrored, boxes), axis=1)
+    _, permutation = spatial.cKDTree(boxes).query(mirrored)
     error = np.abs(boxes[permutation] - mirrored).max(initial=0.0)
     if error > tolerance:
         raise ValueError(

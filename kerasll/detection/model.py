@@ -3,17 +3,19 @@
 import keras
 
 from kerasll.detection.anchors import DefaultBoxes
-from kerasll.models import BN_EPSILON, BN_MOMENTUM
+from kerasll.models import BN_EPSILON, BN_MOMENTUM, l2_regularizer
 
 FEATURE_MAP_PREFIX = "feature_map_"
 OUTPUT_NAME = "detections"
+STEM_FILTERS = (16, 32, 32)
+FEATURE_FILTERS = (48, 64, 64, 64)
 
 
 def build_ssd(
     input_shape=(64, 64, 3),
     num_classes=10,
-    stem_filters=(16, 32, 32),
-    feature_filters=(48, 64, 64, 64),
+    stem_filters=STEM_FILTERS,
+    feature_filters=FEATURE_FILTERS,
     default_boxes=None,
     input_scale=1.0 / 255.0,
     batch_norm=True,
@@ -69,9 +71,7 @@ def build_ssd(
         raise ValueError(
             f"Expected weight_decay >= 0. Received: weight_decay={weight_decay!r}."
         )
-    regularizer = (
-        keras.regularizers.L2(float(weight_decay) / 2.0) if weight_decay else None
-    )
+    regularizer = l2_regularizer(float(weight_decay))
     halvings = len(stem_filters) + len(feature_filters) - 1
     if min(input_shape[:2]) < 2**halvings:
         raise ValueError(

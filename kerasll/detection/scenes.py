@@ -257,4 +257,5 @@ def split_scenes(scenes, test_fraction=0.2, seed=0):
             f"Received: test_fraction={test_fraction} for {count} scenes"
         )
     order = np.random.default_rng(seed).permutation(count)
-    return scenes.take(np.sort(order[test_count:])), scenes.take(np.sort(order[:test_count]))
+    train, test = np.sort(order[test_count:]), np.sort(order[:test_count])
+    return scenes.take(train), scenes.take(test)

@@ -9,7 +9,9 @@ from kerasll.detection.model import feature_map_names
 REDUCTIONS = ("mean", "max")
 
 
-def detection_uncertainty(probabilities, detections, measure="entropy", reduction="mean"):
+def detection_uncertainty(
+    probabilities, detections, measure="entropy", reduction="mean"
+):
     """Uncertainty of an image's detections, one score per image.
 
     Each detection is scored on the full class distribution (K classes,

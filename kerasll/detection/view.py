@@ -76,5 +76,6 @@ class DetectionModelView(GraphModelView):
                 "Expected a view made with targets for true losses. Received none"
             )
         indices = np.asarray(indices, dtype=np.int64)
-        loss = MultiBoxLoss().call(self.targets[indices], self._outputs(indices)["task"])
+        predictions = self._outputs(indices)["task"]
+        loss = MultiBoxLoss().call(self.targets[indices], predictions)
         return np.asarray(keras.ops.convert_to_numpy(loss), dtype=np.float64)

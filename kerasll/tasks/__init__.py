@@ -73,12 +73,23 @@ def load_task(kind, source, data=None, seed=0, image_size=None, **kwargs):
 
 
 def as_task(data):
-    """A `Task` as is; an `ImageDataset` as its `ClassificationTask`."""
+    """A `Task` as is; an `ImageDataset` as its `ClassificationTask`.
+
+    Raises:
+        TypeError: anything else.
+    """
+    from kerasll.data import ImageDataset
+
     if isinstance(data, Task):
         return data
-    from kerasll.tasks.classification import ClassificationTask
+    if isinstance(data, ImageDataset):
+        from kerasll.tasks.classification import ClassificationTask
 
-    return ClassificationTask(data)
+        return ClassificationTask(data)
+    raise TypeError(
+        "Expected a kerasll.tasks.Task (e.g. DetectionTask(name, train, test) for "
+        f"scenes) or an ImageDataset. Received: {type(data).__name__}"
+    )
 
 
 __all__ = ["KINDS", "Task", "as_task", "load_task", "task_class"]

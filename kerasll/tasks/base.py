@@ -58,6 +58,13 @@ class Task(abc.ABC):
         (not in the experiment's config), to recognise them on resume."""
 
     @classmethod
+    def metric(cls):
+        """The task's `kerasll.active.results.Metric` (name and CSV column)."""
+        from kerasll.active.results import Metric
+
+        return Metric(cls.metric_name, cls.metric_column)
+
+    @classmethod
     def check_model(cls, model):
         """Raises unless `model` names one of this task's models.
 

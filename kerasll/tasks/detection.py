@@ -13,6 +13,7 @@ scene, no re-matching), so an epoch covers twice the labeled scenes.
 """
 
 import hashlib
+from pathlib import Path
 
 import numpy as np
 
@@ -21,14 +22,19 @@ from kerasll.detection.inference import inference_learner, inference_model
 from kerasll.detection.loss import MultiBoxLoss
 from kerasll.detection.matching import encode_batch
 from kerasll.detection.metric import mean_average_precision
-from kerasll.detection.model import build_ssd, default_boxes_for, feature_map_names
+from kerasll.detection.model import (
+    FEATURE_FILTERS,
+    STEM_FILTERS,
+    build_ssd,
+    default_boxes_for,
+    feature_map_names,
+)
 from kerasll.detection.scenes import split_scenes
+from kerasll.detection.uncertainty import REDUCTIONS
 from kerasll.detection.view import DetectionModelView
 from kerasll.learner import LossLearner
+from kerasll.models import scaled_channels
 from kerasll.tasks.base import Task
-
-SSD_STEM_FILTERS = (16, 32, 32)
-SSD_FEATURE_FILTERS = (48, 64, 64, 64)
 
 
 class DetectionTask(Task):
@@ -45,8 +51,8 @@ class DetectionTask(Task):
         mirror: also train on the mirror image of every labeled scene.
 
     Raises:
-        ValueError: empty splits, different image shapes, or labels outside
-            the classes.
+        ValueError: empty splits, different image shapes, labels outside
+            the classes, or an unknown reduction.
     """
 
     kind = "detection"
@@ -80,9 +86,15 @@ class DetectionTask(Task):
             raise ValueError(
                 f"Expected object labels in [0, {len(names)}). Received label {highest}"
             )
+        if reduction not in REDUCTIONS:
+            raise ValueError(
+                f"Expected reduction in {list(REDUCTIONS)}. Received: "
+                f"reduction={reduction!r}"
+            )
         self._name, self.train, self.test = name, train, test
-        self._class_names, self.reduction, self.mirror = names, reduction, mirror
-        self._default_boxes, self._targets = None, {}
+        self._class_names, self.reduction = names, reduction
+        self.mirror = bool(mirror)
+        self._default_boxes, self._targets, self._mirror_order = None, {}, None
 
     @property
     def name(self):
@@ -125,8 +137,8 @@ class DetectionTask(Task):
         detector = build_ssd(
             self.input_shape,
             self.num_classes,
-            stem_filters=_scaled(SSD_STEM_FILTERS, width),
-            feature_filters=_scaled(SSD_FEATURE_FILTERS, width),
+            stem_filters=[scaled_channels(f, width) for f in STEM_FILTERS],
+            feature_filters=[scaled_channels(f, width) for f in FEATURE_FILTERS],
             weight_decay=weight_decay,
         )
         if self._default_boxes is None:
@@ -161,7 +173,9 @@ class DetectionTask(Task):
         images, targets = self.train.images[indices], self.targets("train")[indices]
         if not self.mirror:
             return images, targets
-        flipped = mirror(images, targets, mirror_permutation(self.default_boxes))
+        if self._mirror_order is None:
+            self._mirror_order = mirror_permutation(self.default_boxes)
+        flipped = mirror(images, targets, self._mirror_order)
         return (
             np.concatenate([images, flipped[0]]),
             np.concatenate([targets, flipped[1]]),
@@ -209,12 +223,8 @@ class DetectionTask(Task):
         raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
 
 
-def _scaled(filters, width):
-    return tuple(max(1, int(round(f * width))) for f in filters)
-
-
 def load_detection_task(
-    source, data=None, seed=0, image_size=None, train_count=5000, test_count=1000,
+    source, data=None, seed=0, image_size=None, train_count=None, test_count=None,
     images=None,
 ):
     """A `DetectionTask` from CIFAR-10 scenes or a user's annotations.
@@ -228,8 +238,8 @@ def load_detection_task(
         seed: seed of the scenes, or of the train/test split of annotations.
         image_size: (height, width) of the scenes (default 64x64; CIFAR-10
             scenes are square).
-        train_count: CIFAR-10 scenes in the pool.
-        test_count: CIFAR-10 test scenes.
+        train_count: CIFAR-10 scenes in the pool (default 5,000).
+        test_count: CIFAR-10 test scenes (default 1,000).
         images: folder of the images of a COCO file (default: the file's
             folder).
 
@@ -237,11 +247,11 @@ def load_detection_task(
         A `DetectionTask`; annotations are split 80/20 with `seed`.
 
     Raises:
-        ValueError: an unknown source, a missing file, bad annotations, or
-            a non-square size for CIFAR-10 scenes.
+        ValueError: an unknown source, a missing file, bad annotations, a
+            non-square size for CIFAR-10 scenes, or an option the source does
+            not use (scene counts or `data` for annotations, `images` for
+            anything but COCO).
     """
-    from pathlib import Path
-
     from kerasll.detection.annotations import to_scenes
     from kerasll.detection.coco import load_coco
     from kerasll.detection.scenes import load_cifar_scenes
@@ -249,14 +259,30 @@ def load_detection_task(
 
     height, width = image_size or (64, 64)
     path = Path(str(source))
+    kind = "cifar10" if str(source) == "cifar10" else path.suffix or "folder"
+    unused = {
+        "train_count": train_count is not None and kind != "cifar10",
+        "test_count": test_count is not None and kind != "cifar10",
+        "data": data is not None and kind != "cifar10",
+        "images": images is not None and kind != ".json",
+    }
+    if any(unused.values()):
+        names = [name for name, given in unused.items() if given]
+        raise ValueError(
+            f"Expected no {names} for detection dataset {str(source)!r}: scene counts "
+            "and data apply to cifar10, images to a COCO .json. Received them"
+        )
     if str(source) == "cifar10":
         if height != width:
             raise ValueError(
                 f"Expected square CIFAR-10 scenes. Received image_size={image_size}"
             )
         train, test = load_cifar_scenes(
-            data, train_count=train_count, test_count=test_count,
-            scene_size=height, seed=seed,
+            data,
+            train_count=5000 if train_count is None else train_count,
+            test_count=1000 if test_count is None else test_count,
+            scene_size=height,
+            seed=seed,
         )
         return DetectionTask("cifar10-scenes", train, test)
     if path.is_dir() and (path / "Annotations").is_dir():

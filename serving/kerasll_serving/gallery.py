@@ -98,7 +98,7 @@ def draw_picks(model, pool, picks):
     pixels = _read(pool, [pick.index for pick in shown])
     readable = [row for row, item in enumerate(pixels) if item is not None]
     found = {}
-    if readable:
+    if readable and model.contract.task_type == "detection":  # boxes to draw
         _, task_output = model.run(np.stack([pixels[row] for row in readable]))
         found = dict(zip(readable, detected(task_output, model.contract)))
     grid = Image.new("RGB", grid_size(len(shown)), _BACKGROUND)
