@@ -97,14 +97,14 @@ def measure_uncertainty_rankings(data_path, scenes=1000, epochs=20, seed=0):
     import numpy as np
 
     from kerasll.active.diagnostics import spearman as spearman_of
-    from kerasll.active.training import TrainingConfig, train_model
+    from kerasll.active.training import train_model
     from kerasll.tasks.detection import DetectionTask, load_detection_task
 
     pool, test = (int(n) for n in DETECTION.options["--scenes"].split())
     loaded = load_detection_task("cifar10", data_path, train_count=pool, test_count=test)
     labeled = np.random.default_rng(seed).choice(loaded.pool_size, scenes, replace=False)
     x, y = loaded.training_arrays(labeled)
-    training = TrainingConfig(**{**DetectionTask.training_defaults, "epochs": epochs})
+    training = DetectionTask.training_config(epochs=epochs)
     model = train_model(
         lambda: loaded.build_model("ssd", 1.0, training.weight_decay), x, y,
         training, with_head=False, augmentation=None, seed=seed,

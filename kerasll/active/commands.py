@@ -222,17 +222,13 @@ def simulate_command(
     from kerasll.active.experiment import run_experiment
     from kerasll.active.protocol import ExperimentConfig
     from kerasll.active.results import final_table
-    from kerasll.active.training import TrainingConfig
     from kerasll.tasks import load_task, task_class
 
     try:
-        chosen = {"epochs": epochs, "batch_size": batch_size,
-                  "learning_rate": learning_rate}
-        training = TrainingConfig(
-            **{
-                **task_class(task).training_defaults,
-                **{name: value for name, value in chosen.items() if value is not None},
-            },
+        training = task_class(task).training_config(
+            epochs=epochs,
+            batch_size=batch_size,
+            learning_rate=learning_rate,
             margin=margin,
             weight=weight,
             run_eagerly=run_eagerly,

@@ -69,8 +69,7 @@ class ExperimentConfig:
         if self.model is None:
             object.__setattr__(self, "model", kind.models[0])
         if self.training is None:
-            training = TrainingConfig(**kind.training_defaults)
-            object.__setattr__(self, "training", training)
+            object.__setattr__(self, "training", kind.training_config())
         kind.check_model(self.model)
         if self.width <= 0:
             raise ValueError(f"Expected width > 0. Received: width={self.width}")

@@ -41,16 +41,18 @@ class DetectionModelView(GraphModelView):
         self.default_boxes, self.targets, self.reduction = (
             default_boxes, targets, reduction
         )
-        self._detections_key, self._detections = None, None
+        self._decoded_key, self._decoded_cache = None, None
 
     def _decoded(self, indices):
-        """Class probabilities and detections (SSD's NMS) of the items."""
+        """Class probabilities and detections (SSD's NMS) of the items,
+        computed once per forward pass."""
         predictions = self._outputs(indices)["task"]
-        boxes, probabilities = decode_predictions(predictions, self.default_boxes)
-        if self._detections_key != self._cache_key:
-            self._detections = select_detections(boxes, probabilities)
-            self._detections_key = self._cache_key
-        return probabilities, self._detections
+        if self._decoded_key != self._cache_key:
+            boxes, probabilities = decode_predictions(predictions, self.default_boxes)
+            detections = select_detections(boxes, probabilities)
+            self._decoded_cache = probabilities, detections
+            self._decoded_key = self._cache_key
+        return self._decoded_cache
 
     def detections(self, indices):
         """One `Detections` per item (SSD's thresholds and NMS)."""

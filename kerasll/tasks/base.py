@@ -58,6 +58,23 @@ class Task(abc.ABC):
         (not in the experiment's config), to recognise them on resume."""
 
     @classmethod
+    def training_config(cls, **overrides):
+        """A `TrainingConfig` with this task's defaults.
+
+        Args:
+            **overrides: `TrainingConfig` arguments; None values are left to
+                the defaults.
+
+        Returns:
+            The paper's schedule, updated by `training_defaults`, then by the
+            overrides.
+        """
+        from kerasll.active.training import TrainingConfig
+
+        given = {name: value for name, value in overrides.items() if value is not None}
+        return TrainingConfig(**{**cls.training_defaults, **given})
+
+    @classmethod
     def metric(cls):
         """The task's `kerasll.active.results.Metric` (name and CSV column)."""
         from kerasll.active.results import Metric

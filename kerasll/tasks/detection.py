@@ -134,16 +134,13 @@ class DetectionTask(Task):
 
     def build_model(self, model, width, weight_decay):
         self.check_model(model)
-        detector = build_ssd(
+        return build_ssd(
             self.input_shape,
             self.num_classes,
             stem_filters=[scaled_channels(f, width) for f in STEM_FILTERS],
             feature_filters=[scaled_channels(f, width) for f in FEATURE_FILTERS],
             weight_decay=weight_decay,
         )
-        if self._default_boxes is None:
-            self._default_boxes = default_boxes_for(detector)
-        return detector
 
     def taps(self, backbone):
         return feature_map_names(backbone)
@@ -156,7 +153,8 @@ class DetectionTask(Task):
         """(N, 4) default boxes of the task's SSD (their layout does not depend
         on the width)."""
         if self._default_boxes is None:
-            self.build_model(self.models[0], 1.0, 0.0)
+            detector = self.build_model(self.models[0], 1.0, 0.0)
+            self._default_boxes = default_boxes_for(detector)
         return self._default_boxes
 
     def targets(self, split):
