@@ -14,8 +14,16 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 
+# The test extra brings a setuptools that reads SPDX license strings (the
+# packaging tests load pyproject.toml with this environment's setuptools).
+# PyTorch runs the PyTorch backend tests: the "+cpu" pin takes a local CPU
+# wheel and never lets pip fetch a CUDA build; without one those tests skip.
+TORCH ?= torch==2.13.0+cpu
+
 $(STAMP): $(BIN)/python pyproject.toml serving/pyproject.toml
 	$(BIN)/pip install --quiet -e ./serving[ray] -e .[test]
+	$(BIN)/pip install --quiet "$(TORCH)" \
+	    || echo "$(TORCH) not installed: the PyTorch backend tests skip"
 	touch $(STAMP)
 
 install: $(STAMP)
