@@ -118,11 +118,11 @@ def test_voc_folder_loads_into_scenes(tmp_path):
         ),
         (
             VOC_XML.format(name="a").replace("<xmax>20", "<xmax>3"),
-            r"xmax > xmin .* object 0. Received .*\[4.0, 2.0, 3.0, 18.0\]",
+            r"xmax > xmin .* object 0 \('dog'\). Received .*\[4.0, 2.0, 3.0, 18.0\]",
         ),
         (
             VOC_XML.format(name="a").replace("<ymin>2</ymin>", ""),
-            "Expected <ymin> in .*object 0. Received none",
+            r"Expected <ymin> in .*object 0 \(.dog.\). Received none",
         ),
     ],
 )
@@ -137,7 +137,7 @@ def test_voc_unknown_class_and_missing_files(tmp_path):
     path = tmp_path / "a.xml"
     path.write_text(VOC_XML.format(name="a"))
     with pytest.raises(
-        AnnotationError, match=r"among class_names \['dog'\].*\['cat'\]"
+        AnnotationError, match=r"among class_names \['dog'\] in .*a.xml, object 1 \('cat'\)"
     ):
         load_voc(path, class_names=["dog"])
     (tmp_path / "empty").mkdir()
@@ -225,3 +225,97 @@ def test_to_scenes_names_a_missing_image(tmp_path):
     path.write_text(VOC_XML.format(name="a"))
     with pytest.raises(AnnotationError, match="readable image at .*a.png"):
         to_scenes(load_voc(path), tmp_path)
+
+
+def _voc_object(name, box, size=(32, 32)):
+    xmin, ymin, xmax, ymax = box
+    return (
+        f"<annotation><filename>a.png</filename><size><width>{size[0]}</width>"
+        f"<height>{size[1]}</height></size>"
+        f"<object><name>{name}</name><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
+        f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object></annotation>"
+    )
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [
+        (
+            _voc_object("dog", (40, 41, 60, 62)),
+            r"box inside its 32x32 image in .*bad.xml, object 0 \('dog'\). "
+            r"Received .*\[40.0, 41.0, 60.0, 62.0\]",
+        ),
+        (_voc_object("dog", (-3, 0, 10, 10)), r"inside its 32x32 image"),
+        (_voc_object("dog", (0, 0, 10, 34)), r"inside its 32x32 image"),
+        (_voc_object("dog", (5, 5, 5, 9)), r"xmax > xmin .*object 0 \('dog'\)"),
+        (
+            _voc_object("dog", (0, 0, 4, 4), size=(0, 32)),
+            r"width and height as integers >= 1 in .*bad.xml. Received .*\(0, 32\)",
+        ),
+    ],
+)
+def test_voc_refuses_boxes_outside_their_image(tmp_path, text, message):
+    path = tmp_path / "bad.xml"
+    path.write_text(text)
+    with pytest.raises(AnnotationError, match=message):
+        load_voc(path)
+
+
+def test_voc_clips_a_corner_within_a_pixel_and_names_an_unknown_object(tmp_path):
+    path = tmp_path / "a.xml"
+    path.write_text(_voc_object("dog", (0, 1, 32.5, 32)))
+    np.testing.assert_allclose(load_voc(path).images[0].boxes, [[0, 1, 32, 32]])
+    with pytest.raises(
+        AnnotationError, match=r"a.xml, object 0 \('dog'\). Received 'dog'"
+    ):
+        load_voc(path, class_names=["cat"])
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (
+            lambda d: d["annotations"][0].update(bbox=[30, 2, 16, 16]),
+            r"box inside its 40x20 image in .*annotations\[0\]. "
+            r"Received .*\[30.0, 2.0, 46.0, 18.0\]",
+        ),
+        (
+            lambda d: d["annotations"][1].update(bbox=[-5, 0, 10, 10]),
+            r"inside its 40x20 image in .*annotations\[1\]",
+        ),
+        (
+            lambda d: d["images"][0].update(height=0),
+            r"width and height as integers >= 1 in .*image 7 \('x.png'\)",
+        ),
+    ],
+)
+def test_coco_refuses_boxes_outside_their_image(tmp_path, change, message):
+    path = tmp_path / "bad.json"
+    path.write_text(_edit(change))
+    with pytest.raises(AnnotationError, match=message):
+        load_coco(path)
+
+
+def test_simulate_refuses_an_out_of_image_box_before_writing(tmp_path):
+    from click.testing import CliRunner
+
+    from kerasll.cli import main
+
+    voc = tmp_path / "voc"
+    (voc / "Annotations").mkdir(parents=True)
+    (voc / "JPEGImages").mkdir()
+    for index in range(4):
+        box = (40, 41, 60, 62) if index == 2 else (4, 4, 20, 20)
+        (voc / "Annotations" / f"{index}.xml").write_text(
+            _voc_object("dog", box).replace("a.png", f"{index}.png")
+        )
+        _write_image(voc / "JPEGImages", f"{index}.png", size=(32, 32))
+    out = tmp_path / "run"
+    result = CliRunner().invoke(main, [
+        "simulate", "--task", "detection", "--dataset", str(voc), "--out", str(out),
+    ])
+    assert result.exit_code == 1, result.output
+    assert len(result.output.strip().splitlines()) == 1, result.output
+    assert "2.xml, object 0 ('dog')" in result.output
+    assert "inside its 32x32 image" in result.output
+    assert not out.exists()

@@ -1,4 +1,11 @@
-"""User detection data: the records VOC and COCO loaders return, and images."""
+"""User detection data: the records VOC and COCO loaders return, and images.
+
+Loaders refuse bad objects rather than skip them: an image size that is not
+a positive integer, a box that is degenerate or lies outside its image, or
+an object of an unknown class raises `AnnotationError` with one line naming
+the file and the object. Training on a silently shortened set would change
+results without a word; fixing the file is the user's call.
+"""
 
 import dataclasses
 from pathlib import Path
@@ -11,6 +18,11 @@ from kerasll.detection.scenes import Scenes
 
 class AnnotationError(ValueError):
     """An annotation file does not have the expected layout or values."""
+
+
+# Pixels a box corner may lie outside its image (rounding in exports); such a
+# corner is clipped to the image, one further out refuses the file.
+BOUND_TOLERANCE = 1.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,8 +61,38 @@ class AnnotationSet:
         return len(self.images)
 
 
-def check_box(values, where):
-    """Four finite numbers with xmax > xmin and ymax > ymin, as float32.
+def check_image_size(width, height, where):
+    """An image's annotated (width, height) as two positive ints.
+
+    Raises:
+        AnnotationError: naming `where` and the values received.
+    """
+    try:
+        size = (int(width), int(height))
+    except (TypeError, ValueError):
+        size = None
+    if size is None or size != (width, height) or min(size) < 1:
+        raise AnnotationError(
+            f"Expected an image width and height as integers >= 1 in {where}. "
+            f"Received (width, height)={(width, height)!r}."
+        )
+    return size
+
+
+def check_box(values, where, width, height):
+    """A box that lies inside its image, as float32 pixels.
+
+    Four finite numbers with xmax > xmin, ymax > ymin, and every corner
+    within [0, width] x [0, height]. Up to `BOUND_TOLERANCE` pixels outside
+    (rounding in a tool's export) is clipped to the image; more is refused.
+
+    Args:
+        values: (xmin, ymin, xmax, ymax) in pixels.
+        where: the file and object, for messages.
+        width, height: the image's annotated size in pixels.
+
+    Returns:
+        The box as a float32 array of 4.
 
     Raises:
         AnnotationError: naming `where` and the values received.
@@ -68,7 +110,13 @@ def check_box(values, where):
             f"Expected a box with xmax > xmin and ymax > ymin in {where}. "
             f"Received (xmin, ymin, xmax, ymax)={box.tolist()}."
         )
-    return box
+    limit = np.array([width, height, width, height], dtype=np.float32)
+    if np.any(box < -BOUND_TOLERANCE) or np.any(box > limit + BOUND_TOLERANCE):
+        raise AnnotationError(
+            f"Expected a box inside its {width}x{height} image in {where}. "
+            f"Received (xmin, ymin, xmax, ymax)={box.tolist()}."
+        )
+    return np.clip(box, 0, limit)
 
 
 def to_scenes(annotations, image_dir, image_size=(64, 64), skip_difficult=True):

@@ -10,6 +10,7 @@ from kerasll.detection.annotations import (
     AnnotationSet,
     ImageAnnotation,
     check_box,
+    check_image_size,
 )
 
 _REQUIRED = ("images", "annotations", "categories")
@@ -27,10 +28,11 @@ def load_coco(path):
         (`iscrowd: 1`) are left out, as COCO's evaluation ignores them.
 
     Raises:
-        AnnotationError: unreadable or invalid JSON, a missing key, an
-            annotation of an unknown image or category, or a bad `bbox`
-            ([x, y, width, height] with positive sizes); the message names
-            the file and the entry.
+        AnnotationError: unreadable or invalid JSON, a missing key, an image
+            size below 1, an annotation of an unknown image or category, or
+            a bad `bbox` ([x, y, width, height] with positive sizes, inside
+            its image: see `check_box`); the message names the file and the
+            entry.
     """
     path = Path(path)
     try:
@@ -58,7 +60,7 @@ def load_coco(path):
         names = tuple(str(c["name"]) for c in categories)
         label_of = {c["id"]: label for label, c in enumerate(categories)}
         records = {
-            image["id"]: (image["file_name"], int(image["width"]), int(image["height"]))
+            image["id"]: (image["file_name"], image["width"], image["height"])
             for image in data["images"]
         }
     except (KeyError, TypeError, ValueError) as error:
@@ -67,6 +69,9 @@ def load_coco(path):
             f"'file_name', 'width' and 'height' in {path}. Received an entry "
             f"without {error}."
         ) from None
+    for image_id, (file_name, width, height) in records.items():
+        where = f"{path}, image {image_id!r} ({file_name!r})"
+        records[image_id] = (file_name, *check_image_size(width, height, where))
     objects = {image_id: [] for image_id in records}
     for number, annotation in enumerate(data["annotations"]):
         where = f"{path}, annotations[{number}]"
@@ -97,7 +102,9 @@ def load_coco(path):
                 f"Expected bbox as [x, y, width, height] in {where}. Received {bbox!r}."
             )
         x, y, width, height = bbox
-        corners = check_box([x, y, _add(x, width), _add(y, height)], where)
+        _, image_width, image_height = records[annotation["image_id"]]
+        corners = check_box([x, y, _add(x, width), _add(y, height)], where,
+                            image_width, image_height)
         objects[annotation["image_id"]].append(
             (corners, label_of[annotation["category_id"]])
         )

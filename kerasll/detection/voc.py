@@ -10,6 +10,7 @@ from kerasll.detection.annotations import (
     AnnotationSet,
     ImageAnnotation,
     check_box,
+    check_image_size,
 )
 
 _BOX_TAGS = ("xmin", "ymin", "xmax", "ymax")
@@ -30,32 +31,35 @@ def load_voc(path, class_names=None):
 
     Raises:
         AnnotationError: no .xml files, a file that is not VOC XML, a missing
-            or non-numeric field, a degenerate box, or an unknown class; the
-            message names the file and the field.
+            or non-numeric field, an image size below 1, a degenerate box or
+            one outside its image (see `check_box`), or an unknown class; the
+            message names the file and the object.
     """
     files = _xml_files(path)
     parsed = [_parse(file) for file in files]
-    found = sorted({name for _, objects in parsed for name, _, _ in objects})
+    found = sorted({name for _, objects in parsed for name, _, _, _ in objects})
     names = tuple(found if class_names is None else (str(n) for n in class_names))
     index = {name: i for i, name in enumerate(names)}
     images = []
-    for file, (header, objects) in zip(files, parsed):
-        unknown = sorted({name for name, _, _ in objects} - set(index))
-        if unknown:
-            raise AnnotationError(
-                f"Expected object names among class_names {list(names)} in {file}. "
-                f"Received {unknown}."
-            )
+    for header, objects in parsed:
+        for name, _, _, where in objects:
+            if name not in index:
+                raise AnnotationError(
+                    f"Expected object names among class_names {list(names)} in "
+                    f"{where}. Received {name!r}."
+                )
         images.append(
             ImageAnnotation(
                 file_name=header["filename"],
                 width=header["width"],
                 height=header["height"],
-                boxes=np.asarray([box for _, box, _ in objects], np.float32).reshape(
-                    -1, 4
+                boxes=np.asarray(
+                    [box for _, box, _, _ in objects], np.float32
+                ).reshape(-1, 4),
+                labels=np.asarray(
+                    [index[name] for name, _, _, _ in objects], np.int64
                 ),
-                labels=np.asarray([index[name] for name, _, _ in objects], np.int64),
-                difficult=np.asarray([hard for _, _, hard in objects], bool),
+                difficult=np.asarray([hard for _, _, hard, _ in objects], bool),
             )
         )
     return AnnotationSet(tuple(images), names)
@@ -110,14 +114,18 @@ def _parse(file):
         "width": _text(size, "width", file, int),
         "height": _text(size, "height", file, int),
     }
+    check_image_size(header["width"], header["height"], file)
     objects = []
     for number, element in enumerate(root.findall("object")):
         where = f"{file}, object {number}"
         bndbox = element.find("bndbox")
         if bndbox is None:
             raise AnnotationError(f"Expected <bndbox> in {where}. Received none.")
-        box = check_box([_text(bndbox, tag, where) for tag in _BOX_TAGS], where)
+        name = _text(element, "name", where)
+        where = f"{where} ({name!r})"
+        box = check_box([_text(bndbox, tag, where) for tag in _BOX_TAGS], where,
+                        header["width"], header["height"])
         difficult = element.find("difficult")
         hard = difficult is not None and (difficult.text or "0").strip() == "1"
-        objects.append((_text(element, "name", where), box, hard))
+        objects.append((name, box, hard, where))
     return header, objects
