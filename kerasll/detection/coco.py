@@ -35,26 +35,7 @@ def load_coco(path):
             entry.
     """
     path = Path(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as error:
-        raise AnnotationError(
-            f"Expected a readable COCO JSON file. Received {str(path)!r} "
-            f"({type(error).__name__}: {error})."
-        ) from error
-    except json.JSONDecodeError as error:
-        raise AnnotationError(
-            f"Expected valid JSON in {path}. Received a decode error: {error}."
-        ) from None
-    missing = [
-        key for key in _REQUIRED if not isinstance(data, dict) or key not in data
-    ]
-    if missing:
-        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
-        raise AnnotationError(
-            f"Expected a COCO object with keys {list(_REQUIRED)} in {path}. "
-            f"Received {keys} (missing {missing})."
-        )
+    data = read_coco_json(path)
     try:
         categories = sorted(data["categories"], key=lambda c: c["id"])
         names = tuple(str(c["name"]) for c in categories)
@@ -122,6 +103,42 @@ def load_coco(path):
         for image_id, (file_name, width, height) in records.items()
     )
     return AnnotationSet(images, names)
+
+
+def read_coco_json(path):
+    """The object of a COCO JSON file, with its images, annotations, categories.
+
+    Args:
+        path: the JSON file.
+
+    Returns:
+        The decoded dict.
+
+    Raises:
+        AnnotationError: unreadable or invalid JSON, or a missing key.
+    """
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise AnnotationError(
+            f"Expected a readable COCO JSON file. Received {str(path)!r} "
+            f"({type(error).__name__}: {error})."
+        ) from error
+    except json.JSONDecodeError as error:
+        raise AnnotationError(
+            f"Expected valid JSON in {path}. Received a decode error: {error}."
+        ) from None
+    missing = [
+        key for key in _REQUIRED if not isinstance(data, dict) or key not in data
+    ]
+    if missing:
+        keys = sorted(data) if isinstance(data, dict) else type(data).__name__
+        raise AnnotationError(
+            f"Expected a COCO object with keys {list(_REQUIRED)} in {path}. "
+            f"Received {keys} (missing {missing})."
+        )
+    return data
 
 
 def _add(start, size):
