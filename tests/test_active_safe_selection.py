@@ -9,7 +9,9 @@ random, unseen items) is built from the same head.
 import numpy as np
 import pytest
 
-from kerasll.active.strategies import Audit, SafeLearningLossStrategy, get_strategy
+from kerasll.active.batch import Audit
+from kerasll.active.batch_rules import Safe
+from kerasll.active.strategies import get_strategy
 from kerasll.active.view import ArrayModelView
 
 POOL, CANDIDATES, BUDGET, AUDIT_SIZE = 5000, 2000, 200, 200
@@ -23,7 +25,7 @@ def _heads(seed=0):
 
 def _audit(true_loss, predicted, rng):
     items = rng.choice(POOL, size=AUDIT_SIZE, replace=False)
-    return Audit(predicted_loss=predicted[items], true_loss=true_loss[items])
+    return Audit(score=predicted[items], true_loss=true_loss[items])
 
 
 def _select(strategy, predicted, history, seed):
@@ -40,7 +42,7 @@ def test_with_a_perfect_head_it_picks_like_learning_loss_but_for_the_audit():
     strategy = get_strategy("learning_loss_safe")
     rng = np.random.default_rng(1)
     history = [_audit(true_loss, heads["perfect"], rng)]
-    assert strategy.head_share(history) == pytest.approx(0.9)  # tau = 1, capped
+    assert strategy.rule.share(history) == pytest.approx(0.9)  # tau = 1, capped
     selection, top_k, candidates = _select(strategy, heads["perfect"], history, seed=2)
     # 20 picks are the random audit slice; the other 180 are the top 180 by
     # predicted loss among the remaining candidates, all in learning_loss's top K.
@@ -59,7 +61,7 @@ def test_with_a_noise_head_it_picks_like_random():
     for seed in range(20):
         rng = np.random.default_rng(100 + seed)
         history = [_audit(true_loss, heads["noise"], rng)]
-        shares.append(strategy.head_share(history))
+        shares.append(strategy.rule.share(history))
         selection, top_k, _ = _select(strategy, heads["noise"], history, seed)
         overlaps.append(len(np.intersect1d(selection.indices, top_k)) / BUDGET)
     # A one-sided test at 5%: the head gets a share in about 1 audit in 20,
@@ -85,10 +87,10 @@ def test_share_follows_the_latest_audit_and_a_partly_informative_head():
     informative = true_loss + rng.normal(scale=1.0, size=POOL)
     strategy = get_strategy("learning_loss_safe")
     audits = [_audit(true_loss, heads["noise"], rng), _audit(true_loss, informative, rng)]
-    share = strategy.head_share(audits)
+    share = strategy.rule.share(audits)
     assert 0.2 < share < 0.8  # tau of a noisy but real ranker
-    assert strategy.head_share(audits + [None]) == share
-    assert strategy.head_share(list(reversed(audits))) < 0.2
+    assert strategy.rule.share(audits + [None]) == share
+    assert strategy.rule.share(list(reversed(audits))) < 0.2
 
 
 @pytest.mark.parametrize(
@@ -101,7 +103,15 @@ def test_share_follows_the_latest_audit_and_a_partly_informative_head():
 )
 def test_bad_arguments_are_refused(arguments, match):
     with pytest.raises(ValueError, match=f"Expected {match} in"):
-        SafeLearningLossStrategy(**arguments)
+        Safe(**arguments)
+
+
+def test_with_no_share_it_picks_exactly_what_random_picks():
+    _, heads = _heads()
+    safe, random = get_strategy("learning_loss_safe"), get_strategy("random")
+    for seed in range(3):
+        picks = [_select(s, heads["perfect"], [], seed)[0].indices for s in (safe, random)]
+        np.testing.assert_array_equal(np.sort(picks[0]), np.sort(picks[1]))
 
 
 def test_selection_is_a_pure_function_of_view_candidates_history_and_seed():

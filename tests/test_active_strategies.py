@@ -5,11 +5,13 @@ import pytest
 
 from kerasll.active.errors import ProtocolError, UnknownStrategyError
 from kerasll.active.kcenter import greedy_k_center, min_distances
+from kerasll.active.batch_rules import Diverse
 from kerasll.active.strategies import (
     DECOUPLED,
     JOINT,
+    NAMED,
+    PLAIN,
     STRATEGIES,
-    DiverseLearningLossStrategy,
     get_strategy,
     parse_strategies,
 )
@@ -118,7 +120,7 @@ def test_diverse_with_factor_one_equals_learning_loss_set():
 
 def test_diverse_rejects_factor_below_one():
     with pytest.raises(ValueError, match="shortlist_factor=0.5"):
-        DiverseLearningLossStrategy(shortlist_factor=0.5)
+        Diverse(shortlist_factor=0.5)
 
 
 def test_greedy_k_center_is_the_same_for_any_chunk_size():
@@ -142,26 +144,60 @@ def test_greedy_k_center_without_centers_and_with_duplicates():
 
 
 def test_registry_lists_valid_names_for_unknown_ones():
-    assert set(STRATEGIES) == {
+    assert set(NAMED) == {
         "learning_loss",
+        "learning_loss_balanced",
         "learning_loss_diverse",
         "learning_loss_decoupled",
         "learning_loss_safe",
+        "learning_loss_stochastic",
         "random",
+        "random_control",
         "entropy",
         "margin",
         "least_confidence",
         "coreset",
+        "badge",
     }
+    assert "predicted_loss+stochastic" in STRATEGIES and "hybrid+top" in STRATEGIES
     with pytest.raises(UnknownStrategyError, match="Received: 'entropyy'") as error:
         get_strategy("entropyy")
-    assert f"Expected strategies from {sorted(STRATEGIES)}." in str(error.value)
-    with pytest.raises(UnknownStrategyError, match=r"\['coreset', 'entropy'"):
+    assert f"Expected a strategy from {list(NAMED)}" in str(error.value)
+    with pytest.raises(UnknownStrategyError, match=r"'coreset', 'entropy'"):
         parse_strategies("random,entropyy")
     assert parse_strategies(" learning_loss, random,learning_loss") == [
         "learning_loss",
         "random",
     ]
+
+
+@pytest.mark.parametrize(
+    "spec, match",
+    [
+        ("learning_loss_safe:audit_shar=0.2", r"Received: \['audit_shar'\]"),
+        ("learning_loss_safe:audit_share", "Expected parameters as key=value"),
+        ("entropy+nothing", "Received: 'entropy\\+nothing'"),
+    ],
+)
+def test_malformed_specs_are_refused_by_name(spec, match):
+    with pytest.raises(UnknownStrategyError, match=match):
+        get_strategy(spec)
+
+
+def test_a_spec_configures_the_strategy_and_names_what_differs():
+    strategy = get_strategy("learning_loss_safe:audit_share=0.2")
+    assert strategy.name == "learning_loss_safe:audit_share=0.2"
+    assert strategy.get_config() == {
+        "training": "decoupled", "audit_share": 0.2, "significance": 0.05,
+    }
+    assert get_strategy("learning_loss_safe:audit_share=0.1").name == (
+        "learning_loss_safe"
+    )
+    composed = get_strategy("hybrid+stochastic:measure=margin:temperature=2")
+    assert composed.name == "hybrid+stochastic:measure=margin:temperature=2.0"
+    assert get_strategy(composed.name).get_config() == composed.get_config()
+    with pytest.raises(ProtocolError, match="temperature=0.0"):
+        get_strategy("predicted_loss+stochastic:temperature=0")
 
 
 def test_budget_larger_than_candidates_is_a_protocol_error():
@@ -179,7 +215,7 @@ def test_strategy_asking_for_a_missing_output_says_so():
 
 
 def test_how_each_strategy_trains_its_model():
-    training = {name: cls.training for name, cls in STRATEGIES.items()}
+    training = {name: get_strategy(name).training for name in NAMED}
     assert {name for name, kind in training.items() if kind == JOINT} == {
         "learning_loss",
         "learning_loss_diverse",
@@ -187,6 +223,12 @@ def test_how_each_strategy_trains_its_model():
     assert {name for name, kind in training.items() if kind == DECOUPLED} == {
         "learning_loss_decoupled",
         "learning_loss_safe",
+        "learning_loss_stochastic",
+        "learning_loss_balanced",
     }
     assert get_strategy("learning_loss_safe").uses_loss_head
     assert not get_strategy("entropy").uses_loss_head
+    assert get_strategy("predicted_loss+top:training=joint").training == JOINT
+    assert get_strategy("entropy+stochastic").training == PLAIN
+    with pytest.raises(ProtocolError, match="training='plain'"):
+        get_strategy("predicted_loss+top:training=plain")

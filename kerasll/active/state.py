@@ -14,7 +14,10 @@ from kerasll.active.atomic import write_text
 from kerasll.active.errors import ResumeError
 
 STATE_FILE = "state.json"
-FORMAT_VERSION = 2
+# 3: candidates, random picks and audits paired every cycle (common random
+# numbers); audits hold the picking score. Runs of format 2 cannot continue
+# identically.
+FORMAT_VERSION = 3
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,8 +103,8 @@ class ExperimentState:
             pool_state: `Pool.state_dict()`.
             records: list of `CycleRecord`s of completed cycles.
             scores: per labeling cycle, the picks' scores (list) or None.
-            audits: per selection, {"predicted_loss": [...], "true_loss":
-                [...]} of its audit slice, or None.
+            audits: per selection, {"score": [...], "true_loss": [...]} of
+                its audit slice, or None.
         """
         self.runs[run_key(strategy, trial)] = {
             "strategy": strategy,
@@ -159,7 +162,8 @@ class ExperimentState:
         if saved.get("format_version") != FORMAT_VERSION:
             raise ResumeError(
                 f"Expected state format {FORMAT_VERSION} in {str(path)!r}. "
-                f"Received {saved.get('format_version')}"
+                f"Received {saved.get('format_version')}: written by an earlier "
+                "kerasll, whose candidate draws differ; start a new --out folder"
             )
         return state
 

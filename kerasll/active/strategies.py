@@ -1,4 +1,4 @@
-"""Query strategies: score the candidates of a cycle and pick a batch.
+"""Query strategies: a score plus a batch rule, configured by a spec string.
 
 A strategy only scores and selects; it never trains. It reads the trained
 model through a model view (`kerasll.active.view`): uncertainty scores,
@@ -6,67 +6,60 @@ features or predicted losses of pool items, by index. Views exist for every
 task (`kerasll.tasks`), so the same strategies pick classification images
 and detection scenes.
 
-Every `select` call returns a `Selection` of `budget` (K) pool indices drawn
-from `candidates` (the random subset of M unlabeled items), best first, and
-the score each pick had. Ties are broken by candidate order, so a selection is
-a pure function of the view, the candidates, the history and the seed.
+Most strategies are a score (`kerasll.active.scores`) combined with a batch
+rule (`kerasll.active.batch_rules`), named `SCORE+RULE`:
+`predicted_loss+stochastic`, `entropy+balanced`, `hybrid+top`. The classic
+names are aliases: `learning_loss` is `predicted_loss+top` trained jointly
+(the paper), `learning_loss_safe` is `predicted_loss+safe`, `entropy` is
+`entropy+top`. `random`, its A/A control `random_control`, `coreset` and
+`badge` are strategies of their own.
+
+A spec sets parameters after colons: `learning_loss_safe:audit_share=0.2`,
+`predicted_loss+stochastic:temperature=2:mode=softmax`. A strategy's `name`
+is its canonical spec (the base name, then the parameters that differ from
+their defaults, sorted), which keys its runs in results; `get_config()`
+holds every parameter and is recorded with the results.
 
 How a strategy's model is trained is part of the strategy (`training`):
 "plain" (no loss head), "joint" (the paper: the head's gradient reaches the
 target network until the detach epoch) or "decoupled" (the head learns on
 features whose gradient is stopped from the first step, so the target
-network trains exactly as without a head).
+network trains exactly as without a head). Strategies that read the loss
+head train it decoupled unless a spec asks otherwise (`training=joint`);
+the alias `learning_loss` is the paper's joint training.
+
+Every `select` call returns a `Selection` of `budget` (K) pool indices from
+`candidates`, best first, and the score each pick had. Its randomness comes
+from a `Draw` (`kerasll.active.batch`): the engine gives every strategy of a
+stream the same draw, so their random choices agree item for item wherever
+their choices agree.
 """
 
 import abc
-import dataclasses
+import inspect
 
 import numpy as np
-from kerasll_serving.topk import top_indices
 
-from kerasll.active.diagnostics import ranking_evidence
+from kerasll.active.badge import gradient_factors, kmeans_plus_plus
+from kerasll.active.batch import Audit, Draw, Selection, as_draw
+from kerasll.active.batch_rules import RULES, predicted_classes
 from kerasll.active.errors import ProtocolError, UnknownStrategyError
 from kerasll.active.kcenter import greedy_k_center
+from kerasll.active.scores import SCORES
 
 PLAIN, JOINT, DECOUPLED = "plain", "joint", "decoupled"
+TRAINING_KINDS = (PLAIN, JOINT, DECOUPLED)
+SHARED_STREAM = "shared"
 
-
-@dataclasses.dataclass(frozen=True)
-class Selection:
-    """The items a strategy chose.
-
-    Attributes:
-        indices: int64 pool indices, best first.
-        scores: the strategy's score of each pick (higher = more wanted), or
-            None when it has none (random).
-        audit: the picks drawn uniformly at random from the candidates so
-            that, once labeled, they measure how well the loss head ranks
-            unseen items (None when the strategy audits nothing).
-    """
-
-    indices: np.ndarray
-    scores: np.ndarray = None
-    audit: np.ndarray = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Audit:
-    """What a labeled audit slice tells about the head that picked it.
-
-    Attributes:
-        predicted_loss: the picking model's predicted loss of each audit item,
-            computed before the item was labeled.
-        true_loss: the picking model's true loss of each item, computed once
-            its label is known.
-    """
-
-    predicted_loss: np.ndarray
-    true_loss: np.ndarray
+__all__ = [
+    "Audit", "Draw", "Selection", "Strategy", "STRATEGIES", "get_strategy",
+    "parse_strategies", "strategy_spec",
+]
 
 
 def _check_request(candidates, budget):
     candidates = np.asarray(candidates, dtype=np.int64).reshape(-1)
-    if not 0 < int(budget) <= len(candidates):
+    if isinstance(budget, bool) or not 0 < int(budget) <= len(candidates):
         raise ProtocolError(
             f"Expected a budget between 1 and the {len(candidates)} candidates. "
             f"Received: budget={budget}"
@@ -74,30 +67,43 @@ def _check_request(candidates, budget):
     return candidates, int(budget)
 
 
-def _top(candidates, scores, budget):
-    """The `budget` highest scores, ties broken by candidate order."""
-    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    order = top_indices(scores, budget)
-    return Selection(candidates[order], scores[order])
-
-
 class Strategy(abc.ABC):
     """Base class: picks `budget` pool items among `candidates`.
 
-    Subclasses set `name`, `training` (`PLAIN`, `JOINT` or `DECOUPLED`) and
-    implement `select`.
+    Attributes:
+        base_name: the registry name the strategy was built from.
+        training: `PLAIN`, `JOINT` or `DECOUPLED`.
+        stream: the name of the random stream its `Draw` comes from; every
+            strategy shares `SHARED_STREAM` but the A/A control.
+        defaults: the configuration of the bare registry name; `name` lists
+            the parameters that differ from it.
     """
 
-    name = None
+    base_name = None
     training = PLAIN
+    stream = SHARED_STREAM
+    defaults = {}
+
+    @property
+    def name(self):
+        """The canonical spec: base name, then the non-default parameters."""
+        changed = {
+            key: value
+            for key, value in self.get_config().items()
+            if self.defaults.get(key, object()) != value
+        }
+        return strategy_spec(self.base_name, changed)
 
     @property
     def uses_loss_head(self):
         """Whether the model must be a `LossLearner`."""
         return self.training != PLAIN
 
-    @abc.abstractmethod
-    def select(self, view, candidates, budget, labeled, rng, history=()):
+    def score(self, view, indices):
+        """The strategy's score of pool items (audits), or None without one."""
+        return None
+
+    def select(self, view, candidates, budget, labeled, draw, history=()):
         """Chooses the items to label next.
 
         Args:
@@ -105,70 +111,57 @@ class Strategy(abc.ABC):
             candidates: pool indices that may be chosen (the subset of M).
             budget: number of items to choose (K).
             labeled: pool indices labeled so far.
-            rng: a `numpy.random.Generator` for strategies that draw at random.
+            draw: the cycle's `Draw` aligned with `candidates`, or a
+                `numpy.random.Generator` to draw one from.
             history: `Audit`s of this run's earlier selections, oldest first
                 (None for a selection that audited nothing).
 
         Returns:
             A `Selection` of `budget` distinct candidates.
+
+        Raises:
+            ProtocolError: a budget outside [1, len(candidates)], or a view
+                without what the strategy reads.
         """
+        candidates, budget = _check_request(candidates, budget)
+        return self._select(
+            view, candidates, budget, labeled, as_draw(draw, len(candidates)), history
+        )
+
+    @abc.abstractmethod
+    def _select(self, view, candidates, budget, labeled, draw, history):
+        """`select` on checked arguments and a `Draw`."""
 
     def get_config(self):
-        """Constructor arguments, for the experiment's configuration record."""
+        """Every parameter, the spec's and the defaults (recorded in results)."""
         return {}
 
     def __repr__(self):
-        arguments = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({arguments})"
+        return f"{type(self).__name__}({self.name!r})"
 
 
 class RandomStrategy(Strategy):
-    """Uniformly random picks: the baseline every strategy must beat."""
+    """Uniformly random picks: the prefix of the draw's random order.
 
-    name = "random"
-
-    def select(self, view, candidates, budget, labeled, rng, history=()):
-        candidates, budget = _check_request(candidates, budget)
-        return Selection(rng.choice(candidates, size=budget, replace=False))
-
-
-class _UncertaintyStrategy(Strategy):
-    """Top-K by an uncertainty measure (`kerasll.active.uncertainty`).
-
-    The model view computes the measure: on a classifier's class
-    probabilities, or per image over a detector's detections.
+    Args:
+        stream: "shared" (`random`) or "control" (`random_control`: the
+            same rule on an independent stream, the A/A test whose
+            difference to `random` is the noise floor of a comparison).
     """
 
-    measure = None
+    base_name = "random"
 
-    def select(self, view, candidates, budget, labeled, rng, history=()):
-        candidates, budget = _check_request(candidates, budget)
-        return _top(candidates, view.uncertainty(candidates, self.measure), budget)
+    def __init__(self, stream=SHARED_STREAM):
+        self.stream = stream
+        if stream != SHARED_STREAM:
+            self.base_name = "random_control"
 
-
-class EntropyStrategy(_UncertaintyStrategy):
-    """Top-K by predictive entropy -sum_c p_c log p_c."""
-
-    name = measure = "entropy"
-
-
-class MarginStrategy(_UncertaintyStrategy):
-    """Top-K by smallest margin between the two most probable classes."""
-
-    name = measure = "margin"
-
-
-class LeastConfidenceStrategy(_UncertaintyStrategy):
-    """Top-K by lowest probability of the predicted class (1 - max p)."""
-
-    name = measure = "least_confidence"
+    def _select(self, view, candidates, budget, labeled, draw, history):
+        return Selection(candidates[draw.order()[:budget]])
 
 
 class CoreSetStrategy(Strategy):
     """Greedy k-center on the view's features (Sener & Savarese, 2018).
-
-    The features are a classifier's penultimate layer, or a detector's
-    feature maps pooled per image.
 
     The labeled items are the initial centers; each pick is the candidate
     farthest from every center so far. Distances are computed in blocks of
@@ -178,7 +171,7 @@ class CoreSetStrategy(Strategy):
         chunk_size: centers per distance block.
     """
 
-    name = "coreset"
+    base_name = "coreset"
 
     def __init__(self, chunk_size=1024):
         self.chunk_size = int(chunk_size)
@@ -186,8 +179,7 @@ class CoreSetStrategy(Strategy):
     def get_config(self):
         return {"chunk_size": self.chunk_size}
 
-    def select(self, view, candidates, budget, labeled, rng, history=()):
-        candidates, budget = _check_request(candidates, budget)
+    def _select(self, view, candidates, budget, labeled, draw, history):
         labeled = np.asarray(labeled, dtype=np.int64)
         centers = view.features(labeled) if len(labeled) else None
         chosen, distances = greedy_k_center(
@@ -196,221 +188,260 @@ class CoreSetStrategy(Strategy):
         return Selection(candidates[chosen], distances)
 
 
-class LearningLossStrategy(Strategy):
-    """The paper: top-K candidates by the loss head's predicted loss."""
+class BadgeStrategy(Strategy):
+    """BADGE (Ash et al., 2020): k-means++ seeding on gradient embeddings.
 
-    name = "learning_loss"
-    training = JOINT
-
-    def select(self, view, candidates, budget, labeled, rng, history=()):
-        candidates, budget = _check_request(candidates, budget)
-        return _top(candidates, view.predicted_loss(candidates), budget)
-
-
-class DiverseLearningLossStrategy(Strategy):
-    """Top-K by predicted loss, made non-redundant by greedy k-center.
-
-    Top-K by predicted loss tends to pick near-duplicates from one confusing
-    region. This strategy shortlists the `shortlist_factor * K` (c*K)
-    candidates with the highest predicted loss, then picks K of them by
-    greedy k-center on the view's features, with the labeled items as the
-    initial centers: every pick is a high-loss item far from what is already
-    labeled or picked. `shortlist_factor=1` is the paper's strategy; large
-    values approach core-set. The default c = 3 sits in the useful 2-4 range.
-
-    Args:
-        shortlist_factor: c, the shortlist size as a multiple of K (>= 1).
-        chunk_size: centers per distance block.
-
-    Raises:
-        ValueError: `shortlist_factor` below 1.
+    Uncertain items have long last-layer gradients and k-means++ spreads the
+    batch over their directions (`kerasll.active.badge`). Needs a view with
+    class probabilities and penultimate features per item (classification).
     """
 
-    name = "learning_loss_diverse"
-    training = JOINT
+    base_name = "badge"
 
-    def __init__(self, shortlist_factor=3.0, chunk_size=1024):
-        if float(shortlist_factor) < 1.0:
-            raise ValueError(
-                "Expected shortlist_factor >= 1. "
-                f"Received: shortlist_factor={shortlist_factor}"
+    def _select(self, view, candidates, budget, labeled, draw, history):
+        predicted_classes(view, candidates[:1])  # Checks the view.
+        a, h = gradient_factors(view.probabilities(candidates), view.features(candidates))
+        chosen = kmeans_plus_plus(a, h, budget, draw.rng)
+        norms = np.sqrt((a[chosen] ** 2).sum(axis=1) * (h[chosen] ** 2).sum(axis=1))
+        return Selection(candidates[chosen], norms)
+
+
+class ComposedStrategy(Strategy):
+    """A score and a batch rule (`SCORE+RULE`), with how the model trains.
+
+    Args:
+        score: a `kerasll.active.scores.Score`.
+        rule: a `kerasll.active.batch_rules.BatchRule`.
+        training: "plain", "joint" or "decoupled"; None: "decoupled" when
+            the score reads the loss head, else "plain".
+        base_name: the registry name (an alias such as "learning_loss", or
+            "SCORE+RULE").
+
+    Raises:
+        ProtocolError: a training kind that cannot feed the score.
+    """
+
+    def __init__(self, score, rule, training=None, base_name=None):
+        self.score_function, self.rule = score, rule
+        if training is None:
+            training = DECOUPLED if score.needs_head else PLAIN
+        if training not in TRAINING_KINDS:
+            raise ProtocolError(
+                f"Expected training in {list(TRAINING_KINDS)}. "
+                f"Received: training={training!r}"
             )
-        self.shortlist_factor = float(shortlist_factor)
-        self.chunk_size = int(chunk_size)
+        if score.needs_head and training == PLAIN:
+            raise ProtocolError(
+                f"Expected training 'joint' or 'decoupled' for the {score.name} "
+                "score, which reads the loss head. Received: training='plain'"
+            )
+        self.training = training
+        self.base_name = base_name or f"{score.name}+{rule.name}"
+
+    def score(self, view, indices):
+        return self.score_function(view, np.asarray(indices, dtype=np.int64))
+
+    def _select(self, view, candidates, budget, labeled, draw, history):
+        return self.rule.select(
+            self.score_function, view, candidates, budget, labeled, draw, history
+        )
 
     def get_config(self):
         return {
-            "shortlist_factor": self.shortlist_factor,
-            "chunk_size": self.chunk_size,
+            "training": self.training,
+            **self.score_function.get_config(),
+            **self.rule.get_config(),
         }
 
-    def select(self, view, candidates, budget, labeled, rng, history=()):
-        candidates, budget = _check_request(candidates, budget)
-        size = min(len(candidates), int(np.ceil(self.shortlist_factor * budget)))
-        shortlist = _top(candidates, view.predicted_loss(candidates), size)
-        labeled = np.asarray(labeled, dtype=np.int64)
-        centers = view.features(labeled) if len(labeled) else None
-        chosen, _ = greedy_k_center(
-            view.features(shortlist.indices), budget, centers, self.chunk_size
-        )
-        return Selection(shortlist.indices[chosen], shortlist.scores[chosen])
 
-
-class DecoupledLearningLossStrategy(LearningLossStrategy):
-    """Top-K by predicted loss, from a head that never trains the target.
-
-    The head learns from the first step on features whose gradient is
-    stopped, so the classifier is the one plain training gives; only the
-    picks differ from `random`. It isolates the picks from the cost of joint
-    training, which the paper's schedule pays at small budgets.
-    """
-
-    name = "learning_loss_decoupled"
-    training = DECOUPLED
-
-
-class SafeLearningLossStrategy(Strategy):
-    """Learning loss that trusts the head only as far as it has shown it ranks.
-
-    Two failures make the paper's strategy lose to random at small budgets:
-    joint training costs the classifier accuracy, and a weak head's top-K
-    picks hard, redundant items. This strategy removes the first and guards
-    against the second, with no per-data-set tuning:
-
-    - Decoupled head: the head trains on stopped-gradient features from the
-      first step, so the delivered classifier is exactly what training
-      without a head gives.
-    - Audit slice: each batch mixes the head's top predicted losses with
-      items drawn uniformly at random from the candidates. The random items
-      are labeled like the others and, once labeled, show how well the head
-      that picked them ranks unseen items: Kendall's tau between its
-      predicted loss and their true loss, P(concordant pair) - P(discordant
-      pair), 0 for noise and 1 for a perfect ranker.
-    - Evidence-driven share: the head's share of the next batch is that tau
-      when a one-sided test finds it above 0 at `significance`, else 0, and
-      at most `1 - audit_share` so every batch keeps auditing. The first
-      selection has no unseen labeled items to judge the head on, so it is
-      random (and is all audit).
-
-    A perfect head therefore gets `1 - audit_share` of every batch after the
-    first; a head whose ranking cannot be told from noise gets none, and the
-    strategy is `random`.
+def strategy_spec(base_name, parameters):
+    """A spec string: `base_name:key=value:...`, keys sorted.
 
     Args:
-        audit_share: smallest share of each batch drawn at random (0-1).
-        significance: level of the one-sided Kendall test (0-1).
+        base_name: a registry name.
+        parameters: dict of parameter values.
 
-    Raises:
-        ValueError: a share or level outside (0, 1).
+    Returns:
+        The canonical spec.
     """
-
-    name = "learning_loss_safe"
-    training = DECOUPLED
-
-    def __init__(self, audit_share=0.1, significance=0.05):
-        for argument, value in (
-            ("audit_share", audit_share),
-            ("significance", significance),
-        ):
-            if not 0.0 < float(value) < 1.0:
-                raise ValueError(
-                    f"Expected {argument} in (0, 1). Received: {argument}={value}"
-                )
-        self.audit_share = float(audit_share)
-        self.significance = float(significance)
-
-    def get_config(self):
-        return {"audit_share": self.audit_share, "significance": self.significance}
-
-    def head_share(self, history):
-        """The share of the next batch given to the head's top predicted losses.
-
-        Args:
-            history: `Audit`s of earlier selections (None where none); only
-                the latest one is used, as it judges the most recent head.
-
-        Returns:
-            A float in [0, 1 - audit_share].
-        """
-        audit = next((a for a in reversed(list(history)) if a is not None), None)
-        if audit is None:
-            return 0.0
-        tau, p_value = ranking_evidence(audit.true_loss, audit.predicted_loss)
-        if not p_value < self.significance:
-            return 0.0
-        return float(min(max(tau, 0.0), 1.0 - self.audit_share))
-
-    def select(self, view, candidates, budget, labeled, rng, history=()):
-        candidates, budget = _check_request(candidates, budget)
-        from_head = int(round(self.head_share(history) * budget))
-        scores = np.asarray(view.predicted_loss(candidates), dtype=np.float64)
-        audited = rng.choice(len(candidates), size=budget - from_head, replace=False)
-        rest = np.setdiff1d(np.arange(len(candidates)), audited)
-        top = rest[top_indices(scores[rest], from_head)]
-        chosen = np.concatenate([top, audited])
-        return Selection(
-            candidates[chosen], scores[chosen], audit=candidates[audited]
-        )
-
-
-STRATEGIES = {
-    strategy.name: strategy
-    for strategy in (
-        LearningLossStrategy,
-        DiverseLearningLossStrategy,
-        DecoupledLearningLossStrategy,
-        SafeLearningLossStrategy,
-        RandomStrategy,
-        EntropyStrategy,
-        MarginStrategy,
-        LeastConfidenceStrategy,
-        CoreSetStrategy,
+    return ":".join(
+        [base_name] + [f"{key}={parameters[key]}" for key in sorted(parameters)]
     )
+
+
+# Aliases of composed strategies: (score, rule, implied parameters).
+_ALIASES = {
+    "learning_loss": ("predicted_loss", "top", {"training": JOINT}),
+    "learning_loss_decoupled": ("predicted_loss", "top", {"training": DECOUPLED}),
+    "learning_loss_diverse": ("predicted_loss", "diverse", {"training": JOINT}),
+    "learning_loss_safe": ("predicted_loss", "safe", {}),
+    "learning_loss_stochastic": ("predicted_loss", "stochastic", {}),
+    "learning_loss_balanced": ("predicted_loss", "balanced", {}),
+    "entropy": ("entropy", "top", {}),
+    "margin": ("margin", "top", {}),
+    "least_confidence": ("least_confidence", "top", {}),
+}
+_OWN = {
+    "random": (RandomStrategy, {}),
+    "random_control": (RandomStrategy, {"stream": "control"}),
+    "coreset": (CoreSetStrategy, {}),
+    "badge": (BadgeStrategy, {}),
 }
 
+STRATEGIES = tuple(
+    sorted(
+        list(_ALIASES)
+        + list(_OWN)
+        + [f"{score}+{rule}" for score in SCORES for rule in RULES]
+    )
+)
+"""Every registry name; `SCORE+RULE` names are listed for every pair."""
 
-def get_strategy(name, **kwargs):
-    """A strategy instance from its registry name.
+NAMED = tuple(sorted(list(_ALIASES) + list(_OWN)))
+"""The registry names that are not `SCORE+RULE` pairs."""
+
+
+def _parameters(cls, fixed):
+    """Constructor parameters of a class that a spec may set, with defaults."""
+    signature = inspect.signature(cls.__init__)
+    return {
+        name: parameter.default
+        for name, parameter in signature.parameters.items()
+        if name != "self"
+        and name not in fixed
+        and parameter.kind not in (parameter.VAR_POSITIONAL, parameter.VAR_KEYWORD)
+    }
+
+
+def _parse_value(text):
+    """A spec value: int, float, true/false, none, else the string."""
+    lowered = text.lower()
+    if lowered in ("true", "false"):
+        return lowered == "true"
+    if lowered == "none":
+        return None
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _split_spec(spec):
+    base, *assignments = [part.strip() for part in spec.split(":")]
+    parameters = {}
+    for assignment in assignments:
+        key, equals, value = assignment.partition("=")
+        if not equals or not key.strip() or not value.strip():
+            raise UnknownStrategyError(
+                f"Expected parameters as key=value in {spec!r}. Received: {assignment!r}"
+            )
+        parameters[key.strip()] = _parse_value(value.strip())
+    return base, parameters
+
+
+def _build(base, parameters, spec):
+    """The strategy of a registry name with parameters; its `defaults` are
+    the configuration the bare name gives, so its `name` shows the rest."""
+    if base in _OWN:
+        cls, fixed = _OWN[base]
+        _check_keys(spec, parameters, _parameters(cls, fixed))
+        strategy = cls(**fixed, **parameters)
+        strategy.defaults = cls(**fixed).get_config()
+        return strategy
+    if base in _ALIASES:
+        score_name, rule_name, implied = _ALIASES[base]
+    elif base.partition("+")[0] in SCORES and base.partition("+")[2] in RULES:
+        score_name, _, rule_name = base.partition("+")
+        implied = {}
+    else:
+        raise UnknownStrategyError(
+            f"Expected a strategy from {list(NAMED)} or SCORE+RULE with a score "
+            f"from {sorted(SCORES)} and a rule from {sorted(RULES)}. "
+            f"Received: {base!r}"
+        )
+    (score_cls, score_fixed), rule_cls = SCORES[score_name], RULES[rule_name]
+    score_keys = _parameters(score_cls, score_fixed)
+    rule_keys = _parameters(rule_cls, {})
+    _check_keys(spec, parameters, {"training", *score_keys, *rule_keys})
+
+    def compose(values):
+        score = score_cls(
+            **score_fixed, **{k: v for k, v in values.items() if k in score_keys}
+        )
+        rule = rule_cls(**{k: v for k, v in values.items() if k in rule_keys})
+        return ComposedStrategy(score, rule, values.get("training"), base)
+
+    strategy = compose({**implied, **parameters})
+    strategy.defaults = compose(implied).get_config()
+    return strategy
+
+
+def _check_keys(spec, parameters, allowed):
+    unknown = sorted(set(parameters) - set(allowed))
+    if unknown:
+        raise UnknownStrategyError(
+            f"Expected parameters of {spec.split(':')[0]!r} from {sorted(allowed)}. "
+            f"Received: {unknown} in {spec!r}"
+        )
+
+
+def get_strategy(spec, **kwargs):
+    """A configured strategy from a spec, or a strategy instance as is.
 
     Args:
-        name: one of `STRATEGIES`.
-        **kwargs: constructor arguments of that strategy.
+        spec: a `Strategy`, or a registry name with optional parameters:
+            "learning_loss_safe", "learning_loss_safe:audit_share=0.2",
+            "hybrid+stochastic:measure=margin:temperature=2".
+        **kwargs: more parameters (override the spec's).
 
     Returns:
         A `Strategy`.
 
     Raises:
-        UnknownStrategyError: the name is not registered.
+        UnknownStrategyError: an unknown name or parameter, or a malformed
+            spec.
+        ProtocolError: a parameter value the strategy refuses.
     """
-    if name not in STRATEGIES:
+    if isinstance(spec, Strategy):
+        if kwargs:
+            raise UnknownStrategyError(
+                f"Expected no parameters with a strategy instance. Received {sorted(kwargs)}"
+            )
+        return spec
+    if not isinstance(spec, str) or not spec.strip():
         raise UnknownStrategyError(
-            f"Expected strategies from {sorted(STRATEGIES)}. Received: {name!r}"
+            f"Expected a strategy name or spec. Received: {spec!r}"
         )
-    return STRATEGIES[name](**kwargs)
+    base, parameters = _split_spec(spec.strip())
+    parameters.update(kwargs)
+    try:
+        return _build(base, parameters, spec.strip())
+    except TypeError as error:  # A value of the wrong type for a constructor.
+        raise ProtocolError(f"Cannot build strategy {spec!r}: {error}") from error
 
 
-def parse_strategies(names):
-    """Validates a list (or comma-separated string) of strategy names.
+def parse_strategies(specs):
+    """Validates strategies: a comma-separated string, or a list of specs or
+    instances.
 
     Args:
-        names: e.g. "learning_loss,random" or ["learning_loss", "random"].
+        specs: e.g. "learning_loss,random",
+            ["learning_loss_safe:audit_share=0.2", RandomStrategy()].
 
     Returns:
-        List of distinct names, in the given order.
+        List of distinct canonical specs (`Strategy.name`), in order.
 
     Raises:
-        UnknownStrategyError: an unknown name, or none at all.
+        UnknownStrategyError: an unknown name or parameter, or none at all.
+        ProtocolError: a parameter value a strategy refuses.
     """
-    if isinstance(names, str):
-        names = [name.strip() for name in names.split(",") if name.strip()]
-    names = list(dict.fromkeys(names))
+    if isinstance(specs, str):
+        specs = [spec.strip() for spec in specs.split(",") if spec.strip()]
+    names = list(dict.fromkeys(get_strategy(spec).name for spec in specs))
     if not names:
         raise UnknownStrategyError(
-            f"Expected at least one strategy from {sorted(STRATEGIES)}. Received none"
-        )
-    unknown = [name for name in names if name not in STRATEGIES]
-    if unknown:
-        raise UnknownStrategyError(
-            f"Expected strategies from {sorted(STRATEGIES)}. Received unknown {unknown}"
+            f"Expected at least one strategy from {list(NAMED)}. Received none"
         )
     return names
