@@ -28,17 +28,23 @@ def _fail(error):
 def _open(directory):
     from kerasll.project.manifest import Manifest
 
-    return Manifest.open(directory)
+    return Manifest.open(directory, timeout=click.get_current_context().obj["wait"])
 
 
 @click.group(name="project")
-def project_group():
+@click.option("--wait", type=click.FloatRange(min=0), default=30.0,
+              show_default=True,
+              help="Seconds a change waits for another command's write lock "
+                   "before saying the project is busy.")
+@click.pass_context
+def project_group(ctx, wait):
     """The labeling loop: a project folder, labels from people, device picks.
 
     \b
     init, add, select --random (first round), tasks, labels, then per round:
     train, select (here, or --picks from devices), tasks, labels; status.
     """
+    ctx.ensure_object(dict)["wait"] = wait
 
 
 @project_group.command("init")

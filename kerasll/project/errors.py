@@ -25,3 +25,7 @@ class LabelsError(ProjectError):
 
 class PicksError(ProjectError):
     """Device picks of unknown items or from another model version."""
+
+
+class ProjectBusyError(ProjectError):
+    """Another command holds the manifest's write lock past the timeout."""

@@ -3,7 +3,10 @@
 The manifest is `DIR/manifest.sqlite` (standard-library `sqlite3`, WAL
 journal, `synchronous=FULL`). Every command that changes it does so inside a
 single `Manifest.transaction()`: a crash or an error before the commit leaves
-the previous state, and readers never see half a command.
+the previous state, and readers never see half a command. One command writes
+at a time: another waits up to `timeout` seconds for the write lock, then
+gets a `ProjectBusyError` naming the holder, which notes its pid and command
+line in `DIR/.writer.json` while it writes.
 
 Tables:
     meta: the project's settings (id, classes, image size, color mode) and
@@ -27,13 +30,17 @@ import datetime
 import json
 import os
 import sqlite3
-import tempfile
+import sys
 import uuid
 from pathlib import Path
 
-from kerasll.project.errors import ManifestError
+from kerasll_serving.atomic import atomic_path, write_text
+
+from kerasll.project.errors import ManifestError, ProjectBusyError
 
 MANIFEST_NAME = "manifest.sqlite"
+WRITER_NOTE = ".writer.json"
+DEFAULT_TIMEOUT = 30.0
 SCHEMA_VERSION = 1
 COLOR_MODES = ("grayscale", "rgb")
 
@@ -148,15 +155,17 @@ class Manifest:
     Args:
         root: the project folder.
         connection: an open `sqlite3.Connection` in autocommit mode.
+        timeout: the seconds `connection` waits for another writer's lock.
 
     Attributes:
         root: the project folder (a `Path`).
         config: the `ProjectConfig`.
     """
 
-    def __init__(self, root, connection):
+    def __init__(self, root, connection, timeout=DEFAULT_TIMEOUT):
         self.root = Path(root)
         self.connection = connection
+        self.timeout = timeout
         self.config = ProjectConfig.from_meta(
             dict(connection.execute("SELECT key, value FROM meta"))
         )
@@ -193,34 +202,34 @@ class Manifest:
                 f"which already holds {MANIFEST_NAME}"
             )
         root.mkdir(parents=True, exist_ok=True)
-        handle, temporary = tempfile.mkstemp(dir=root, prefix=".tmp-", suffix=".sqlite")
-        os.close(handle)
-        try:
-            connection = _connect(temporary)
-            with connection:
-                connection.executescript(_SCHEMA)
-                connection.executemany(
-                    "INSERT INTO meta (key, value) VALUES (?, ?)",
-                    config.to_meta().items(),
-                )
-            connection.close()
+        # The file is created with the umask's mode, as every kerasll output.
+        with atomic_path(path) as temporary:
+            try:
+                connection = _connect(temporary, DEFAULT_TIMEOUT)
+                with connection:
+                    connection.executescript(_SCHEMA)
+                    connection.executemany(
+                        "INSERT INTO meta (key, value) VALUES (?, ?)",
+                        config.to_meta().items(),
+                    )
+                connection.close()
+            finally:
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{temporary}{suffix}").unlink(missing_ok=True)
             if path.exists():  # Created meanwhile by another process.
                 raise ManifestError(
                     f"Expected a folder without a project. Received {str(root)!r}"
                 )
-            os.replace(temporary, path)
-        finally:
-            for suffix in ("", "-wal", "-shm"):
-                if os.path.exists(temporary + suffix):
-                    os.remove(temporary + suffix)
         return cls.open(root)
 
     @classmethod
-    def open(cls, root):
+    def open(cls, root, timeout=DEFAULT_TIMEOUT):
         """Opens an existing project.
 
         Args:
             root: the project folder.
+            timeout: seconds a change waits for another command's write lock
+                before `transaction` raises `ProjectBusyError`.
 
         Returns:
             The open `Manifest`.
@@ -235,7 +244,7 @@ class Manifest:
                 f"Expected a project folder holding {MANIFEST_NAME} (create one "
                 f"with `kerasll project init`). Received: {str(root)!r}"
             )
-        connection = _connect(path)
+        connection = _connect(path, timeout)
         try:
             version = connection.execute(
                 "SELECT value FROM meta WHERE key = 'schema_version'"
@@ -251,7 +260,7 @@ class Manifest:
                 f"Expected manifest schema version {SCHEMA_VERSION} in "
                 f"{str(path)!r}. Received: {None if version is None else version[0]}"
             )
-        return cls(root, connection)
+        return cls(root, connection, timeout)
 
     def close(self):
         """Closes the database connection."""
@@ -267,16 +276,49 @@ class Manifest:
     def transaction(self):
         """One command's changes: all committed at the end, or none.
 
+        While it is open, `DIR/.writer.json` names this process (pid and
+        command line) for a command that finds the project busy.
+
         Yields:
             The connection, inside `BEGIN IMMEDIATE` (other writers wait).
+
+        Raises:
+            ProjectBusyError: another process held the write lock for longer
+                than `timeout` seconds; nothing was changed.
         """
-        self.connection.execute("BEGIN IMMEDIATE")
         try:
+            self.connection.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as error:
+            if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+                raise
+            raise ProjectBusyError(
+                f"Expected the project {str(self.root)!r} to be free within "
+                f"{self.timeout:g} s. Received: busy, its manifest is being "
+                f"changed by {self._writer()}; try again when it is done"
+            ) from None
+        note = self.root / WRITER_NOTE
+        try:
+            write_text(note, json.dumps({
+                "pid": os.getpid(), "command": sys.argv, "since": now(),
+            }) + "\n")
             yield self.connection
+            self._commit()
         except BaseException:
             self.connection.execute("ROLLBACK")
             raise
-        self._commit()
+        finally:
+            note.unlink(missing_ok=True)
+
+    def _writer(self):
+        """Who holds the write lock, from its note, when that process lives."""
+        try:
+            note = json.loads((self.root / WRITER_NOTE).read_text(encoding="utf-8"))
+            pid, command = int(note["pid"]), " ".join(map(str, note["command"]))
+        except (OSError, ValueError, TypeError, KeyError):
+            return "another process (unknown)"
+        if not _alive(pid):
+            return "another process (unknown)"
+        return f"pid {pid} ({command}) since {note.get('since')}"
 
     def _commit(self):
         self.connection.execute("COMMIT")
@@ -360,8 +402,20 @@ class Manifest:
         return [(item_id, self.resolve(path)) for item_id, path in rows]
 
 
-def _connect(path):
-    connection = sqlite3.connect(os.fspath(path), isolation_level=None, timeout=30)
+def _alive(pid):
+    """Whether a process with this id runs (on this machine)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # Alive, another user's.
+        return True
+    return True
+
+
+def _connect(path, timeout):
+    connection = sqlite3.connect(os.fspath(path), isolation_level=None,
+                                 timeout=timeout)
     connection.execute("PRAGMA journal_mode=WAL")
     connection.execute("PRAGMA synchronous=FULL")
     connection.execute("PRAGMA foreign_keys=ON")

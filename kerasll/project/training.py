@@ -5,21 +5,32 @@ seeding), saved as `learner.keras` and exported with `kerasll.export.to_onnx`
 (uint8 pixels in, class names and resize in its metadata) into
 `models/<version>/`. The version is the first 12 hex digits of the ONNX
 file's SHA-256: devices score with that file, and picks are checked against it.
+
+The files are written in a staging folder `models/.tmp-<id>/` while the run
+holds the lock file `models/.tmp-<id>.lock`; a run killed meanwhile leaves
+both, and the next `train` removes a staging folder whose lock nobody holds
+(a live run's is kept; a folder without a lock file is never touched).
+Folders and files follow the umask, as every kerasll output.
 """
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import os
 import shutil
-import tempfile
+import uuid
 from pathlib import Path
+
+import filelock
 
 from kerasll.project import images
 from kerasll.project.errors import ProjectError
 from kerasll.project.manifest import now
 
 MODELS_FOLDER = "models"
+STAGING_PREFIX = ".tmp-"
+LOCK_SUFFIX = ".lock"
 MODEL_FILE = "model.onnx"
 LEARNER_FILE = "learner.keras"
 VERSION_DIGITS = 12
@@ -107,9 +118,11 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
                   flip=False, seed=0):
     """Trains, saves and exports a model on every labeled item.
 
-    The files go to a temporary folder, are exported and verified, then the
-    folder is renamed to `models/<version>/`, and only then is the version
-    recorded (one transaction). A crash leaves the manifest as it was.
+    The files go to a staging folder (see `staging_folder`), are exported
+    and verified, then the folder is renamed to `models/<version>/`, and
+    only then is the version recorded (one transaction). A crash leaves the
+    manifest as it was; the next `train` first removes what a dead run left
+    (`remove_dead_staging`).
 
     Args:
         manifest: the open `Manifest`.
@@ -136,6 +149,9 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
     from kerasll.models import build_model
 
     project = manifest.config
+    models = manifest.root / MODELS_FOLDER
+    if models.is_dir():
+        remove_dead_staging(models)
     labeled = manifest.training_labels()
     if len(labeled) < 2:
         raise ProjectError(
@@ -158,10 +174,8 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
     augmentation = Augmentation(pad=max(1, input_shape[0] // 8), flip=flip)
     learner = train_model(build, x, y, config, with_head=True,
                           augmentation=augmentation, seed=seed)
-    models = manifest.root / MODELS_FOLDER
     models.mkdir(exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".tmp-", dir=models))
-    try:
+    with staging_folder(models) as staging:
         learner.save(staging / LEARNER_FILE)
         to_onnx(learner, staging / MODEL_FILE, raw_input_dtype="uint8",
                 verify_data=x[:_VERIFY_COUNT], class_names=project.classes,
@@ -175,9 +189,6 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
         folder = models / version
         if not folder.exists():
             os.replace(staging, folder)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     with manifest.transaction() as connection:
         connection.execute(
             "INSERT OR IGNORE INTO models "
@@ -188,6 +199,57 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
         )
         manifest.set_current_model(connection, version)
     return TrainResult(version, folder, len(labeled), counts)
+
+
+@contextlib.contextmanager
+def staging_folder(models):
+    """A new staging folder in `models`, held by this run's lock file.
+
+    Args:
+        models: the project's models folder.
+
+    Yields:
+        The folder `models/.tmp-<id>/` (mode from the umask). It is removed
+        at the end unless the block renamed it; the lock file too.
+    """
+    name = f"{STAGING_PREFIX}{uuid.uuid4().hex[:12]}"
+    staging, lock = models / name, models / f"{name}{LOCK_SUFFIX}"
+    try:
+        with filelock.FileLock(lock):
+            staging.mkdir()
+            try:
+                yield staging
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
+    finally:
+        lock.unlink(missing_ok=True)
+
+
+def remove_dead_staging(models):
+    """Removes the staging folders of runs that died before finishing.
+
+    A staging folder is dead when its lock file exists and no process holds
+    it (the lock dies with its process). A live run's folder, and a folder
+    without a lock file, are left alone.
+
+    Args:
+        models: the project's models folder.
+
+    Returns:
+        The staging folders removed.
+    """
+    removed = []
+    for lock in sorted(models.glob(f"{STAGING_PREFIX}*{LOCK_SUFFIX}")):
+        staging = lock.with_name(lock.name[: -len(LOCK_SUFFIX)])
+        try:
+            with filelock.FileLock(lock, timeout=0):
+                if staging.is_dir():
+                    shutil.rmtree(staging)
+                    removed.append(staging)
+                lock.unlink(missing_ok=True)
+        except filelock.Timeout:  # Its run is alive.
+            continue
+    return removed
 
 
 def _file_hash(path):
