@@ -89,6 +89,7 @@ def test_views_score_scenes_per_image(task):
 def test_simulate_detection_writes_map_and_resumes_identically(task, tmp_path):
     config = _config()
     whole = run_experiment(config, task, tmp_path / "whole")
+    assert whole.state.config["model"] == "ssd"  # the task's default, recorded
     header = (tmp_path / "whole" / "results.csv").read_text().splitlines()[0]
     assert header.split(",")[4] == "map50"
     summary = whole.paths["summary"].read_text()
@@ -144,8 +145,16 @@ def test_resume_after_a_crash_gives_identical_results(task, tmp_path):
 
 def test_config_and_data_must_agree(task, tmp_path):
     with pytest.raises(ValueError, match="Expected a detection model in \\['ssd'\\]"):
-        _config(model="resnet18")
-    assert _config().model == "ssd"
+        _config(model="resnet18").with_task_defaults(task)
+    with pytest.raises(ProtocolError, match="Expected a detection model"):
+        run_experiment(_config(model="resnet18"), task, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+    resolved = _config().with_task_defaults(task)
+    assert (_config().model, resolved.model) == (None, "ssd")
+    assert resolved.training == _config().training
+    untrained = _config(training=None).with_task_defaults(task)
+    assert untrained.training == task.training_config()
+    assert untrained.training.batch_size == 32  # DetectionTask.training_defaults
     with pytest.raises(ProtocolError, match="config's classification task"):
         run_experiment(
             ExperimentConfig(dataset="x", initial_size=10, budget=5, subset_size=10,

@@ -18,6 +18,7 @@ from kerasll.active.state import ExperimentState
 from kerasll.active.training import TrainingConfig
 from kerasll.cli import main
 from kerasll.data import load_digits
+from kerasll.tasks.classification import ClassificationTask
 
 # Tiny settings: 2 trials x 2 strategies x 3 cycles of a few SGD steps each.
 TINY = [
@@ -164,7 +165,7 @@ class _CrashAt(ExperimentListener):
 
 @pytest.mark.slow
 def test_warm_start_resume_matches_an_uninterrupted_run(tmp_path):
-    digits = load_digits()
+    digits = ClassificationTask(load_digits())
     config = ExperimentConfig(
         dataset="digits",
         model="small_cnn",
@@ -221,7 +222,7 @@ def _write_npz(path, **changes):
             "1000 + 2 x 500 = 2000 labels for a pool of 1437",
         ),
         (["--subset", "20"], "subset_size=20 < budget=30"),
-        (["--strategies", "learning_loss,bald"], "Received unknown ['bald']"),
+        (["--strategies", "learning_loss,bald"], "Received: 'bald'"),
         (["--model", "vgg"], "['resnet18', 'small_cnn']. Received: model='vgg'"),
         (["--dataset", "cifar10", "--data", "/nonexistent/c.npz"], "No such file"),
         (["--resume"], "start without --resume"),
@@ -385,7 +386,7 @@ def _shared_config(strategies):
 
 @pytest.mark.slow
 def test_shared_first_cycle_diagnostics_and_warm_start_epochs(tmp_path):
-    digits = load_digits()
+    digits = ClassificationTask(load_digits())
     log = _EpochLog()
     together = run_experiment(
         _shared_config(("learning_loss_safe", "random", "entropy")),

@@ -12,6 +12,8 @@ from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.seeds import derive_seed
 from kerasll.active.state import CycleRecord, ExperimentState
 from kerasll.active.training import TrainingConfig
+from kerasll.data import load_digits
+from kerasll.tasks.classification import ClassificationTask
 
 
 def test_pool_records_the_cycle_of_every_label():
@@ -111,7 +113,7 @@ def test_protocol_errors_say_what_to_change():
     with pytest.raises(ProtocolError, match="'trials': 0"):
         _config(trials=0)
     with pytest.raises(ValueError, match="model='vgg'"):
-        _config(model="vgg")
+        _config(model="vgg").with_task_defaults(ClassificationTask(load_digits()))
     with pytest.raises(ValueError, match="epochs"):
         TrainingConfig(epochs=0)
 

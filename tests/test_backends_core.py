@@ -194,7 +194,7 @@ def test_numpy_augmentation_crops_the_padded_image_and_flips():
 
 def test_engine_trains_a_cycle_and_scores_the_pool():
     from kerasll.active.training import TrainingConfig, train_model
-    from kerasll.active.view import KerasModelView
+    from kerasll.tasks.classification import KerasModelView
     from kerasll.models import build_model
 
     x, y, _ = marked_noise_data(48, seed=8)

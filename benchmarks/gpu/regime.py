@@ -238,6 +238,7 @@ def run(argv=None):
     from compact import load_subset
     from kerasll.active import results as results_io
     from kerasll.active.experiment import run_experiment
+    from kerasll.tasks.classification import ClassificationTask
 
     environment = _environment()
     _log(f"environment: {json.dumps(environment)}")
@@ -248,8 +249,8 @@ def run(argv=None):
     print(protocol, flush=True)
     listener, stopped = _listener(preset.deadline), None
     try:
-        run_experiment(config, dataset, args.work / "experiment", overwrite=True,
-                       listener=listener)
+        run_experiment(config, ClassificationTask(dataset), args.work / "experiment",
+                       overwrite=True, listener=listener)
     except DeadlineReached as reason:
         stopped = str(reason)
         _log(f"stopped: {stopped}")

@@ -225,7 +225,10 @@ def simulate_command(
     from kerasll.tasks import load_task, task_class
 
     try:
-        training = task_class(task).training_config(
+        kind = task_class(task)
+        if model is not None:
+            kind.check_model(model)
+        training = kind.training_config(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,

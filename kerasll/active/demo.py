@@ -26,6 +26,7 @@ from kerasll.active.state import ExperimentState
 from kerasll.active.training import TrainingConfig
 from kerasll.data import load_digits
 from kerasll.export import to_onnx
+from kerasll.tasks.classification import ClassificationTask
 
 DEMO_STRATEGIES = ("learning_loss", "learning_loss_safe", "random", "entropy")
 PICKS_FILE = "picks.png"
@@ -215,7 +216,12 @@ def run_demo(
     if check_demo_folder(out_dir):
         echo(f"Replacing the previous demo results in {out_dir}/")
     result = run_experiment(
-        config, dataset, out_dir, overwrite=True, listener=listener, save_models=True
+        config,
+        ClassificationTask(dataset),
+        out_dir,
+        overwrite=True,
+        listener=listener,
+        save_models=True,
     )
     artifacts = dict(result.paths)
     chosen, scores = _last_picks(result.state, "learning_loss")

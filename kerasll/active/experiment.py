@@ -27,18 +27,18 @@ import time
 
 import keras
 import numpy as np
+from kerasll_serving.atomic import atomic_path
 
 from kerasll.active import folder
 from kerasll.active import results as results_io
-from kerasll.active.atomic import atomic_path
 from kerasll.active.pool import Pool
 from kerasll.active.seeds import derive_seed, generator
 from kerasll.active.state import STATE_FILE, CycleRecord, ExperimentState
 from kerasll.active.diagnostics import describe_selection, describe_test_set
 from kerasll.active.errors import ProtocolError
 from kerasll.active.strategies import Audit, get_strategy
+from kerasll.active.task import Task
 from kerasll.active.training import make_model, train_model
-from kerasll.tasks import as_task
 
 
 class ExperimentListener:
@@ -98,7 +98,7 @@ def describe(config, task):
 
 def run_experiment(
     config,
-    data,
+    task,
     out_dir,
     *,
     resume=False,
@@ -113,9 +113,11 @@ def run_experiment(
     `summary.md` and `curves.png` too.
 
     Args:
-        config: an `ExperimentConfig`.
-        data: a `kerasll.tasks.Task` of the config's task, or an
-            `ImageDataset` (a classification task).
+        config: an `ExperimentConfig`; its model and training left None are
+            the task's defaults (`ExperimentConfig.with_task_defaults`), and
+            the config recorded in the state holds them.
+        task: a `kerasll.active.task.Task` of the config's task kind (e.g.
+            `kerasll.tasks.classification.ClassificationTask(dataset)`).
         out_dir: results folder.
         resume: continue the experiment saved in `out_dir`.
         overwrite: replace results saved in `out_dir`.
@@ -128,20 +130,29 @@ def run_experiment(
         An `ExperimentResult`.
 
     Raises:
+        TypeError: `task` is not a `Task`.
         ProtocolError: the pool is too small for the protocol, the data is
-            for another task than the config's, or the model cannot be built
-            for it.
+            for another task than the config's, or the model is not the
+            task's or cannot be built for it.
         ExperimentError: both resume and overwrite.
         OutputExistsError: results exist and neither resume nor overwrite.
         ResumeError: nothing to resume, or a different configuration.
     """
     folder.check_flags(resume, overwrite)
-    task = as_task(data)
+    if not isinstance(task, Task):
+        raise TypeError(
+            "Expected a kerasll.active.task.Task (e.g. ClassificationTask(dataset) "
+            f"or DetectionTask(name, train, test)). Received: {type(task).__name__}"
+        )
     if task.kind != config.task:
         raise ProtocolError(
             f"Expected data for the config's {config.task} task. Received a "
             f"{task.kind} task ({task.name})"
         )
+    try:
+        config = config.with_task_defaults(task)
+    except ValueError as error:
+        raise ProtocolError(str(error)) from error
     config.check_pool(task.pool_size)
     try:  # The model must fit the data (input size, classes) before any output.
         task.build_model(config.model, config.width, config.training.weight_decay)

@@ -10,7 +10,6 @@ import dataclasses
 from kerasll.active.errors import ProtocolError
 from kerasll.active.strategies import DECOUPLED, parse_strategies
 from kerasll.active.training import TrainingConfig
-from kerasll.tasks import task_class
 
 PAPER_STRATEGIES = ("learning_loss", "entropy", "coreset", "random")
 
@@ -22,7 +21,8 @@ class ExperimentConfig:
     Args:
         dataset: data set name ("digits", "cifar10", a file or folder name).
         model: built-in model name of the task ("resnet18", "small_cnn";
-            "ssd" for detection); None: the task's first (resnet18, ssd).
+            "ssd" for detection); None: the task's first (resnet18, ssd),
+            filled in by `with_task_defaults` when the experiment runs.
         width: channel multiplier of the model.
         strategies: strategy names, compared on the same seeds.
         initial_size: random labels before the first cycle (paper: 1,000).
@@ -39,13 +39,15 @@ class ExperimentConfig:
         warm_start_epochs: epochs of a warm-started cycle (cycles after the
             first); None trains them as long as the first.
         training: a `TrainingConfig`; None: the paper's schedule with the
-            task's `training_defaults` (detection: lr 0.1, batch 32, 20 epochs).
-        task: "classification" or "detection" (`kerasll.tasks.KINDS`).
+            task's `training_defaults` (detection: lr 0.1, batch 32, 20
+            epochs), filled in by `with_task_defaults` when the experiment runs.
+        task: the `Task.kind` the experiment runs ("classification",
+            "detection"); `run_experiment` refuses a task of another kind.
 
     Raises:
         ProtocolError: sizes that cannot work.
         UnknownStrategyError: unknown strategy names.
-        ValueError: unknown task or model.
+        ValueError: a bad width.
     """
 
     dataset: str = "cifar10"
@@ -65,12 +67,6 @@ class ExperimentConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "strategies", tuple(parse_strategies(self.strategies)))
-        kind = task_class(self.task)
-        if self.model is None:
-            object.__setattr__(self, "model", kind.models[0])
-        if self.training is None:
-            object.__setattr__(self, "training", kind.training_config())
-        kind.check_model(self.model)
         if self.width <= 0:
             raise ValueError(f"Expected width > 0. Received: width={self.width}")
         sizes = {
@@ -90,6 +86,24 @@ class ExperimentConfig:
                 "Expected the random subset M to hold at least the budget K. "
                 f"Received: subset_size={self.subset_size} < budget={self.budget}"
             )
+
+    def with_task_defaults(self, task):
+        """This config with the task's defaults in place of None, checked.
+
+        Args:
+            task: the `kerasll.active.task.Task` the experiment runs.
+
+        Returns:
+            An `ExperimentConfig` whose `model` and `training` are set: the
+            task's first model and `task.training_config()` where None.
+
+        Raises:
+            ValueError: a model the task does not build.
+        """
+        model = task.models[0] if self.model is None else self.model
+        task.check_model(model)
+        training = task.training_config() if self.training is None else self.training
+        return dataclasses.replace(self, model=model, training=training)
 
     def cycle_training(self, cycle, kind):
         """The `TrainingConfig` of one cycle of a strategy.
@@ -141,6 +155,7 @@ class ExperimentConfig:
     def from_dict(cls, record):
         """Inverse of `to_dict`."""
         record = dict(record)
-        record["training"] = TrainingConfig(**record["training"])
+        if record["training"] is not None:
+            record["training"] = TrainingConfig(**record["training"])
         record["strategies"] = tuple(record["strategies"])
         return cls(**record)

@@ -11,16 +11,16 @@ items by index:
   (audits and diagnostics).
 
 Every task provides views of this shape (`kerasll.tasks`). Here are the
-classification ones: `KerasModelView` answers from a trained Keras
-classifier (plain or a `LossLearner`); `ArrayModelView` from fixed arrays
-(tests, cached scores).
+task-neutral pieces: `GraphModelView`, the base of views backed by a trained
+Keras model (a task's view, e.g. the classification task's
+`KerasModelView`, adds its outputs); `ArrayModelView`, a view over fixed
+arrays (tests, cached scores); `ProbabilityUncertainty`, uncertainty scores
+from a view's class probabilities.
 """
 
 import keras
 import numpy as np
-from kerasll_serving.predictions import softmax
 
-from kerasll.active.diagnostics import cross_entropy
 from kerasll.active.pipeline import inference_dataset
 from kerasll.active.uncertainty import uncertainty
 from kerasll.learner import PREDICTED_LOSS, LossLearner
@@ -34,7 +34,7 @@ class MissingOutputError(TypeError):
     """The model behind a view cannot provide the requested output."""
 
 
-class _ProbabilityUncertainty:
+class ProbabilityUncertainty:
     """`uncertainty` from the view's class probabilities (classification)."""
 
     def uncertainty(self, indices, measure):
@@ -42,7 +42,7 @@ class _ProbabilityUncertainty:
         return uncertainty(self.probabilities(indices), measure)
 
 
-class ArrayModelView(_ProbabilityUncertainty):
+class ArrayModelView(ProbabilityUncertainty):
     """A model view over precomputed arrays covering the whole pool.
 
     Args:
@@ -94,14 +94,6 @@ class ArrayModelView(_ProbabilityUncertainty):
     def true_loss(self, indices):
         """(len(indices),) true losses."""
         return self._get(TRUE_LOSS, indices)
-
-
-def _feature_tensor(model):
-    """The penultimate features: layer `features`, else the last layer's input."""
-    names = [layer.name for layer in model.layers]
-    if "features" in names:
-        return model.get_layer("features").output
-    return model.layers[-1].input
 
 
 def _predicted_loss_tensor(learner):
@@ -175,44 +167,3 @@ class GraphModelView:
                 "without a loss head; train the strategy with a loss head."
             )
         return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
-
-
-class KerasModelView(_ProbabilityUncertainty, GraphModelView):
-    """A model view backed by a trained single-output Keras classifier.
-
-    Args:
-        model: a functional classifier, or a `LossLearner` wrapping one.
-        images: the pool's images, (N, H, W, C) raw pixels.
-        batch_size: items per inference batch.
-        from_logits: whether the classifier outputs logits (softmax applied
-            here) rather than probabilities.
-        labels: optional (N,) integer labels of the images, for `true_loss`.
-    """
-
-    def __init__(self, model, images, batch_size=256, from_logits=True, labels=None):
-        super().__init__(model, images, batch_size, _feature_tensor)
-        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
-        self.from_logits = from_logits
-
-    def probabilities(self, indices):
-        """(len(indices), classes) class probabilities."""
-        task = np.asarray(self._outputs(indices)["task"], dtype=np.float64)
-        return softmax(task) if self.from_logits else task
-
-    def true_loss(self, indices):
-        """(len(indices),) cross-entropy of the items' labels.
-
-        Raises:
-            MissingOutputError: the view was made without labels.
-        """
-        if self.labels is None:
-            raise MissingOutputError(
-                "Expected a view made with labels for true losses. Received none"
-            )
-        indices = np.asarray(indices, dtype=np.int64)
-        return cross_entropy(self.probabilities(indices), self.labels[indices])
-
-    def features(self, indices):
-        """(len(indices), D) penultimate features."""
-        features = np.asarray(self._outputs(indices)[FEATURES])
-        return features.reshape(len(features), -1)

@@ -1,14 +1,12 @@
 """Tasks: what differs between classification and detection, behind one seam.
 
-- `Task`: the interface the active-learning engine uses (data, models,
-  per-item loss, metric, model views).
 - `ClassificationTask` (`kerasll.tasks.classification`) and `DetectionTask`
-  (`kerasll.tasks.detection`).
-- `task_class`, `load_task`, `as_task`: by name, from a data source, or
-  from an `ImageDataset`.
+  (`kerasll.tasks.detection`) implement `kerasll.active.task.Task`, the
+  interface the active-learning engine owns (data, models, per-item loss,
+  metric, model views).
+- `task_class`, `load_task`: a task's class by name, a task from a data
+  source.
 """
-
-from kerasll.tasks.base import Task
 
 KINDS = ("classification", "detection")
 
@@ -68,28 +66,11 @@ def load_task(kind, source, data=None, seed=0, image_size=None, **kwargs):
             f"{sorted(kwargs)}"
         )
     from kerasll.data import load_dataset
+    from kerasll.tasks.classification import ClassificationTask
 
-    return as_task(load_dataset(source, data=data, seed=seed, image_size=image_size))
-
-
-def as_task(data):
-    """A `Task` as is; an `ImageDataset` as its `ClassificationTask`.
-
-    Raises:
-        TypeError: anything else.
-    """
-    from kerasll.data import ImageDataset
-
-    if isinstance(data, Task):
-        return data
-    if isinstance(data, ImageDataset):
-        from kerasll.tasks.classification import ClassificationTask
-
-        return ClassificationTask(data)
-    raise TypeError(
-        "Expected a kerasll.tasks.Task (e.g. DetectionTask(name, train, test) for "
-        f"scenes) or an ImageDataset. Received: {type(data).__name__}"
+    return ClassificationTask(
+        load_dataset(source, data=data, seed=seed, image_size=image_size)
     )
 
 
-__all__ = ["KINDS", "Task", "as_task", "load_task", "task_class"]
+__all__ = ["KINDS", "load_task", "task_class"]

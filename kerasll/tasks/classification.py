@@ -8,10 +8,17 @@ from the class probabilities.
 
 import keras
 import numpy as np
+from kerasll_serving.predictions import softmax
 
-from kerasll.active.view import KerasModelView
+from kerasll.active.diagnostics import cross_entropy
+from kerasll.active.task import Task
+from kerasll.active.view import (
+    FEATURES,
+    GraphModelView,
+    MissingOutputError,
+    ProbabilityUncertainty,
+)
 from kerasll.models import MODELS, build_model
-from kerasll.tasks.base import Task
 
 
 class ClassificationTask(Task):
@@ -96,3 +103,52 @@ class ClassificationTask(Task):
         if split == "test":
             return self.dataset.x_test, self.dataset.y_test
         raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
+
+
+def _feature_tensor(model):
+    """The penultimate features: layer `features`, else the last layer's input."""
+    names = [layer.name for layer in model.layers]
+    if "features" in names:
+        return model.get_layer("features").output
+    return model.layers[-1].input
+
+
+class KerasModelView(ProbabilityUncertainty, GraphModelView):
+    """A model view backed by a trained single-output Keras classifier.
+
+    Args:
+        model: a functional classifier, or a `LossLearner` wrapping one.
+        images: the pool's images, (N, H, W, C) raw pixels.
+        batch_size: items per inference batch.
+        from_logits: whether the classifier outputs logits (softmax applied
+            here) rather than probabilities.
+        labels: optional (N,) integer labels of the images, for `true_loss`.
+    """
+
+    def __init__(self, model, images, batch_size=256, from_logits=True, labels=None):
+        super().__init__(model, images, batch_size, _feature_tensor)
+        self.labels = None if labels is None else np.asarray(labels, dtype=np.int64)
+        self.from_logits = from_logits
+
+    def probabilities(self, indices):
+        """(len(indices), classes) class probabilities."""
+        task = np.asarray(self._outputs(indices)["task"], dtype=np.float64)
+        return softmax(task) if self.from_logits else task
+
+    def true_loss(self, indices):
+        """(len(indices),) cross-entropy of the items' labels.
+
+        Raises:
+            MissingOutputError: the view was made without labels.
+        """
+        if self.labels is None:
+            raise MissingOutputError(
+                "Expected a view made with labels for true losses. Received none"
+            )
+        indices = np.asarray(indices, dtype=np.int64)
+        return cross_entropy(self.probabilities(indices), self.labels[indices])
+
+    def features(self, indices):
+        """(len(indices), D) penultimate features."""
+        features = np.asarray(self._outputs(indices)[FEATURES])
+        return features.reshape(len(features), -1)

@@ -34,7 +34,7 @@ from kerasll.detection.uncertainty import REDUCTIONS
 from kerasll.detection.view import DetectionModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
-from kerasll.tasks.base import Task
+from kerasll.active.task import Task
 
 
 class DetectionTask(Task):

@@ -3,11 +3,15 @@
 A task is everything that differs between, say, classification and
 detection: its data (the pool and the test set), its models, its per-item
 loss, its metric, and the model views through which strategies read a
-trained model (`kerasll.active.view` describes a view). The engine, the
-strategies' selection logic and the results only talk to this interface.
+trained model (`kerasll.active.view` describes a view). The engine owns this
+interface and only talks to it; the tasks (`kerasll.tasks`) implement it and
+import the engine, never the other way round.
 """
 
 import abc
+
+from kerasll.active.results import Metric
+from kerasll.active.training import TrainingConfig
 
 
 class Task(abc.ABC):
@@ -69,16 +73,12 @@ class Task(abc.ABC):
             The paper's schedule, updated by `training_defaults`, then by the
             overrides.
         """
-        from kerasll.active.training import TrainingConfig
-
         given = {name: value for name, value in overrides.items() if value is not None}
         return TrainingConfig(**{**cls.training_defaults, **given})
 
     @classmethod
     def metric(cls):
         """The task's `kerasll.active.results.Metric` (name and CSV column)."""
-        from kerasll.active.results import Metric
-
         return Metric(cls.metric_name, cls.metric_column)
 
     @classmethod
