@@ -190,9 +190,16 @@ def tasks_command(directory, format_name, out, round_id, url_prefix, document_ro
 
 @project_group.command("labels")
 @click.argument("directory", type=_PROJECT)
-@click.argument("labels_file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("labels_file", type=click.Path(exists=True))
 def labels_command(directory, labels_file):
-    """Import LABELS_FILE: a Label Studio JSON export or a CSV."""
+    """Import LABELS_FILE: a Label Studio JSON export, a CSV, or a folder.
+
+    \b
+    The CSV is a filled-in `tasks --format csv` file (project,item,label), or
+    labels you already have (path,label). A folder holds one sub-folder of
+    images per class. Images must be in the project (`add` them first); they
+    are matched by path, else by content.
+    """
     from kerasll.project.labels import import_labels
 
     try:

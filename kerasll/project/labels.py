@@ -1,13 +1,21 @@
 """`labels`: importing annotators' labels, idempotently.
 
-Two inputs: a Label Studio JSON export of tasks made by `tasks` (see
-`kerasll.project.labelstudio.parse_export`), or a CSV with columns
-`project`, `item`, `label` and optionally `annotator` and `labeled_at` (the
-`tasks --format csv` file with its `label` column filled in; rows with an
-empty label are skipped).
+Four inputs:
+- a Label Studio JSON export of tasks made by `tasks` (see
+  `kerasll.project.labelstudio.parse_export`);
+- a CSV with columns `project`, `item`, `label` and optionally `annotator`
+  and `labeled_at` (the `tasks --format csv` file with its `label` column
+  filled in; rows with an empty label are skipped);
+- labels the user already has, for images already added: a CSV with columns
+  `path`, `label` (optionally `annotator`, `labeled_at`; relative paths are
+  relative to the CSV's folder), or a folder with one sub-folder of images
+  per class (`cat/001.jpg`). Each image is matched to an item by its path,
+  else by its content (the SHA-256 the manifest stores), so a copy of an
+  added image finds its item too.
 
-The whole file is checked before anything is written: every class must be a
-project class, every item a project item, and the project id the project's.
+The whole input is checked before anything is written: every class must be a
+project class, every item a project item (every path an added image), and
+the project id the project's.
 Then one transaction applies it. A label is kept per (item, annotator):
 the same label again changes nothing, a different one replaces it unless
 the stored one is newer. Importing the same file twice changes nothing.
@@ -16,15 +24,20 @@ the stored one is newer. Importing the same file twice changes nothing.
 import csv
 import dataclasses
 import json
+import os
 from pathlib import Path
 
-from kerasll.project import labelstudio
+from kerasll_serving.sources import IMAGE_EXTENSIONS
+
+from kerasll.project import images, labelstudio
 from kerasll.project.errors import LabelsError
 from kerasll.project.manifest import now
 from kerasll.project.records import LabelRecord
 
 CSV_REQUIRED = ("project", "item", "label")
+PATH_CSV_REQUIRED = ("path", "label")
 DEFAULT_ANNOTATOR = "csv"
+FOLDER_ANNOTATOR = "folder"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,26 +64,32 @@ class ImportResult:
         )
 
 
-def read_labels(path, project_id):
-    """Reads a labels file (`.json`: Label Studio export, `.csv`).
+def read_labels(path, manifest):
+    """Reads a labels file or a folder of class sub-folders.
 
     Args:
-        path: the file.
-        project_id: the project's id (files of another project are refused).
+        path: a `.json` Label Studio export, a `.csv` (item ids, or image
+            paths), or a folder with one sub-folder per class.
+        manifest: the open `Manifest` (its project id; its items, to match
+            image paths).
 
     Returns:
         A list of `LabelRecord`.
 
     Raises:
-        LabelsError: unreadable or malformed file, or another project's.
+        LabelsError: unreadable or malformed file, another project's, or
+            images that are not in the project.
     """
     path = Path(path)
+    if path.is_dir():
+        return _read_folder(path, manifest)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as error:
         raise LabelsError(
             f"Expected a readable labels file. Received {str(path)!r}: {error}"
         ) from error
+    project_id = manifest.config.project_id
     suffix = path.suffix.lower()
     if suffix == ".json":
         try:
@@ -81,10 +100,13 @@ def read_labels(path, project_id):
             ) from error
         return labelstudio.parse_export(tasks, project_id, path.name)
     if suffix == ".csv":
+        header = next(csv.reader(text.splitlines()), [])
+        if "item" not in header and set(PATH_CSV_REQUIRED) <= set(header):
+            return _read_path_csv(text, path, manifest)
         return _read_csv(text, project_id, path.name)
     raise LabelsError(
-        "Expected a Label Studio JSON export (.json) or a CSV (.csv). Received: "
-        f"{str(path)!r}"
+        "Expected a Label Studio JSON export (.json), a CSV (.csv) or a folder of "
+        f"class sub-folders. Received: {str(path)!r}"
     )
 
 
@@ -93,8 +115,8 @@ def _read_csv(text, project_id, source):
     missing = [name for name in CSV_REQUIRED if name not in (reader.fieldnames or ())]
     if missing:
         raise LabelsError(
-            f"Expected CSV columns {list(CSV_REQUIRED)} (plus optional annotator, "
-            f"labeled_at) in {source!r}. Missing: {missing}"
+            f"Expected CSV columns {list(CSV_REQUIRED)} or {list(PATH_CSV_REQUIRED)} "
+            f"(plus optional annotator, labeled_at) in {source!r}. Missing: {missing}"
         )
     records = []
     for number, row in enumerate(reader, 2):
@@ -120,6 +142,104 @@ def _read_csv(text, project_id, source):
     return records
 
 
+def _read_path_csv(text, path, manifest):
+    rows = []
+    for number, row in enumerate(csv.DictReader(text.splitlines()), 2):
+        label = (row.get("label") or "").strip()
+        image = (row.get("path") or "").strip()
+        if not label:
+            continue
+        if not image:
+            raise LabelsError(
+                f"Expected an image path on every labeled line of {path.name!r}. "
+                f"Received none on line {number}"
+            )
+        rows.append((path.parent / image, label,
+                     (row.get("annotator") or "").strip() or DEFAULT_ANNOTATOR,
+                     (row.get("labeled_at") or "").strip()))
+    items = match_items(manifest, [image for image, _, _, _ in rows], path.name)
+    return [LabelRecord(item_id, label, annotator, labeled_at)
+            for item_id, (_, label, annotator, labeled_at) in zip(items, rows)]
+
+
+def _read_folder(root, manifest):
+    rows = []
+    for folder in sorted(child for child in root.iterdir() if child.is_dir()):
+        for directory, subdirectories, files in os.walk(folder):
+            subdirectories.sort()
+            rows.extend((Path(directory, name), folder.name) for name in sorted(files)
+                        if name.lower().endswith(IMAGE_EXTENSIONS)
+                        and not name.startswith("."))
+    if not rows:
+        raise LabelsError(
+            f"Expected a folder with one sub-folder of images per class. Received "
+            f"{str(root)!r}, which has no images in sub-folders"
+        )
+    check_classes(manifest, {label for _, label in rows}, root.name)
+    items = match_items(manifest, [image for image, _ in rows], root.name)
+    return [LabelRecord(item_id, label, FOLDER_ANNOTATOR)
+            for item_id, (_, label) in zip(items, rows)]
+
+
+def match_items(manifest, paths, source):
+    """The project item of each image: the one added from the same path, or
+    else the one with the same content.
+
+    Args:
+        manifest: the open `Manifest`.
+        paths: image files (absolute, or relative to the working folder).
+        source: the file or folder name, for messages.
+
+    Returns:
+        The item ids, in the order of `paths`.
+
+    Raises:
+        LabelsError: images the project does not have (or cannot read),
+            naming the first few.
+    """
+    by_path, by_hash = {}, {}
+    for item_id, stored, sha in manifest.query("SELECT id, path, sha256 FROM items"):
+        by_path[os.path.realpath(manifest.resolve(stored))] = item_id
+        by_hash[sha] = item_id
+    found, strangers = [], []
+    for path in paths:
+        item_id = by_path.get(os.path.realpath(path))
+        if item_id is None:
+            try:
+                item_id = by_hash.get(images.content_hash(Path(path).read_bytes()))
+            except OSError:
+                item_id = None
+        if item_id is None:
+            strangers.append(os.fspath(path))
+        found.append(item_id)
+    if strangers:
+        raise LabelsError(
+            f"Expected images already in the project (add them first with "
+            f"`kerasll project add`). Received {len(strangers)} in {source!r} that "
+            f"it does not have, e.g. {strangers[:3]}"
+        )
+    return found
+
+
+def check_classes(manifest, labels, source):
+    """Refuses class names that are not the project's.
+
+    Args:
+        manifest: the open `Manifest`.
+        labels: the class names found.
+        source: the file name, for messages.
+
+    Raises:
+        LabelsError: naming the first few unknown classes.
+    """
+    unknown = sorted(set(labels) - set(manifest.config.classes))
+    if unknown:
+        raise LabelsError(
+            f"Expected labels in the project's classes "
+            f"{list(manifest.config.classes)}. Received {unknown[:5]} in {source!r}"
+        )
+
+
 def check_labels(manifest, records, source):
     """Refuses unknown classes and items not in the project.
 
@@ -131,13 +251,7 @@ def check_labels(manifest, records, source):
     Raises:
         LabelsError: naming the first few offenders.
     """
-    classes = set(manifest.config.classes)
-    unknown = sorted({record.label for record in records} - classes)
-    if unknown:
-        raise LabelsError(
-            f"Expected labels in the project's classes "
-            f"{list(manifest.config.classes)}. Received {unknown[:5]} in {source!r}"
-        )
+    check_classes(manifest, {record.label for record in records}, source)
     items = {item_id for (item_id,) in manifest.query("SELECT id FROM items")}
     strangers = sorted({record.item_id for record in records} - items)
     if strangers:
@@ -152,7 +266,8 @@ def import_labels(manifest, path):
 
     Args:
         manifest: the open `Manifest`.
-        path: see `read_labels`.
+        path: a labels file or a folder of class sub-folders (see
+            `read_labels`).
 
     Returns:
         An `ImportResult`.
@@ -161,7 +276,7 @@ def import_labels(manifest, path):
         LabelsError: see `read_labels` and `check_labels`; nothing is written.
     """
     path = Path(path)
-    records = read_labels(path, manifest.config.project_id)
+    records = read_labels(path, manifest)
     check_labels(manifest, records, path.name)
     imported_at = now()
     latest = {}
