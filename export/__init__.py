@@ -3,10 +3,18 @@
 `to_onnx(learner, path, ...)` writes one graph with the task output(s) and
 `predicted_loss`, its metadata contract (`kerasll_serving.contract`), verified
 against Keras with onnxruntime before it is renamed into place.
+
+Modules: `checks` (every argument, before anything runs), `pipeline`
+(`to_onnx`: convert, lower the precision, verify, write), `report`
+(`ExportReport`), and the steps they use (`convert`, `quantize`, `verify`,
+`metadata`).
 """
 
+from kerasll_serving.contract import PRECISIONS
+
 from kerasll.export.errors import ExportError, LearnerTypeError, VerificationError
-from kerasll.export.exporter import PRECISIONS, ExportReport, to_onnx
+from kerasll.export.pipeline import to_onnx
+from kerasll.export.report import ExportReport
 
 __all__ = [
     "ExportError",

@@ -28,23 +28,6 @@ def max_opset():
     return max(constants.OPSET_TO_IR_VERSION)
 
 
-def check_opset(opset):
-    """Validates the opset; returns it as an int (the default for None)."""
-    if opset is None:
-        return DEFAULT_OPSET
-    highest = max_opset()
-    try:
-        value = int(opset)
-    except (TypeError, ValueError):
-        value = None
-    if value is None or isinstance(opset, bool) or not MIN_OPSET <= value <= highest:
-        raise ExportError(
-            f"Expected opset an integer in [{MIN_OPSET}, {highest}] (the range "
-            f"tf2onnx converts to and int8 needs). Received: opset={opset!r}."
-        )
-    return value
-
-
 def sanitize_name(name):
     """A tensor name valid in TensorFlow and convenient in ONNX."""
     cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name)).lstrip("_.-")

@@ -1,12 +1,12 @@
 """`LossLearner`: a user's model plus the paper's loss prediction module."""
 
-import math
-import numbers
+from numbers import Integral, Real
 
 import keras
 import numpy as np
 from keras import ops
 from kerasll_serving.contract import PREDICTED_LOSS_OUTPUT as PREDICTED_LOSS
+from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 from kerasll.backend_steps import steps_for_backend
 from kerasll.callbacks import DetachHead
@@ -55,9 +55,21 @@ class LossLearner(steps_for_backend(), keras.Model):
 
     Raises:
         TypeError: `model` is not a functional/Sequential model.
-        ValueError: bad taps, or a hyper-parameter out of range (NaN and
-            infinities included), each named in its own message.
+        ValueError: bad taps, or a hyper-parameter outside
+            `parameter_constraints` (NaN and infinities included), each
+            named in its own message.
     """
+
+    # The one declaration of the head's hyper-parameters; `TrainingConfig`
+    # checks its `margin`, `weight`, `head_units` and `weight_decay` by it.
+    parameter_constraints = {
+        "head_units": [Interval(Integral, 1, None, closed="left")],
+        "margin": [Interval(Real, 0, None, closed="left")],
+        "weight": [Interval(Real, 0, None, closed="left")],
+        "objective": [StrOptions(OBJECTIVES)],
+        "detach_epoch": [Interval(Integral, 0, None, closed="left"), None],
+        "head_weight_decay": [Interval(Real, 0, None, closed="left")],
+    }
 
     def __init__(
         self,
@@ -71,18 +83,25 @@ class LossLearner(steps_for_backend(), keras.Model):
         head_weight_decay=0.0,
         **kwargs,
     ):
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {
+                "head_units": head_units,
+                "margin": margin,
+                "weight": weight,
+                "objective": objective,
+                "detach_epoch": detach_epoch,
+                "head_weight_decay": head_weight_decay,
+            },
+        )
         super().__init__(**kwargs)
         model = functional_model(model)
-        self.head_units = _check_integer("head_units", head_units, low=1)
-        self.margin = _check_non_negative("margin", margin)
-        self.weight = _check_non_negative("weight", weight)
-        self.objective = _check_objective(objective)
-        self.detach_epoch = None
-        if detach_epoch is not None:
-            self.detach_epoch = _check_integer("detach_epoch", detach_epoch)
-        self.head_weight_decay = _check_non_negative(
-            "head_weight_decay", head_weight_decay
-        )
+        self.head_units = checked["head_units"]
+        self.margin = checked["margin"]
+        self.weight = checked["weight"]
+        self.objective = checked["objective"]
+        self.detach_epoch = checked["detach_epoch"]
+        self.head_weight_decay = checked["head_weight_decay"]
         self.backbone = model
         self.taps = resolve_taps(model, taps)
         self._per_sample_loss = None
@@ -280,33 +299,3 @@ class LossLearner(steps_for_backend(), keras.Model):
         )
         return cls(**config)
 
-
-def _check_non_negative(name, value):
-    """Returns `value` as a float, refusing NaN, infinities and negatives."""
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        number = math.nan
-    if isinstance(value, bool) or not math.isfinite(number) or number < 0:
-        raise ValueError(
-            f"Expected {name} to be a finite number >= 0. Received: {name}={value!r}"
-        )
-    return number
-
-
-def _check_integer(name, value, low=0):
-    """Returns `value` as an int, refusing non-integers and values below `low`."""
-    integer = isinstance(value, numbers.Integral) and not isinstance(value, bool)
-    if not integer or value < low:
-        raise ValueError(
-            f"Expected {name} to be an integer >= {low}. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def _check_objective(objective):
-    if objective not in OBJECTIVES:
-        raise ValueError(
-            f"Expected objective in {list(OBJECTIVES)}. Received: objective={objective!r}"
-        )
-    return objective

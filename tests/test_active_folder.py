@@ -103,7 +103,7 @@ def test_the_demo_refuses_a_folder_that_is_not_its_output(tmp_path, config):
     "command, message",
     [
         (["simulate", "--dataset", "digits", "--budget", "0"],
-         "Expected sizes of at least 1. Received: {'budget': 0}"),
+         "Expected budget to be an integer >= 1. Received: budget=0"),
         (["simulate", "--epochs", "0"], "Received: epochs=0"),
         (["demo", "--cycles", "1"], "Expected cycles >= 2 for the demo"),
         (["demo", "--epochs", "0"], "Received: epochs=0"),

@@ -19,7 +19,7 @@ from kerasll.export import (
     VerificationError,
     to_onnx,
 )
-from kerasll.export import exporter, metadata, verify
+from kerasll.export import metadata, pipeline, verify
 
 SHAPE = (16, 16, 3)
 CLASSES = 4
@@ -424,12 +424,12 @@ def test_int8_refuses_poor_agreement_and_writes_nothing(trained, tmp_path):
 
 
 def test_fp32_parity_failure_writes_nothing(learners, pool, tmp_path, monkeypatch):
-    real = exporter._keras_outputs
+    real = pipeline._keras_outputs
 
     def shifted(*args):
         return {k: v + 0.01 for k, v in real(*args).items()}
 
-    monkeypatch.setattr(exporter, "_keras_outputs", shifted)
+    monkeypatch.setattr(pipeline, "_keras_outputs", shifted)
     with pytest.raises(VerificationError, match="match Keras"):
         to_onnx(learners["cnn"], tmp_path / "m.onnx", verify_data=pool[:10])
     assert _listing(tmp_path) == []
@@ -467,15 +467,16 @@ def test_not_a_learner_is_a_type_error(make, match, tmp_path):
     with pytest.raises(LearnerTypeError, match=match) as info:
         to_onnx(make(), tmp_path / "m.onnx")
     assert isinstance(info.value, TypeError)
+    assert str(info.value).startswith("Expected learner to be a built")
     assert _listing(tmp_path) == []
 
 
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"precision": "int4"}, r"precision in \['fp32', 'fp16', 'int8'\]"),
+        ({"precision": "int4"}, r"precision to be one of \['fp32', 'fp16', 'int8'\]"),
         ({"precision": "int8"}, "Expected calibration_data for precision='int8'"),
-        ({"opset": 9}, r"opset an integer in \[13, "),
+        ({"opset": 9}, r"opset to be an integer in \[13, "),
         ({"verify_data": np.zeros((4, 8, 8, 3), "float32")}, r"shape \(N, 16, 16, 3\)"),
         (
             {"verify_data": np.zeros((16, 16, 3), "float32")},
@@ -494,13 +495,50 @@ def test_not_a_learner_is_a_type_error(make, match, tmp_path):
         ({"raw_input_dtype": "int16"}, "raw_input_dtype in"),
         ({"class_names": ["a", "b"]}, "Expected 4 class names"),
         ({"class_names": "abcd"}, "sequence of names"),
-        ({"min_top_overlap": 1.5}, "min_top_overlap a finite number"),
+        ({"min_top_overlap": 1.5}, "min_top_overlap to be a finite number"),
         ({"resize": (8, 8)}, "resize to positive sizes matching"),
     ],
 )
 def test_bad_arguments_raise_and_write_nothing(kwargs, match, learners, tmp_path):
     with pytest.raises(ExportError, match=match) as info:
         to_onnx(learners["cnn"], tmp_path / "m.onnx", **kwargs)
+    assert isinstance(info.value, ValueError)
+    assert "\n" not in str(info.value)
+    assert _listing(tmp_path) == []
+
+
+# One bad value per parameter of to_onnx: refused by name, nothing written.
+EVERY_PARAMETER = {
+    "path": 123,
+    "opset": 2.5,
+    "precision": None,
+    "calibration_data": [["a"]],
+    "verify_data": np.full((2, *SHAPE), np.nan, "float32"),
+    "class_names": "abcd",
+    "raw_input_dtype": "complex64",
+    "input_scale": float("inf"),
+    "input_offset": float("nan"),
+    "input_name": 7,
+    "from_logits": "yes",
+    "resize": "big",
+    "min_top_overlap": True,
+    "tolerance": 0,
+    "head_in_fp32": 1,
+}
+
+
+def test_every_parameter_has_a_bad_value_here():
+    import inspect
+
+    names = set(inspect.signature(to_onnx).parameters) - {"learner"}
+    assert names == set(EVERY_PARAMETER)
+
+
+@pytest.mark.parametrize("name", sorted(EVERY_PARAMETER))
+def test_each_bad_argument_is_refused_by_name(name, learners, tmp_path):
+    arguments = {"path": tmp_path / "m.onnx", name: EVERY_PARAMETER[name]}
+    with pytest.raises(ExportError, match=f"Expected {name}") as info:
+        to_onnx(learners["cnn"], **arguments)
     assert isinstance(info.value, ValueError)
     assert "\n" not in str(info.value)
     assert _listing(tmp_path) == []

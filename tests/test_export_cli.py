@@ -126,12 +126,12 @@ def _error_line(result):
             ["--verify", "{dir}/wrong.npy"],
             "Expected verify_data of shape (N, 12, 12, 3)",
         ),
-        (["--opset", "7"], "Expected opset an integer in [13,"),
+        (["--opset", "7"], "Expected opset to be an integer in [13,"),
         (["--class-names", "a,b"], "Expected 3 class names"),
         (
             ["--input-dtype", "uint8", "--verify", "{dir}/pixels.npz",
              "--input-scale", "nan"],
-            "Expected input_scale a finite number",
+            "Expected input_scale to be a finite number",
         ),
         (["--calibration", "{dir}/learner.keras", "--precision", "int8"],
          "Expected --calibration as a .npy or .npz file"),
@@ -149,7 +149,7 @@ def test_cli_bad_input_exits_1_with_one_line(saved, tmp_path, extra, match):
 def test_cli_rejects_a_plain_keras_model(saved, tmp_path):
     result = _export(saved["dir"] / "plain.keras", tmp_path / "m.onnx")
     assert result.exit_code == 1
-    assert "Expected a built kerasll.LossLearner" in _error_line(result)
+    assert "Expected learner to be a built kerasll.LossLearner" in _error_line(result)
     assert os.listdir(tmp_path) == []
 
 

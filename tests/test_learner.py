@@ -297,7 +297,7 @@ def test_save_and_load_round_trip(tmp_path):
          r"Received: weight=inf"),
         ({"weight": "heavy"}, "Received: weight='heavy'"),
         ({"head_weight_decay": float("nan")}, "head_weight_decay=nan"),
-        ({"detach_epoch": 1.5}, r"detach_epoch to be an integer >= 0\. "
+        ({"detach_epoch": 1.5}, r"detach_epoch to be an integer >= 0 or None\. "
          r"Received: detach_epoch=1\.5"),
     ],
 )

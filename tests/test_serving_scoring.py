@@ -217,7 +217,14 @@ def test_metadata_naming_a_missing_output_is_refused(models, tmp_path):
     ({"k": 2, "out": "picks.txt"}, "ending in .csv or .jsonl"),
     ({"k": 2, "all_scores": "scores.parquet"}, "ending in .csv or .jsonl"),
     ({"k": 2, "resume": True}, "Expected out= with resume=True"),
-    ({"k": 2, "engine": "spark"}, "engine in"),
+    ({"k": 2, "engine": "spark"}, r"engine to be one of \[.local., .ray.\]"),
+    ({"k": 2.5}, r"Expected k to be an integer >= 1\. Received: k=2\.5"),
+    ({"k": True}, "Received: k=True"),
+    ({"k": 2, "checkpoint_every": 0}, "checkpoint_every to be an integer >= 1"),
+    ({"k": 2, "resume": "yes"}, "Expected resume to be a boolean"),
+    ({"k": 2, "progress": 1}, "Expected progress to be a boolean or None"),
+    ({"k": 2, "ray_address": 6379}, "Expected ray_address to be a str or None"),
+    ({"k": 2, "num_actors": 0}, "Expected num_actors to be an integer >= 1 or None"),
 ])
 def test_bad_arguments_are_typed_errors(models, gray_pool, arguments, pattern):
     path, _ = gray_pool
@@ -232,6 +239,13 @@ def test_numpy_integers_are_accepted(models, gray_pool):
     assert len(result.picks) == 3
 
 
-def test_bad_batch_size(models):
-    with pytest.raises(ServingError, match="batch_size"):
-        PoolScorer(models["gray"], batch_size=0)
+@pytest.mark.parametrize("arguments, pattern", [
+    ({"batch_size": 0}, "Expected batch_size to be an integer >= 1"),
+    ({"batch_size": 2.5}, "Received: batch_size=2.5"),
+    ({"decode_workers": True}, "Expected decode_workers to be an integer >= 1"),
+    ({"threads": 1.5}, "Expected threads to be an integer >= 0 or None"),
+    ({"providers": "tpu"}, "tpu"),
+])
+def test_bad_constructor_arguments(models, arguments, pattern):
+    with pytest.raises(ServingError, match=pattern):
+        PoolScorer(models["gray"], **arguments)

@@ -6,12 +6,16 @@ unlabeled items, 10 cycles (1k -> 10k labels), mean over 5 trials.
 """
 
 import dataclasses
+from numbers import Integral, Real
+
+from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.active.errors import ProtocolError
 from kerasll.active.strategies import DECOUPLED, parse_strategies
 from kerasll.active.training import TrainingConfig
 
 PAPER_STRATEGIES = ("learning_loss", "entropy", "coreset", "random")
+_SIZE = [Interval(Integral, 1, None, closed="left")]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,10 +49,27 @@ class ExperimentConfig:
             "detection"); `run_experiment` refuses a task of another kind.
 
     Raises:
-        ProtocolError: sizes that cannot work.
+        ProtocolError: a value outside `parameter_constraints` (bools, NaN,
+            infinities and non-integral sizes included), or a subset smaller
+            than the budget.
         UnknownStrategyError: unknown strategy names.
-        ValueError: a bad width.
     """
+
+    parameter_constraints = {
+        "dataset": [str],
+        "model": [str, None],
+        "width": [Interval(Real, 0, None, closed="neither")],
+        "initial_size": _SIZE,
+        "budget": _SIZE,
+        "subset_size": _SIZE,
+        "cycles": _SIZE,
+        "trials": _SIZE,
+        "seed": [Interval(Integral, 0, None, closed="left")],
+        "warm_start": ["boolean"],
+        "warm_start_epochs": [*_SIZE, None],
+        "training": [TrainingConfig, None],
+        "task": [str],
+    }
 
     dataset: str = "cifar10"
     model: str = None
@@ -67,20 +88,13 @@ class ExperimentConfig:
 
     def __post_init__(self):
         object.__setattr__(self, "strategies", tuple(parse_strategies(self.strategies)))
-        if self.width <= 0:
-            raise ValueError(f"Expected width > 0. Received: width={self.width}")
-        sizes = {
-            "initial_size": self.initial_size,
-            "budget": self.budget,
-            "subset_size": self.subset_size,
-            "cycles": self.cycles,
-            "trials": self.trials,
-        }
-        if self.warm_start_epochs is not None:
-            sizes["warm_start_epochs"] = self.warm_start_epochs
-        bad = {name: value for name, value in sizes.items() if int(value) < 1}
-        if bad:
-            raise ProtocolError(f"Expected sizes of at least 1. Received: {bad}")
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {name: getattr(self, name) for name in self.parameter_constraints},
+            error=ProtocolError,
+        )
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
         if self.subset_size < self.budget:
             raise ProtocolError(
                 "Expected the random subset M to hold at least the budget K. "

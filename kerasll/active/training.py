@@ -7,10 +7,17 @@ epoch 120). Epoch counts of the lr drop and the detach are fractions of
 """
 
 import dataclasses
+from numbers import Integral, Real
 
 import keras
+from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.active.pipeline import training_dataset
+from kerasll.learner import LossLearner
+
+_AT_LEAST_ONE = [Interval(Integral, 1, None, closed="left")]
+_FRACTION = [Interval(Real, 0, 1, closed="both")]
+_HEAD = LossLearner.parameter_constraints
 
 
 @dataclasses.dataclass(frozen=True)
@@ -39,8 +46,25 @@ class TrainingConfig:
             tracing a fresh model every cycle costs more than the steps.
 
     Raises:
-        ValueError: a value out of range.
+        ArgumentError: a value outside `parameter_constraints` (a
+            `ValueError` naming it; NaN and infinities included).
     """
+
+    parameter_constraints = {
+        "epochs": _AT_LEAST_ONE,
+        "batch_size": _AT_LEAST_ONE,
+        "learning_rate": [Interval(Real, 0, None, closed="neither")],
+        "momentum": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": _HEAD["head_weight_decay"],
+        "lr_drop_fraction": _FRACTION,
+        "lr_drop_factor": [Interval(Real, 0, None, closed="neither")],
+        "detach_fraction": _FRACTION,
+        "margin": _HEAD["margin"],
+        "weight": _HEAD["weight"],
+        "head_units": _HEAD["head_units"],
+        "eval_batch_size": _AT_LEAST_ONE,
+        "run_eagerly": ["boolean"],
+    }
 
     epochs: int = 200
     batch_size: int = 128
@@ -57,25 +81,11 @@ class TrainingConfig:
     run_eagerly: bool = False
 
     def __post_init__(self):
-        rules = (
-            ("epochs", self.epochs >= 1, ">= 1"),
-            ("batch_size", self.batch_size >= 1, ">= 1"),
-            ("learning_rate", self.learning_rate > 0, "> 0"),
-            ("momentum", 0 <= self.momentum < 1, "in [0, 1)"),
-            ("weight_decay", self.weight_decay >= 0, ">= 0"),
-            ("lr_drop_fraction", 0 <= self.lr_drop_fraction <= 1, "in [0, 1]"),
-            ("lr_drop_factor", self.lr_drop_factor > 0, "> 0"),
-            ("detach_fraction", 0 <= self.detach_fraction <= 1, "in [0, 1]"),
-            ("margin", self.margin >= 0, ">= 0"),
-            ("weight", self.weight >= 0, ">= 0"),
-            ("head_units", self.head_units >= 1, ">= 1"),
-            ("eval_batch_size", self.eval_batch_size >= 1, ">= 1"),
+        checked = validate_arguments(
+            self.parameter_constraints, dataclasses.asdict(self)
         )
-        for name, valid, expected in rules:
-            if not valid:  # NaN fails every comparison above
-                raise ValueError(
-                    f"Expected {name} {expected}. Received: {name}={getattr(self, name)}"
-                )
+        for name, value in checked.items():
+            object.__setattr__(self, name, value)
 
     @property
     def lr_drop_epoch(self):
@@ -106,8 +116,6 @@ def make_model(backbone, config, with_head, taps="auto"):
     """
     if not with_head:
         return backbone
-    from kerasll.learner import LossLearner
-
     return LossLearner(
         backbone,
         taps=taps,

@@ -1,9 +1,9 @@
 """`PoolScorer`: score an unlabeled pool with an exported model, keep the top-K."""
 
 import math
-import numbers
 import os
 import warnings
+from numbers import Integral
 
 from kerasll_serving.checkpoint import Checkpoint, checkpoint_path
 from kerasll_serving.errors import OutputError, PoolError, ServingError
@@ -23,8 +23,10 @@ from kerasll_serving.predictions import describe
 from kerasll_serving.preprocess import InputAdapter
 from kerasll_serving.results import Pick, ScoreResult, SkippedItem
 from kerasll_serving.sources import open_pool
+from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 ENGINES = ("local", "ray")
+_POSITIVE = [Interval(Integral, 1, None, closed="left")]
 
 
 class PoolScorer:
@@ -45,13 +47,30 @@ class PoolScorer:
         ModelError: the model file is missing or not loadable.
         ProviderError: a requested provider is missing or fails to load.
         ContractError: the model carries no (or bad) kerasll metadata.
-        ServingError: `batch_size` or `decode_workers` is not a positive int.
+        ServingError: an argument outside `parameter_constraints`.
     """
+
+    parameter_constraints = {
+        "batch_size": _POSITIVE,
+        "decode_workers": _POSITIVE,
+        "k": _POSITIVE,
+        "checkpoint_every": _POSITIVE,
+        "resume": ["boolean"],
+        "progress": ["boolean", None],
+        "engine": [StrOptions(ENGINES)],
+        "ray_address": [str, None],
+        "num_actors": [*_POSITIVE, None],
+    }
 
     def __init__(self, model_path, providers="auto", batch_size=256, threads=None,
                  decode_workers=2):
-        self.batch_size = _positive("batch_size", batch_size)
-        self.decode_workers = _positive("decode_workers", decode_workers)
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"batch_size": batch_size, "decode_workers": decode_workers},
+            ServingError,
+        )
+        self.batch_size = checked["batch_size"]
+        self.decode_workers = checked["decode_workers"]
         self.threads = threads
         self.providers = providers
         self.model = ScoringModel(model_path, providers=providers, threads=threads)
@@ -107,11 +126,15 @@ class PoolScorer:
             MissingDependencyError: `engine="ray"` without Ray installed.
             ServingError: other invalid arguments.
         """
-        k = _positive("k", k)
-        checkpoint_every = _positive("checkpoint_every", checkpoint_every)
-        if engine not in ENGINES:
-            raise ServingError(f"Expected engine in {list(ENGINES)}. Received: "
-                               f"{engine!r}")
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"k": k, "checkpoint_every": checkpoint_every, "resume": resume,
+             "progress": progress, "engine": engine, "ray_address": ray_address,
+             "num_actors": num_actors},
+            ServingError,
+        )
+        k, checkpoint_every = checked["k"], checked["checkpoint_every"]
+        num_actors = checked["num_actors"]
         check_not_inputs({"out": out, "all_scores": all_scores,
                           "picks_image": picks_image},
                          {"model": self.model.path, "pool": pool})
@@ -231,9 +254,3 @@ def _check_distinct(out, all_scores):
                 f"{os.fspath(path)!r}; one would overwrite the other."
             )
 
-
-def _positive(name, value):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or value < 1:
-        raise ServingError(f"Expected {name} to be an integer >= 1. Received: "
-                           f"{value!r}")
-    return int(value)

@@ -13,10 +13,12 @@ but failing to load, it is a `ProviderError` (never a silent CPU fallback).
 import contextlib
 import dataclasses
 import os
+from numbers import Integral
 
 import onnxruntime
 
 from kerasll_serving.errors import ModelError, ProviderError, first_line
+from kerasll_serving.validation import Interval, validate_arguments
 
 CPU = "CPUExecutionProvider"
 CUDA = "CUDAExecutionProvider"
@@ -29,6 +31,7 @@ AUTO_ORDER = (CUDA, TENSORRT)
 _ORT_DEFAULT_SEVERITY = 2
 _ORT_FATAL_ONLY = 4
 _ORT_ERRORS_ONLY = 3
+_THREADS = {"threads": [Interval(Integral, 0, None, closed="left"), None]}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,10 +95,9 @@ def open_session(model_path, providers="auto", threads=None):
             f"Expected an ONNX model file. Received: {os.fspath(model_path)!r}, "
             "which does not exist or is not a file."
         )
-    if threads is not None and (not isinstance(threads, int) or threads < 0):
-        raise ProviderError(
-            f"Expected threads to be None or an integer >= 0. Received: {threads!r}"
-        )
+    threads = validate_arguments(_THREADS, {"threads": threads}, ProviderError)[
+        "threads"
+    ]
     requested = resolve_provider(providers)
     available = onnxruntime.get_available_providers()
     if requested == "auto":

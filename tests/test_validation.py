@@ -1,0 +1,386 @@
+"""One validator for every entry point: its known answers, then each entry
+point's parameters refused by name."""
+
+import math
+import os
+from numbers import Integral, Real
+
+import numpy as np
+import pytest
+from kerasll_serving.validation import (
+    ArgumentError,
+    Interval,
+    StrOptions,
+    describe,
+    validate_arguments,
+)
+
+NAN, INF = float("nan"), float("inf")
+
+
+def _accepts(constraints, value):
+    try:
+        validate_arguments({"x": constraints}, {"x": value})
+    except ArgumentError:
+        return False
+    return True
+
+
+# The validator's known answers --------------------------------------------------
+
+CASES = [
+    # constraint, value, accepted
+    (Interval(Integral, 1, None, closed="left"), 1, True),
+    (Interval(Integral, 1, None, closed="left"), np.int64(3), True),
+    (Interval(Integral, 1, None, closed="left"), 10**40, True),
+    (Interval(Integral, 1, None, closed="left"), 0, False),
+    (Interval(Integral, 1, None, closed="left"), -1, False),
+    (Interval(Integral, 1, None, closed="left"), 2.5, False),
+    (Interval(Integral, 1, None, closed="left"), 2.0, False),
+    (Interval(Integral, 1, None, closed="left"), True, False),
+    (Interval(Integral, 1, None, closed="left"), np.bool_(True), False),
+    (Interval(Integral, 1, None, closed="left"), NAN, False),
+    (Interval(Integral, 1, None, closed="left"), INF, False),
+    (Interval(Integral, 1, None, closed="left"), None, False),
+    (Interval(Integral, 1, None, closed="left"), "3", False),
+    (Interval(Integral, 13, 17, closed="both"), 17, True),
+    (Interval(Integral, 13, 17, closed="left"), 17, False),
+    (Interval(Real, 0, None, closed="left"), 0, True),
+    (Interval(Real, 0, None, closed="left"), 2.5, True),
+    (Interval(Real, 0, None, closed="left"), np.float32(0.5), True),
+    (Interval(Real, 0, None, closed="left"), -1, False),
+    (Interval(Real, 0, None, closed="left"), NAN, False),
+    (Interval(Real, 0, None, closed="left"), INF, False),
+    (Interval(Real, 0, None, closed="left"), True, False),
+    (Interval(Real, 0, None, closed="left"), None, False),
+    (Interval(Real, 0, None, closed="left"), "1.0", False),
+    (Interval(Real, 0, None, closed="neither"), 0, False),
+    (Interval(Real, 0, 1, closed="left"), 1.0, False),
+    (Interval(Real, 0, 1, closed="both"), 1.0, True),
+    (Interval(Real, None, None, closed="neither"), -1e300, True),
+    (Interval(Real, None, None, closed="neither"), -INF, False),
+    (Interval(Real, 0, math.inf, closed="both"), INF, True),
+    (Interval(Real, 0, math.inf, closed="left"), INF, False),
+    (Interval(Real, 0, math.inf, closed="both"), NAN, False),
+    (StrOptions(("fp32", "fp16")), "fp16", True),
+    (StrOptions(("fp32", "fp16")), "int4", False),
+    (StrOptions(("fp32", "fp16")), None, False),
+    (StrOptions(("fp32", "fp16")), 1, False),
+    ("boolean", True, True),
+    ("boolean", np.bool_(False), True),
+    ("boolean", 1, False),
+    ("boolean", None, False),
+    ("boolean", "yes", False),
+    ("callable", len, True),
+    ("callable", "len", False),
+    (None, None, True),
+    (None, 0, False),
+    (str, "x", True),
+    (str, b"x", False),
+    (os.PathLike, "x", False),
+]
+
+
+@pytest.mark.parametrize("constraint, value, accepted", CASES)
+def test_known_answers(constraint, value, accepted):
+    assert _accepts([constraint], value) is accepted
+
+
+def test_any_constraint_of_the_list_accepts():
+    constraints = [Interval(Integral, 1, None, closed="left"), None]
+    assert _accepts(constraints, None) and _accepts(constraints, 4)
+    assert not _accepts(constraints, 0)
+
+
+@pytest.mark.parametrize(
+    "constraints, value, message",
+    [
+        (
+            [Interval(Integral, 1, None, closed="left")],
+            2.5,
+            "Expected x to be an integer >= 1. Received: x=2.5",
+        ),
+        (
+            [Interval(Real, 0, None, closed="left")],
+            INF,
+            "Expected x to be a finite number >= 0. Received: x=inf",
+        ),
+        (
+            [Interval(Real, 0, 1, closed="left")],
+            NAN,
+            "Expected x to be a finite number in [0, 1). Received: x=nan",
+        ),
+        (
+            [Interval(Real, 0, None, closed="neither")],
+            0,
+            "Expected x to be a finite number > 0. Received: x=0",
+        ),
+        (
+            [Interval(Real, 0, math.inf, closed="both")],
+            -1,
+            "Expected x to be a number in [0, inf]. Received: x=-1",
+        ),
+        (
+            [Interval(Integral, 1, None, closed="left"), None],
+            True,
+            "Expected x to be an integer >= 1 or None. Received: x=True",
+        ),
+        (
+            [StrOptions(("fp32", "fp16", "int8"))],
+            "int4",
+            "Expected x to be one of ['fp32', 'fp16', 'int8']. Received: x='int4'",
+        ),
+        (
+            ["boolean", "callable", None],
+            1,
+            "Expected x to be a boolean, a callable or None. Received: x=1",
+        ),
+        ([str], 3, "Expected x to be a str. Received: x=3"),
+    ],
+)
+def test_messages_in_the_house_style(constraints, value, message):
+    with pytest.raises(ArgumentError) as info:
+        validate_arguments({"x": constraints}, {"x": value})
+    assert str(info.value) == message
+    assert isinstance(info.value, ValueError)
+
+
+def test_checked_values_are_plain_python_and_unknown_names_pass():
+    checked = validate_arguments(
+        {"n": [Interval(Integral, 1, None, closed="left")],
+         "r": [Interval(Real, 0, None, closed="left")],
+         "b": ["boolean"]},
+        {"n": np.int64(3), "r": np.float32(0.5), "b": np.bool_(True), "other": "x"},
+    )
+    assert checked == {"n": 3, "r": 0.5, "b": True, "other": "x"}
+    assert [type(checked[key]) for key in ("n", "r", "b")] == [int, float, bool]
+
+
+def test_the_callers_error_class_is_raised():
+    class MyError(ValueError):
+        pass
+
+    with pytest.raises(MyError, match="Received: k=0"):
+        validate_arguments({"k": [Interval(Integral, 1, None, closed="left")]},
+                           {"k": 0}, MyError)
+
+
+def test_bad_declarations_are_refused():
+    with pytest.raises(ValueError, match="closed"):
+        Interval(Real, 0, 1, closed="open")
+    with pytest.raises(ValueError, match="left <= right"):
+        Interval(Real, 1, 0, closed="both")
+    with pytest.raises(ValueError, match="kind"):
+        Interval(float, 0, 1, closed="both")
+    with pytest.raises(ValueError, match="Expected a constraint"):
+        describe(["integer"])
+    assert describe([StrOptions({"b", "a"})]) == "one of ['a', 'b']"
+
+
+# Every parameter of every entry point -----------------------------------------
+
+
+def _learner_model():
+    import keras
+
+    inputs = keras.Input((8, 8, 1))
+    x = keras.layers.Conv2D(2, 3, name="conv")(inputs)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    return keras.Model(inputs, keras.layers.Dense(3, name="out")(x))
+
+
+TRAINING_BAD = {
+    "epochs": [0, 2.5, True, None],
+    "batch_size": [0, -1, 1.5],
+    "learning_rate": [0, NAN, INF, -0.1],
+    "momentum": [1.0, -0.1, NAN],
+    "weight_decay": [-1e-4, NAN, INF],
+    "lr_drop_fraction": [1.5, NAN],
+    "lr_drop_factor": [0, INF],
+    "detach_fraction": [-0.1, NAN],
+    "margin": [-1, NAN, INF],
+    "weight": [-1, NAN, INF, "heavy"],
+    "head_units": [0, 1.5, True],
+    "eval_batch_size": [0, 2.5],
+    "run_eagerly": [1, "yes", None],
+}
+
+
+def test_every_training_parameter_is_declared():
+    import dataclasses
+
+    from kerasll.active.training import TrainingConfig
+
+    names = {field.name for field in dataclasses.fields(TrainingConfig)}
+    assert names == set(TrainingConfig.parameter_constraints) == set(TRAINING_BAD)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [(name, value) for name, values in TRAINING_BAD.items() for value in values],
+)
+def test_training_config_refuses_each_bad_value_by_name(name, value):
+    from kerasll.active.training import TrainingConfig
+
+    with pytest.raises(ValueError, match=f"^Expected {name} to be .*Received: {name}="):
+        TrainingConfig(**{name: value})
+
+
+def test_training_config_stores_plain_numbers():
+    from kerasll.active.training import TrainingConfig
+
+    config = TrainingConfig(epochs=np.int64(3), margin=np.float32(0.5))
+    assert type(config.epochs) is int and type(config.margin) is float
+
+
+EXPERIMENT_BAD = {
+    "dataset": [None, 3],
+    "model": [5],
+    "width": [0, -1, NAN, INF, True],
+    "initial_size": [0, 2.5, True],
+    "budget": [0, -1, 1.5],
+    "subset_size": [0, NAN],
+    "cycles": [2.5, True, 0, "10"],
+    "trials": [0, 1.0],
+    "seed": [-1, 0.5, False],
+    "warm_start": [1, "yes"],
+    "warm_start_epochs": [0, 2.5],
+    "training": [{"epochs": 2}],
+    "task": [None, 1],
+}
+
+
+def test_every_experiment_parameter_is_declared():
+    import dataclasses
+
+    from kerasll.active.protocol import ExperimentConfig
+
+    names = {field.name for field in dataclasses.fields(ExperimentConfig)}
+    # `strategies` is parsed by `parse_strategies` (its own tests).
+    assert names - {"strategies"} == set(ExperimentConfig.parameter_constraints)
+    assert set(EXPERIMENT_BAD) == set(ExperimentConfig.parameter_constraints)
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [(name, value) for name, values in EXPERIMENT_BAD.items() for value in values],
+)
+def test_experiment_config_refuses_each_bad_value_by_name(name, value):
+    from kerasll.active.errors import ProtocolError
+    from kerasll.active.protocol import ExperimentConfig
+
+    with pytest.raises(
+        ProtocolError, match=f"^Expected {name} to be .*Received: {name}="
+    ):
+        ExperimentConfig(**{name: value})
+
+
+LEARNER_BAD = {
+    "head_units": [0, 2.5, True],
+    "margin": [-1, NAN, INF],
+    "weight": [-0.1, INF, "heavy"],
+    "objective": ["hinge", None],
+    "detach_epoch": [-3, 1.5, True],
+    "head_weight_decay": [-1e-4, NAN],
+}
+
+
+@pytest.mark.parametrize(
+    "name, value",
+    [(name, value) for name, values in LEARNER_BAD.items() for value in values],
+)
+def test_loss_learner_refuses_each_bad_value_by_name(name, value):
+    from kerasll.learner import LossLearner
+
+    with pytest.raises(ValueError, match=f"^Expected {name} to be .*Received: {name}="):
+        LossLearner(_learner_model(), **{name: value})
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"model": "model.keras"}, TypeError, "model"),
+        ({"taps": ["nope"]}, ValueError, "taps"),
+    ],
+)
+def test_loss_learner_refuses_a_bad_model_or_taps(kwargs, error, match):
+    from kerasll.learner import LossLearner
+
+    arguments = {"model": _learner_model(), **kwargs}
+    with pytest.raises(error, match=match):
+        LossLearner(**arguments)
+
+
+def test_every_learner_hyper_parameter_is_declared():
+    import inspect
+
+    from kerasll.learner import LossLearner
+
+    names = set(inspect.signature(LossLearner.__init__).parameters)
+    assert names - {"self", "model", "taps", "kwargs"} == set(LEARNER_BAD)
+    assert set(LossLearner.parameter_constraints) == set(LEARNER_BAD)
+
+
+def test_training_config_and_learner_share_one_declaration():
+    from kerasll.active.training import TrainingConfig
+    from kerasll.learner import LossLearner
+
+    for name in ("margin", "weight", "head_units"):
+        assert (TrainingConfig.parameter_constraints[name]
+                is LossLearner.parameter_constraints[name])
+    assert (TrainingConfig.parameter_constraints["weight_decay"]
+            is LossLearner.parameter_constraints["head_weight_decay"])
+
+
+# kerasll simulate: one line, exit code 1, and no --out folder ------------------
+
+SIMULATE_BAD = [
+    (["--cycles", "0"], "Expected cycles to be an integer >= 1. Received: cycles=0"),
+    (["--width", "nan"], "Expected width to be a finite number > 0"),
+    (["--width", "inf"], "Received: width=inf"),
+    (["--margin", "inf"], "Expected margin to be a finite number >= 0"),
+    (["--margin", "nan"], "Received: margin=nan"),
+    (["--weight", "-1"], "Expected weight to be a finite number >= 0"),
+    (["--epochs", "0"], "Expected epochs to be an integer >= 1"),
+    (["--learning-rate", "nan"], "Expected learning_rate to be a finite number > 0"),
+    (["--learning-rate", "-inf"], "Received: learning_rate=-inf"),
+    (["--batch-size", "0"], "Expected batch_size to be an integer >= 1"),
+    (["--initial", "0"], "Expected initial_size to be an integer >= 1"),
+    (["--budget", "-1"], "Expected budget to be an integer >= 1"),
+    (["--subset", "0"], "Expected subset_size to be an integer >= 1"),
+    (["--trials", "0"], "Expected trials to be an integer >= 1"),
+    (["--seed", "-1"], "Expected seed to be an integer >= 0"),
+    (["--warm-start-epochs", "0"], "Expected warm_start_epochs to be an integer"),
+]
+
+
+@pytest.mark.parametrize("extra, message", SIMULATE_BAD)
+def test_simulate_refuses_bad_numbers_in_one_line_before_writing(
+    tmp_path, extra, message
+):
+    from click.testing import CliRunner
+    from kerasll_cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["simulate", "--dataset", "digits", *extra, "--out", str(out)]
+    )
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert result.exit_code == 1, result.output
+    assert len(lines) == 1 and lines[0].startswith("Error: Expected"), result.output
+    assert message in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("extra", [["--cycles", "2.5"], ["--trials", "many"]])
+def test_simulate_non_integers_are_refused_by_click_before_writing(tmp_path, extra):
+    from click.testing import CliRunner
+    from kerasll_cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["simulate", "--dataset", "digits", *extra, "--out", str(out)]
+    )
+    assert result.exit_code == 2
+    assert f"Invalid value for '{extra[0]}'" in result.output
+    assert not out.exists()
