@@ -10,11 +10,25 @@ continues from the last completed cycle and, because every random choice
 derives from the experiment seed and fixed keys, reproduces the
 uninterrupted run exactly.
 
-Seeds: the initial set depends on (seed, trial); training on (seed, trial,
-cycle) and the random subset of M on (seed, trial, cycle), shared by all
-strategies so that they are compared on the same initialisations, data
-orders, augmentations and candidates (a paired design); a strategy's random
-picks on (seed, trial, strategy, cycle).
+Common random numbers, every cycle (a paired design that holds beyond the
+first cycle):
+
+- the initial set depends on (seed, trial), shared by every strategy;
+- training depends on (seed, trial, cycle), and the labeled items are fed in
+  index order, so two runs holding the same labels train the same model;
+- one random order of the whole pool per (seed, trial): each cycle's
+  candidate subset is the first M still-unlabeled items in that order, so
+  runs holding the same labels score the same candidates;
+- one uniform key per pool item per (seed, trial, cycle, stream), the
+  cycle's `Draw`: `random`'s picks, every strategy's random share (audit
+  slices) and the diagnostics' comparison batch are the candidates with the
+  highest keys, and stochastic rules use Gumbel noise made of them. Every
+  strategy reads the "shared" stream; the A/A control `random_control`
+  reads its own.
+
+So a strategy whose choices agree with `random`'s (a safe strategy whose
+head has earned no share) picks exactly what `random` picks, cycle after
+cycle, and any later difference comes only from what it chose.
 
 Every selection is explained in its cycle's record: the picks' class
 histogram, their mean true loss and feature spread next to a random batch
@@ -36,7 +50,9 @@ from kerasll.active.seeds import derive_seed, generator
 from kerasll.active.state import STATE_FILE, CycleRecord, ExperimentState
 from kerasll.active.diagnostics import describe_selection, describe_test_set
 from kerasll.active.errors import ProtocolError
-from kerasll.active.strategies import Audit, get_strategy
+from kerasll.active.batch import Audit, Draw
+from kerasll.active.pool import UNLABELED
+from kerasll.active.strategies import SHARED_STREAM, get_strategy
 from kerasll.active.task import Task
 from kerasll.active.training import make_model, train_model
 
@@ -90,10 +106,20 @@ def describe(config, task):
         f"strategies is detached from {training.detach_fraction:.0%} of the epochs, "
         f"that of decoupled ones from the start; batch {training.batch_size}). "
         f"Protocol: {config.initial_size} random initial labels, then "
-        f"K={config.budget} per cycle chosen from a random subset of "
-        f"M={config.subset_size} unlabeled items; {config.cycles} cycles, "
-        f"{config.trials} trial(s), seed {config.seed}."
+        f"K={config.budget} per cycle chosen from M={config.subset_size} "
+        "candidates (the first unlabeled items of the trial's random pool order); "
+        f"{config.cycles} cycles, {config.trials} trial(s), seed {config.seed}. "
+        f"Strategies (every parameter): {_strategy_parameters(config)}."
     )
+
+
+def _strategy_parameters(config):
+    """`name (key value, ...)` for every strategy of the config."""
+    described = []
+    for name, parameters in config.to_dict()["strategy_configs"].items():
+        values = ", ".join(f"{key} {value}" for key, value in parameters.items())
+        described.append(f"`{name}` ({values})" if values else f"`{name}`")
+    return "; ".join(described)
 
 
 def run_experiment(
@@ -193,7 +219,7 @@ class _Run:
         """The run's audits as `Audit`s (None where a selection had none)."""
         return [
             None if audit is None else Audit(
-                np.asarray(audit["predicted_loss"]), np.asarray(audit["true_loss"])
+                np.asarray(audit["score"]), np.asarray(audit["true_loss"])
             )
             for audit in self.audits
         ]
@@ -233,6 +259,7 @@ class _Experiment:
         self.state, self.listener, self.save_models = state, listener, save_models
         self.strategies = [get_strategy(name) for name in config.strategies]
         self.first_cycle_weights = {}
+        self.pool_order = (None, None)  # (trial, its pool order)
         self.metric = task.metric()
 
     def build_backbone(self):
@@ -307,7 +334,7 @@ class _Experiment:
         config, task, strategy = self.config, self.task, run.strategy
         started = time.perf_counter()
         keras.backend.clear_session()
-        labeled = run.pool.labeled_indices()
+        labeled = np.sort(run.pool.labeled_indices())
         training = config.cycle_training(cycle, strategy.training)
         self.listener.cycle_started(
             strategy.name, run.trial, cycle, len(labeled), training.epochs
@@ -355,24 +382,27 @@ class _Experiment:
         return record
 
     def _select(self, run, cycle, model, labeled):
-        """Labels the strategy's K picks from a random subset of M for cycle + 1.
+        """Labels the strategy's K picks from the cycle's M candidates.
 
-        Every strategy of a trial scores the same subset; its picks are
-        compared with one random batch of K from that subset, also shared.
+        The candidates are the first M unlabeled items in the trial's pool
+        order; the strategy's `Draw` holds its stream's keys of them. Its
+        picks are compared with the shared stream's K highest-key
+        candidates: `random`'s picks from the same candidates.
 
         Returns:
             The selection's diagnostics (`CycleRecord` fields).
         """
-        config, task = self.config, self.task
-        unlabeled = run.pool.unlabeled_indices()
-        size = min(config.subset_size, len(unlabeled))
-        subset_rng = generator(config.seed, "subset", run.trial, cycle)
-        subset = np.sort(subset_rng.choice(unlabeled, size=size, replace=False))
-        comparison = subset_rng.choice(subset, size=config.budget, replace=False)
+        config, task, strategy = self.config, self.task, run.strategy
+        order = self._pool_order(run.trial)
+        subset = order[run.pool.labeled_cycle[order] == UNLABELED][: config.subset_size]
+        draw = self._draw(strategy.stream, run.trial, cycle, subset)
+        shared = draw if strategy.stream == SHARED_STREAM else self._draw(
+            SHARED_STREAM, run.trial, cycle, subset
+        )
+        comparison = subset[shared.order()[: config.budget]]
         view = task.view(model, "train", config.training.eval_batch_size)
-        rng = generator(config.seed, "select", run.trial, run.strategy.name, cycle)
-        selection = run.strategy.select(
-            view, subset, config.budget, labeled, rng, history=run.history()
+        selection = strategy.select(
+            view, subset, config.budget, labeled, draw, history=run.history()
         )
         diagnostics = describe_selection(
             view,
@@ -381,7 +411,7 @@ class _Experiment:
             task.item_classes(selection.indices),
             task.num_classes,
         )
-        run.audits.append(self._audit(view, selection.audit))
+        run.audits.append(self._audit(strategy, view, selection.audit))
         if selection.audit is not None:
             diagnostics["head_share"] = 1.0 - len(selection.audit) / config.budget
         run.pool.label(selection.indices, cycle + 1)
@@ -389,16 +419,32 @@ class _Experiment:
         run.scores.append(scores)
         return diagnostics
 
-    def _audit(self, view, audit):
-        """The picking model's predicted and true loss of an audit slice.
+    def _pool_order(self, trial):
+        """The trial's random order of the whole pool (cached per trial)."""
+        if self.pool_order[0] != trial:
+            order = generator(self.config.seed, "pool-order", trial).permutation(
+                self.task.pool_size
+            )
+            self.pool_order = (trial, order)
+        return self.pool_order[1]
+
+    def _draw(self, stream, trial, cycle, subset):
+        """The `Draw` of one stream in one cycle, aligned with `subset`."""
+        seed = self.config.seed
+        keys = generator(seed, "keys", stream, trial, cycle).random(self.task.pool_size)
+        return Draw(keys[subset], generator(seed, "draw", stream, trial, cycle))
+
+    @staticmethod
+    def _audit(strategy, view, audit):
+        """The picking model's score and true loss of an audit slice.
 
         In the simulator every label is known at selection time; in a real
         loop the true loss is computed when the audit items come back labeled.
         """
-        if audit is None or not view.has_predicted_loss:
+        if audit is None:
             return None
         return {
-            "predicted_loss": view.predicted_loss(audit).tolist(),
+            "score": strategy.score(view, audit).tolist(),
             "true_loss": view.true_loss(audit).tolist(),
         }
 

@@ -11,7 +11,7 @@ from numbers import Integral, Real
 from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.active.errors import ProtocolError
-from kerasll.active.strategies import DECOUPLED, parse_strategies
+from kerasll.active.strategies import DECOUPLED, get_strategy, parse_strategies
 from kerasll.active.training import TrainingConfig
 
 PAPER_STRATEGIES = ("learning_loss", "entropy", "coreset", "random")
@@ -25,10 +25,12 @@ class ExperimentConfig:
     Args:
         dataset: data set name ("digits", "cifar10", a file or folder name).
         model: built-in model name of the task ("resnet18", "small_cnn";
-            "ssd" for detection); None: the task's first (resnet18, ssd),
+            "ssd" for detection); None: the task's `default_model()`,
             filled in by `with_task_defaults` when the experiment runs.
         width: channel multiplier of the model.
-        strategies: strategy names, compared on the same seeds.
+        strategies: strategy specs or `Strategy` instances, compared on
+            common random numbers (`kerasll.active.strategies`); held as
+            canonical specs, e.g. "learning_loss_safe:audit_share=0.2".
         initial_size: random labels before the first cycle (paper: 1,000).
         budget: K, items labeled per cycle (paper: 1,000).
         subset_size: M, random unlabeled items scored per cycle (paper:
@@ -109,12 +111,12 @@ class ExperimentConfig:
 
         Returns:
             An `ExperimentConfig` whose `model` and `training` are set: the
-            task's first model and `task.training_config()` where None.
+            task's `default_model()` and `task.training_config()` where None.
 
         Raises:
             ValueError: a model the task does not build.
         """
-        model = task.models[0] if self.model is None else self.model
+        model = task.default_model()[0] if self.model is None else self.model
         task.check_model(model)
         training = task.training_config() if self.training is None else self.training
         return dataclasses.replace(self, model=model, training=training)
@@ -163,6 +165,9 @@ class ExperimentConfig:
         """JSON-friendly form (the record a resumed run must match)."""
         record = dataclasses.asdict(self)
         record["strategies"] = list(self.strategies)
+        record["strategy_configs"] = {
+            name: get_strategy(name).get_config() for name in self.strategies
+        }
         return record
 
     @classmethod
@@ -172,4 +177,5 @@ class ExperimentConfig:
         if record["training"] is not None:
             record["training"] = TrainingConfig(**record["training"])
         record["strategies"] = tuple(record["strategies"])
+        record.pop("strategy_configs", None)  # Derived from the specs.
         return cls(**record)

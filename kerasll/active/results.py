@@ -11,10 +11,11 @@ import io
 from pathlib import Path
 
 import numpy as np
-from scipy import stats
 
 from kerasll.active.atomic import atomic_path, write_text
+from kerasll.active import statistics
 from kerasll.active.state import CycleRecord
+from kerasll.active.statistics import BASELINE, CONTROL, compare_to_baseline
 
 RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.md"
@@ -48,7 +49,6 @@ _OPTIONAL_FLOATS = (
     "pick_distance",
     "random_distance",
 )
-BASELINE = "random"
 
 Metric = collections.namedtuple("Metric", ["name", "column"])
 Metric.__doc__ = """The task metric a `CycleRecord.accuracy` holds.
@@ -127,27 +127,6 @@ def read_results_csv(path, metric=ACCURACY):
     return records
 
 
-def area_under_curve(labeled, accuracy):
-    """Normalised area under the metric (accuracy, mAP) vs. labels.
-
-    Trapezoidal area divided by the label range: the mean metric over the
-    range of label counts (the metric itself for a single cycle).
-
-    Args:
-        labeled: label counts, ascending.
-        accuracy: the metric at each count.
-
-    Returns:
-        A float in [0, 1].
-    """
-    labeled = np.asarray(labeled, dtype=np.float64)
-    accuracy = np.asarray(accuracy, dtype=np.float64)
-    if len(labeled) == 1:
-        return float(accuracy[0])
-    area = np.sum((labeled[1:] - labeled[:-1]) * (accuracy[1:] + accuracy[:-1]) / 2.0)
-    return float(area / (labeled[-1] - labeled[0]))
-
-
 def _runs(records):
     """{strategy: {trial: [records sorted by cycle]}} in first-seen order."""
     runs = {}
@@ -160,87 +139,24 @@ def _runs(records):
 
 
 def summarize(records):
-    """Per strategy and trial: first and final metric and area under curve.
+    """Per strategy and trial: first and final metric, labels, area.
 
     Args:
         records: `CycleRecord`s.
 
     Returns:
         {strategy: {trial: {"first", "final", "auc", "labeled", "rank"}}},
-        strategies in first-seen order.
+        strategies in first-seen order (`kerasll.active.statistics.summarize`).
     """
-    summary = {}
-    for strategy, trials in _runs(records).items():
-        summary[strategy] = {}
-        for trial, cycles in sorted(trials.items()):
-            summary[strategy][trial] = {
-                "first": cycles[0].accuracy,
-                "final": cycles[-1].accuracy,
-                "labeled": cycles[-1].labeled,
-                "auc": area_under_curve(
-                    [c.labeled for c in cycles], [c.accuracy for c in cycles]
-                ),
-                "rank": cycles[-1].rank_accuracy,
-            }
-    return summary
-
-
-def paired_test(differences):
-    """Two-sided Wilcoxon signed-rank test of paired differences against 0.
-
-    Args:
-        differences: per-trial differences (strategy minus baseline).
-
-    Returns:
-        The p-value (scipy's exact distribution for small samples), or NaN
-        when there are fewer than 2 nonzero differences.
-    """
-    differences = np.asarray(differences, dtype=np.float64)
-    if np.count_nonzero(differences) < 2:
-        return float("nan")
-    return float(stats.wilcoxon(differences).pvalue)
-
-
-def compare_to_baseline(summary, strategy, baseline=BASELINE):
-    """Paired comparison of a strategy with the baseline over shared trials.
-
-    Args:
-        summary: the output of `summarize`.
-        strategy: the strategy to compare.
-        baseline: the reference strategy (default `random`).
-
-    Returns:
-        Dict with `trials`, per-trial `final` and `auc` differences, their
-        means, `better` (trials with a higher final metric), and the
-        Wilcoxon p-values `final_p` and `auc_p`; None when no trial is shared.
-    """
-    runs, base = summary.get(strategy, {}), summary.get(baseline, {})
-    trials = sorted(set(runs) & set(base))
-    if not trials:
-        return None
-    final = [runs[t]["final"] - base[t]["final"] for t in trials]
-    area = [runs[t]["auc"] - base[t]["auc"] for t in trials]
-    return {
-        "trials": trials,
-        "final": final,
-        "auc": area,
-        "mean_final": float(np.mean(final)),
-        "mean_auc": float(np.mean(area)),
-        "better": int(sum(value > 0 for value in final)),
-        "final_p": paired_test(final),
-        "auc_p": paired_test(area),
-    }
+    return statistics.summarize(_runs(records))
 
 
 def _mean_std(values):
     values = np.asarray([v for v in values if v is not None], dtype=np.float64)
     if not len(values):
         return "-"
-    return (
-        f"{values.mean():.4f} ± {values.std():.4f}"
-        if len(values) > 1
-        else f"{values[0]:.4f}"
-    )
+    mean, std = statistics.mean_std(values)
+    return f"{mean:.4f} ± {std:.4f}" if len(values) > 1 else f"{mean:.4f}"
 
 
 def _mean(values, digits=3):
@@ -355,7 +271,8 @@ def _paired_table(summary, trials):
     if BASELINE not in summary:
         return [f"No `{BASELINE}` runs: no paired differences.", ""]
     lines = [
-        f"## Paired difference to `{BASELINE}` (same trial, same initial set)",
+        f"## Paired difference to `{BASELINE}` (same trial: same initial set, "
+        "candidates and random draws)",
         "",
         "| strategy | "
         + " | ".join(f"Δ final, trial {t}" for t in trials)
@@ -363,12 +280,14 @@ def _paired_table(summary, trials):
         "| trials better |",
         "|---|" + "---|" * len(trials) + "---|---|---|---|---|",
     ]
+    methods = set()
     for strategy in summary:
         comparison = None if strategy == BASELINE else compare_to_baseline(
             summary, strategy
         )
         if comparison is None:
             continue
+        methods.add(comparison["method"])
         final = dict(zip(comparison["trials"], comparison["final"]))
         lines.append(
             f"| {strategy} | "
@@ -378,14 +297,47 @@ def _paired_table(summary, trials):
             f"{format_p_value(comparison['auc_p'])} | "
             f"{comparison['better']}/{len(comparison['trials'])} |"
         )
+    floor_p = statistics.smallest_p_value(len(trials))
     lines += [
         "",
-        "Wilcoxon p: two-sided signed-rank test of the per-trial differences "
-        "(scipy, exact for small samples); with n trials it cannot go below "
-        "2/2^n (0.25 for 3 trials).",
+        "Wilcoxon p: two-sided signed-rank test of the per-trial differences, "
+        "zero differences dropped; "
+        + " / ".join(sorted(methods - {"-"}) or ["-"])
+        + f" distribution. With {len(trials)} trials it cannot go below "
+        f"2/2^{len(trials)} = {floor_p:.3g}.",
         "",
     ]
-    return lines
+    return lines + _noise_floor_lines(summary)
+
+
+def _noise_floor_lines(summary):
+    floor = statistics.noise_floor(summary)
+    if floor is None:
+        return [
+            f"No `{CONTROL}` runs (the A/A control): the noise floor is unknown, "
+            "so no difference above can be called real.",
+            "",
+        ]
+    comparison = floor["comparison"]
+    return [
+        f"## Noise floor (A/A control: `{CONTROL}` minus `{BASELINE}`)",
+        "",
+        "| measure | per-trial differences | mean | std | floor |",
+        "|---|---|---|---|---|",
+        f"| final | {', '.join(_signed(d) for d in comparison['final'])} | "
+        f"{_signed(comparison['mean_final'])} | {floor['std_final']:.4f} | "
+        f"{floor['floor_final']:.4f} |",
+        f"| area under curve | {', '.join(_signed(d) for d in comparison['auc'])} | "
+        f"{_signed(comparison['mean_auc'])} | {floor['std_auc']:.4f} | "
+        f"{floor['floor_auc']:.4f} |",
+        "",
+        "Two random arms on independent streams differ by this much by chance. "
+        "Floor: the larger of the A/A mean difference and the smallest mean "
+        f"difference {floor['trials']} paired trials detect (paired t, two-sided "
+        "5%, power 80%, A/A std). A strategy's difference to random below the "
+        "floor is noise, whatever its p.",
+        "",
+    ]
 
 
 def diagnostics_table(records):
@@ -522,7 +474,8 @@ def plot_curves(records, path, title="", metric=ACCURACY):
             for n in labeled
         ]
         mean = np.array([np.mean(values) for values in table])
-        std = np.array([np.std(values) for values in table])
+        std = np.array([statistics.mean_std(values)[1] for values in table])
+        std = np.nan_to_num(std)  # A single trial has no spread to draw.
         (line,) = axes.plot(
             labeled, mean, marker="o", label=f"{strategy} ({len(trials)} trials)"
         )
