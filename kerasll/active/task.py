@@ -21,7 +21,9 @@ class Task(abc.ABC):
         kind: the task's name ("classification", "detection").
         metric_name: how summaries and plots name the metric.
         metric_column: the metric's column name in results.csv.
-        models: model names `build_model` accepts, the first the default.
+        models: model names `build_model` accepts; `default_model` picks
+            one when none is named (the first, unless a task decides by
+            its data).
         training_defaults: `TrainingConfig` arguments that differ from the
             paper's CIFAR-10 schedule for this task.
     """
@@ -80,6 +82,14 @@ class Task(abc.ABC):
     def metric(cls):
         """The task's `kerasll.active.results.Metric` (name and CSV column)."""
         return Metric(cls.metric_name, cls.metric_column)
+
+    def default_model(self):
+        """The model to build when none is named, and why.
+
+        Returns:
+            (model name, a short reason for the user).
+        """
+        return self.models[0], f"the {self.kind} task's model"
 
     @classmethod
     def check_model(cls, model):
@@ -156,6 +166,27 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def item_classes(self, indices):
         """The class labels pool items hold (for the picks' histogram)."""
+
+    def class_recalls(self, test_view):
+        """Recall of each class on the test set, or None where items have no
+        single class (detection).
+
+        Args:
+            test_view: a view of the trained model over the test set.
+
+        Returns:
+            (num_classes,) float64 recalls, or None.
+        """
+        return None
+
+    def item_groups(self):
+        """The original item of each pool item, where the pool holds
+        near-duplicates of originals (`kerasll.pools`), else None.
+
+        Returns:
+            (pool_size,) int64 array, or None.
+        """
+        return None
 
     def deployable(self, model):
         """The trained model as a device runs it (what `kerasll export` takes).

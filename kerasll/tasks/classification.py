@@ -19,6 +19,11 @@ from kerasll.active.view import (
     ProbabilityUncertainty,
 )
 from kerasll.models import MODELS, build_model
+from kerasll.pools import class_recalls
+
+
+# The smallest image side ResNet-18 is the default model for (CIFAR-10's).
+RESNET_MIN_SIDE = 32
 
 
 class ClassificationTask(Task):
@@ -54,6 +59,27 @@ class ClassificationTask(Task):
 
     def fingerprint(self):
         return self.dataset.fingerprint()
+
+    def default_model(self):
+        """ResNet-18 (the paper's) for images of at least 32x32, else small_cnn.
+
+        ResNet-18's CIFAR stem downsamples by 8: below 32 pixels its last
+        blocks see 1-3 pixels, and a short run on e.g. 8x8 digits stays at
+        chance, while small_cnn fits them in seconds.
+
+        Returns:
+            (model name, the reason, naming the image size).
+        """
+        height, width = self.dataset.input_shape[:2]
+        if min(height, width) < RESNET_MIN_SIDE:
+            return "small_cnn", (
+                f"{height}x{width} images are below resnet18's {RESNET_MIN_SIDE}x"
+                f"{RESNET_MIN_SIDE}"
+            )
+        return "resnet18", (
+            f"the paper's model, for {height}x{width} images (at least "
+            f"{RESNET_MIN_SIDE}x{RESNET_MIN_SIDE})"
+        )
 
     def build_model(self, model, width, weight_decay):
         if self._channel_stats is None:
@@ -93,6 +119,15 @@ class ClassificationTask(Task):
     def evaluate(self, test_view):
         probabilities = test_view.probabilities(np.arange(len(test_view)))
         return float(np.mean(probabilities.argmax(axis=1) == self.dataset.y_test))
+
+    def class_recalls(self, test_view):
+        probabilities = test_view.probabilities(np.arange(len(test_view)))
+        return class_recalls(
+            self.dataset.y_test, probabilities.argmax(axis=1), self.num_classes
+        ).per_class
+
+    def item_groups(self):
+        return self.dataset.groups
 
     def item_classes(self, indices):
         return self.dataset.y_train[np.asarray(indices, dtype=np.int64)]
