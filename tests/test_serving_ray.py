@@ -59,6 +59,21 @@ def test_npy_pool_matches_local_engine_including_every_score_file(
     assert (tmp_path / "picks.csv").exists()
 
 
+def test_audit_sample_on_ray_equals_the_local_single_pass(local_ray, models,
+                                                           tmp_path):
+    np.save(tmp_path / "pool.npy", random_images(500, seed=23))
+    scorer = PoolScorer(models["gray"], batch_size=32)
+    local = scorer.score(tmp_path / "pool.npy", k=10, audit=40, seed=6)
+    distributed = scorer.score(tmp_path / "pool.npy", k=10, audit=40, seed=6,
+                               engine="ray", num_actors=2)
+    same_result(local, distributed)
+    assert [p.index for p in distributed.audit] == [p.index for p in local.audit]
+    assert [p.role for p in distributed.audit] == [p.role for p in local.audit]
+    np.testing.assert_allclose([p.predicted_loss for p in distributed.audit],
+                               [p.predicted_loss for p in local.audit], rtol=1e-6)
+    assert len(local.audit) == 40
+
+
 def test_image_directory_with_corrupt_files_matches_local_engine(
         local_ray, models, tmp_path):
     write_images(tmp_path / "pool", random_images(90, channels=3, size=10, seed=22))

@@ -54,7 +54,11 @@ BATCH_SIZE = 16
 EVERY = 3
 
 
-def run_cli(tmp_path, model, pool, out, all_scores, resume=False, **kill):
+# The audit sample is part of the checkpoint: a resumed run keeps the same one.
+AUDIT = ["--audit", "9", "--seed", "5"]
+
+
+def run_cli(tmp_path, model, pool, out, all_scores, resume=False, extra=(), **kill):
     count_file = tmp_path / f"count-{len(os.listdir(tmp_path))}.txt"
     count_file.touch()
     env = dict(os.environ, COUNT_FILE=str(count_file),
@@ -62,7 +66,7 @@ def run_cli(tmp_path, model, pool, out, all_scores, resume=False, **kill):
     command = [sys.executable, "-c", DRIVER, model, str(pool), "--k", "10",
                "--out", str(out), "--all-scores", str(all_scores),
                "--batch-size", str(BATCH_SIZE), "--checkpoint-every", str(EVERY),
-               "--quiet"] + (["--resume"] if resume else [])
+               "--quiet", *extra] + (["--resume"] if resume else [])
     completed = subprocess.run(command, env=env, capture_output=True, text=True,
                                timeout=120)
     return completed, len(count_file.read_text().split())
@@ -79,7 +83,8 @@ def pools(tmp_path_factory):
     np.save(directory / "pool.npy", random_images(200, seed=7))  # 13 batches.
     write_images(directory / "images", random_images(100, seed=8))  # 7 batches.
     (directory / "images" / "sub" / "bad.png").write_bytes(b"corrupt")
-    return {"npy": directory / "pool.npy", "images": directory / "images"}
+    return {"npy": directory / "pool.npy", "images": directory / "images",
+            "npy-audit": directory / "pool.npy"}
 
 
 @pytest.fixture(scope="module")
@@ -89,7 +94,8 @@ def reference(models, pools, tmp_path_factory):
     for kind, pool in pools.items():
         directory = tmp_path_factory.mktemp(f"reference_{kind}")
         out, scores = directory / "picks.csv", directory / "all.csv"
-        completed, _ = run_cli(directory, models["gray"], pool, out, scores)
+        completed, _ = run_cli(directory, models["gray"], pool, out, scores,
+                               extra=AUDIT if kind == "npy-audit" else ())
         assert completed.returncode == 0, completed.stderr
         results[kind] = {
             "picks": out.read_bytes(),
@@ -105,19 +111,21 @@ def reference(models, pools, tmp_path_factory):
     ("npy", {"kill_after_run": 13}),         # During the last batch.
     ("npy", {"kill_on_checkpoint": 2}),      # Half-way through a checkpoint write.
     ("images", {"kill_after_run": 5}),       # Skipped items survive the restart.
+    ("npy-audit", {"kill_after_run": 8}),    # The audit sample survives it too.
 ])
 def test_killed_run_resumes_to_identical_outputs(models, pools, reference, tmp_path,
                                                  kind, kill):
     out, scores = tmp_path / "picks.csv", tmp_path / "all.csv"
+    extra = AUDIT if kind == "npy-audit" else ()
     killed, runs_before = run_cli(tmp_path, models["gray"], pools[kind], out, scores,
-                                  **kill)
+                                  extra=extra, **kill)
     assert killed.returncode == 17, killed.stderr
     assert not out.exists()
-    total = -(-(200 if kind == "npy" else 100) // BATCH_SIZE)
+    total = -(-(100 if kind == "images" else 200) // BATCH_SIZE)
     done = next_batch(out) if os.path.exists(checkpoint_path(out)) else 0
     assert done % EVERY == 0 and done <= runs_before
     resumed, runs_after = run_cli(tmp_path, models["gray"], pools[kind], out, scores,
-                                  resume=True)
+                                  resume=True, extra=extra)
     assert resumed.returncode == 0, resumed.stderr
     assert runs_after == total - done  # Checkpointed batches are not re-scored.
     assert out.read_bytes() == reference[kind]["picks"]
@@ -181,6 +189,21 @@ def test_mismatched_checkpoint_is_a_clear_error(models, pools, tmp_path, monkeyp
         scorer.score(pool, k=change.get("k", 5), out=out, resume=True,
                      all_scores=None if all_scores is None else tmp_path / all_scores)
     assert "Rerun without --resume" in str(raised.value)
+
+
+def test_resumed_audit_sample_equals_a_single_pass_and_is_tied_to_its_seed(
+        models, pools, tmp_path, monkeypatch):
+    scorer = PoolScorer(models["gray"], batch_size=BATCH_SIZE)
+    out = tmp_path / "picks.csv"
+    interrupted_run(scorer, pools["npy"], out, 5, monkeypatch, audit=8, seed=2)
+    with pytest.raises(CheckpointError, match="seed: checkpoint 2, this run 3"):
+        scorer.score(pools["npy"], k=5, out=out, resume=True, audit=8, seed=3)
+    with pytest.raises(CheckpointError, match="different audit, seed"):
+        scorer.score(pools["npy"], k=5, out=out, resume=True)
+    resumed = scorer.score(pools["npy"], k=5, out=out, resume=True, audit=8, seed=2)
+    fresh = scorer.score(pools["npy"], k=5, audit=8, seed=2)
+    assert resumed.resumed_from == 4 and resumed.audit == fresh.audit
+    assert len(resumed.audit) == 8
 
 
 def test_corrupt_checkpoint_is_a_clear_error(models, pools, tmp_path):

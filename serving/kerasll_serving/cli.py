@@ -49,9 +49,14 @@ _PATH = click.Path(dir_okay=False, writable=True)
               help="Ray cluster to join: auto or ray://HOST:10001 (--engine ray).")
 @click.option("--num-actors", type=click.IntRange(min=1), default=None,
               help="Ray scoring actors (--engine ray; default one per GPU, or 1).")
+@click.option("--audit", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Also write a uniform random sample of this many pool items "
+                   "to OUT (role column: pick, audit or pick+audit).")
+@click.option("--seed", type=click.IntRange(min=0, max=2 ** 64 - 1), default=0,
+              show_default=True, help="Seed of the --audit sample.")
 def main(model, pool, k, out, batch_size, providers, threads, resume,
          checkpoint_every, all_scores, picks_image, quiet, engine, ray_address,
-         num_actors):
+         num_actors, audit, seed):
     """Scores the unlabeled POOL with MODEL and writes the K items with the
     highest predicted loss to OUT.
 
@@ -74,6 +79,7 @@ def main(model, pool, k, out, batch_size, providers, threads, resume,
                 resume=resume, checkpoint_every=checkpoint_every,
                 progress=False if quiet else None,
                 engine=engine, ray_address=ray_address, num_actors=num_actors,
+                audit=audit, seed=seed,
             )
     except ServingError as error:
         raise click.ClickException(first_line(error)) from None

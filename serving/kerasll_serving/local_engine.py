@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
-              resume=False, checkpoint_every=10, all_scores=None, progress=None):
+              resume=False, checkpoint_every=10, all_scores=None, progress=None,
+              audit=None):
     """Scores a pool in this process.
 
     Args:
@@ -39,6 +40,7 @@ def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
         all_scores: path of the every-score file, or None.
         progress: True/False to force the progress bar on/off; None draws it
             only when stderr is a terminal.
+        audit: an empty `AuditSample` to fill (saved in checkpoints), or None.
 
     Returns:
         An `EngineOutput`.
@@ -46,11 +48,11 @@ def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
     Raises:
         CheckpointError: the checkpoint belongs to another run.
     """
-    state = _Tally(k)
+    state = _Tally(k, audit)
     start_batch, stream_offset = 0, None
     if checkpoint is not None and resume and checkpoint.exists():
         saved, arrays = checkpoint.load()
-        state = _Tally.from_checkpoint(k, saved, arrays)
+        state = _Tally.from_checkpoint(k, audit, saved, arrays)
         start_batch, stream_offset = saved["next_batch"], saved["all_scores_offset"]
         logger.info("Resuming at batch %d from %s", start_batch, checkpoint.path)
     elif checkpoint is not None:
@@ -84,7 +86,7 @@ def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
             if checkpoint is not None and done % checkpoint_every == 0 \
                     and done < total_batches:
                 offset = None if stream is None else stream.offset()
-                checkpoint.save(state.progress(done, offset), state.top.state())
+                checkpoint.save(state.progress(done, offset), state.arrays())
         if stream is not None:
             stream.finish()
     except BaseException:
@@ -96,6 +98,7 @@ def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
         bar.close()
     return EngineOutput(
         top=state.top,
+        audit=state.audit,
         scored=state.scored,
         nan=state.nan,
         errors=state.errors,
@@ -108,19 +111,22 @@ def run_local(model, pool, k, *, batch_size, decode_workers, checkpoint=None,
 
 
 class _Tally:
-    """The running top-K and counts of one run."""
+    """The running top-K, audit sample and counts of one run."""
 
-    def __init__(self, k):
+    def __init__(self, k, audit=None):
         self.top = TopK(k)
+        self.audit = audit
         self.scored = 0
         self.nan = 0
         self.errors = []
         self.scored_now = 0
 
     @classmethod
-    def from_checkpoint(cls, k, saved, arrays):
-        tally = cls(k)
+    def from_checkpoint(cls, k, audit, saved, arrays):
+        tally = cls(k, audit)
         tally.top = TopK.from_state(k, arrays)
+        if audit is not None:
+            audit.load_state(arrays)
         tally.scored, tally.nan = saved["scored"], saved["nan"]
         tally.errors = [tuple(error) for error in saved["errors"]]
         return tally
@@ -132,11 +138,18 @@ class _Tally:
         loss, task_output = model.run(batch.x)
         columns = task_columns(task_output, model.contract)
         self.top.push(batch.indices, loss, columns)
+        if self.audit is not None:
+            self.audit.push(batch.indices, loss, columns)
         self.scored += len(loss)
         self.scored_now += len(loss)
         self.nan += int(np.isnan(loss).sum())
         if stream is not None:
             stream.write(score_rows(pool, batch.indices, loss, columns, model.contract))
+
+    def arrays(self):
+        """The running top-K and audit sample as checkpoint arrays."""
+        audit = {} if self.audit is None else self.audit.state()
+        return {**self.top.state(), **audit}
 
     def progress(self, next_batch, stream_offset):
         return {

@@ -3,9 +3,10 @@
 Pipeline: `ray.data.range(len(pool))` -> read tasks (`pool.read`: rows of the
 memory-mapped array, or decoded images) -> a pool of scoring actors (each holds
 one onnxruntime session; `num_gpus=1` each when the cluster has GPUs) that
-return, per batch, only that batch's top-K -> the driver merges those into the
-global top-K with the same `TopK` as the local engine, so both engines pick
-the same items. (Without GPUs, Ray may fuse the read tasks into the actors.)
+return, per batch, only that batch's top-K (and its audit candidates, see
+`audit`) -> the driver merges those into the global top-K and audit sample
+with the same `TopK` and `AuditSample` as the local engine, so both engines
+pick the same items. (Without GPUs, Ray may fuse the read tasks into the actors.)
 
 Needs the `ray` extra: `pip install "kerasll-serving[ray]"`. Every Ray worker
 must be able to read the pool path (use shared storage on a multi-node
@@ -21,6 +22,7 @@ import time
 import numpy as np
 
 from kerasll_serving import errors
+from kerasll_serving.audit import AuditSample
 from kerasll_serving.contract import ContractError
 from kerasll_serving.errors import (
     EngineError,
@@ -46,7 +48,7 @@ _ERROR_TYPES = {
 
 
 def run_ray(scorer, pool, k, *, address=None, num_actors=None, all_scores=None,
-            progress=None):
+            progress=None, audit=None):
     """Scores a pool on a Ray cluster.
 
     Args:
@@ -59,6 +61,9 @@ def run_ray(scorer, pool, k, *, address=None, num_actors=None, all_scores=None,
         num_actors: scoring actors; None means one per cluster GPU, or one.
         all_scores: path of the every-score file, or None.
         progress: see `local_engine.run_local`.
+        audit: an empty `AuditSample` to fill, or None. Each actor also hands
+            on its batch's audit candidates (smallest keys); the driver keeps
+            the smallest of all, which is the single-pass sample.
 
     Returns:
         An `EngineOutput`.
@@ -89,13 +94,13 @@ def run_ray(scorer, pool, k, *, address=None, num_actors=None, all_scores=None,
             f"{type(error).__name__}: {first_line(error)}"
         ) from error
     try:
-        return _run(ray, scorer, pool, k, num_actors, all_scores, progress)
+        return _run(ray, scorer, pool, k, num_actors, all_scores, progress, audit)
     finally:
         if started_here:
             ray.shutdown()
 
 
-def _run(ray, scorer, pool, k, num_actors, all_scores, progress):
+def _run(ray, scorer, pool, k, num_actors, all_scores, progress, audit):
     top, tally = TopK(k), {"scored": 0, "nan": 0, "batches": 0}
     errors, providers = [], set()
     stream = None if all_scores is None else ScoreStream(all_scores, scorer.contract)
@@ -103,10 +108,13 @@ def _run(ray, scorer, pool, k, num_actors, all_scores, progress):
     started = time.monotonic()
     try:
         with _data_context(ray, preserve_order=stream is not None):
-            dataset = _dataset(ray, scorer, pool, k, num_actors, stream is not None)
+            dataset = _dataset(ray, scorer, pool, k, num_actors, stream is not None,
+                               audit)
             for row in dataset.iter_rows():
                 part = _unpack(row["result"])
                 top.push(part["index"], part["loss"], part["columns"])
+                if audit is not None:
+                    audit.push(part["index"], part["loss"], part["columns"])
                 errors.extend(part["errors"])
                 tally["scored"] += part["scored"]
                 tally["nan"] += part["nan"]
@@ -125,14 +133,14 @@ def _run(ray, scorer, pool, k, num_actors, all_scores, progress):
     finally:
         bar.close()
     return EngineOutput(
-        top=top, scored=tally["scored"], nan=tally["nan"], errors=errors,
+        top=top, audit=audit, scored=tally["scored"], nan=tally["nan"], errors=errors,
         provider=", ".join(sorted(providers)) or scorer.provider,
         seconds=time.monotonic() - started, scored_now=tally["scored"],
         batches_run=tally["batches"],
     )
 
 
-def _dataset(ray, scorer, pool, k, num_actors, keep_all):
+def _dataset(ray, scorer, pool, k, num_actors, keep_all, audit):
     """The lazy pipeline: ids -> read tasks -> scoring actors."""
     gpus = int(ray.cluster_resources().get("GPU", 0))
     threads = scorer.threads or 1
@@ -148,6 +156,7 @@ def _dataset(ray, scorer, pool, k, num_actors, keep_all):
         fn_constructor_kwargs={
             "model_bytes": model_bytes, "providers": scorer.providers,
             "threads": threads, "k": k, "keep_all": keep_all,
+            "audit": None if audit is None else (audit.size, audit.seed),
         },
         batch_size=scorer.batch_size,
         batch_format="numpy",
@@ -174,7 +183,8 @@ def _read_batch(batch, pool):
 
 
 class BatchScorer:
-    """Scoring actor: one onnxruntime session, one batch's top-K per call.
+    """Scoring actor: one onnxruntime session, one batch's top-K (and audit
+    candidates) per call.
 
     Args:
         model_bytes: the `.onnx` file's bytes (shipped from the driver).
@@ -182,11 +192,13 @@ class BatchScorer:
         threads: onnxruntime intra-op threads.
         k: how many items of each batch to return.
         keep_all: return every item (for the every-score file).
+        audit: `(size, seed)` of the audit sample, or None.
     """
 
-    def __init__(self, model_bytes, providers, threads, k, keep_all):
+    def __init__(self, model_bytes, providers, threads, k, keep_all, audit=None):
         self.k = k
         self.keep_all = keep_all
+        self.audit = None if audit is None else AuditSample(*audit)
         self.failure = None
         handle, path = tempfile.mkstemp(suffix=".onnx")
         with os.fdopen(handle, "wb") as stream:
@@ -219,6 +231,8 @@ class BatchScorer:
             keep = np.arange(len(loss))
         else:
             keep = select_top(loss, index, self.k)
+            if self.audit is not None:
+                keep = np.union1d(keep, self.audit.candidates(index))
         part = {
             "index": index[keep],
             "loss": loss[keep],

@@ -8,7 +8,8 @@ class Pick:
     """One selected item.
 
     Attributes:
-        rank: 1 for the highest predicted loss.
+        rank: 1 for the highest predicted loss; None for an item that is
+            only in the audit sample.
         item: the item id: its path (image pools) or index (array pools).
         index: its position in the pool.
         predicted_loss: the model's predicted loss (NaN when the model gave NaN).
@@ -20,6 +21,10 @@ class Pick:
             score, else None.
         detections: a detector's number of detections above
             `predictions.DISPLAY_THRESHOLD`, else None.
+        role: with an audit sample, "pick", "audit" or "pick+audit" (see
+            `audit`); None without one.
+        audit_key: the item's audit key (in [0, 1); the sample holds the
+            smallest) when it is in the audit sample, else None.
     """
 
     rank: int
@@ -30,6 +35,8 @@ class Pick:
     prediction: object = None
     confidence: float = None
     detections: int = None
+    role: str = None
+    audit_key: float = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,6 +60,8 @@ class ScoreResult:
 
     Attributes:
         picks: the top-K `Pick`s, best first.
+        audit: the audit sample's `Pick`s, smallest audit key first (empty
+            without `audit=`); those also in `picks` have role "pick+audit".
         total: items in the pool.
         scored: items scored (in this run and, after `resume`, before it).
         skipped: items that could not be read.
@@ -85,6 +94,7 @@ class ScoreResult:
     warnings: tuple = ()
     out: str = None
     picks_image: str = None
+    audit: list = ()
 
     def summary(self):
         """Returns the one-line summary the CLI prints at the end."""
@@ -95,6 +105,8 @@ class ScoreResult:
         )
         if self.resumed_from:
             line += f"; resumed at batch {self.resumed_from}"
+        if self.audit:
+            line += f"; audit sample of {len(self.audit):,}"
         if self.out:
             line += f". Picks: {self.out}"
         if self.picks_image:
@@ -108,6 +120,7 @@ class EngineOutput:
 
     Attributes:
         top: the final `TopK`.
+        audit: the final `AuditSample`, or None.
         scored: items scored, including those a resumed checkpoint held.
         nan: scored items with a NaN predicted loss.
         errors: `(index, reason)` of skipped items.
@@ -119,6 +132,7 @@ class EngineOutput:
     """
 
     top: object
+    audit: object
     scored: int
     nan: int
     errors: list
