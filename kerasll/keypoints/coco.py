@@ -1,0 +1,289 @@
+"""COCO keypoint JSON (`person_keypoints_*.json`): people and their joints.
+
+Keypoint coordinates are read as COCO writes them, pixels within
+[0, width] x [0, height]; a labeled keypoint up to `BOUND_TOLERANCE`
+pixels outside is clipped to the image (a tool's rounding), further out is
+refused, as the detection loaders treat boxes.
+"""
+
+import dataclasses
+import math
+from pathlib import Path
+
+import numpy as np
+
+from kerasll.detection.annotations import (
+    BOUND_TOLERANCE,
+    AnnotationError,
+    check_box,
+    check_image_size,
+)
+from kerasll.detection.coco import read_coco_json
+from kerasll.keypoints.figures import Skeleton
+
+# COCO's 17 person keypoints and their OKS sigmas (cocoapi, COCOeval.setKpParams).
+COCO_SIGMAS = {
+    "nose": 0.026, "left_eye": 0.025, "right_eye": 0.025, "left_ear": 0.035,
+    "right_ear": 0.035, "left_shoulder": 0.079, "right_shoulder": 0.079,
+    "left_elbow": 0.072, "right_elbow": 0.072, "left_wrist": 0.062,
+    "right_wrist": 0.062, "left_hip": 0.107, "right_hip": 0.107,
+    "left_knee": 0.087, "right_knee": 0.087, "left_ankle": 0.089,
+    "right_ankle": 0.089,
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class ImageKeypoints:
+    """The people of one image, in pixels.
+
+    Attributes:
+        file_name: image file, relative to the image folder.
+        width, height: image size in pixels, as annotated.
+        keypoints: (P, J, 2) float32 (x, y); (0, 0) where unlabeled.
+        visibility: (P, J) int8 COCO flags (0 unlabeled, 1 hidden, 2 visible).
+        boxes: (P, 4) float32 (xmin, ymin, xmax, ymax): the annotation's
+            `bbox`, else the labeled keypoints' extent.
+        areas: (P,) float32 the annotation's `area`, else its box's.
+    """
+
+    file_name: str
+    width: int
+    height: int
+    keypoints: np.ndarray
+    visibility: np.ndarray
+    boxes: np.ndarray
+    areas: np.ndarray
+
+
+@dataclasses.dataclass(frozen=True)
+class KeypointAnnotationSet:
+    """Annotated images and the skeleton their keypoints follow."""
+
+    images: tuple
+    skeleton: Skeleton
+
+    def __len__(self):
+        return len(self.images)
+
+
+def skeleton_from_category(category, where):
+    """The `Skeleton` of a COCO category with `keypoints` and `skeleton`.
+
+    Flip pairs join names that differ only in "left"/"right"; sigmas are
+    COCO's when every name is one of COCO's 17 person keypoints, else None.
+
+    Raises:
+        AnnotationError: names that are not a non-empty list of distinct
+            strings, or skeleton edges that are not 1-based index pairs.
+    """
+    names = category.get("keypoints")
+    if (
+        not isinstance(names, list)
+        or not names
+        or not all(isinstance(name, str) for name in names)
+        or len(set(names)) != len(names)
+    ):
+        raise AnnotationError(
+            f"Expected 'keypoints' as a list of distinct names in {where}. "
+            f"Received {names!r}."
+        )
+    edges = category.get("skeleton", [])
+    valid = isinstance(edges, list) and all(
+        isinstance(edge, list)
+        and len(edge) == 2
+        and all(
+            isinstance(i, int) and not isinstance(i, bool) and 1 <= i <= len(names)
+            for i in edge
+        )
+        for edge in edges
+    )
+    if not valid:
+        raise AnnotationError(
+            f"Expected 'skeleton' as pairs of 1-based keypoint indices in "
+            f"[1, {len(names)}] in {where}. Received {edges!r}."
+        )
+    index = {name: number for number, name in enumerate(names)}
+    flip_pairs = tuple(
+        (number, index[name.replace("left", "right")])
+        for number, name in enumerate(names)
+        if "left" in name and name.replace("left", "right") in index
+    )
+    sigmas = (
+        tuple(COCO_SIGMAS[name] for name in names)
+        if set(names) <= set(COCO_SIGMAS)
+        else None
+    )
+    return Skeleton(
+        names=tuple(names),
+        edges=tuple((a - 1, b - 1) for a, b in edges),
+        flip_pairs=flip_pairs,
+        sigmas=sigmas,
+    )
+
+
+def check_keypoints(values, count, where, width, height):
+    """A COCO `keypoints` list as (count, 2) coordinates and (count,) flags.
+
+    Unlabeled keypoints (flag 0) get (0, 0); labeled ones must lie in
+    [0, width] x [0, height] (within `BOUND_TOLERANCE`, then clipped).
+
+    Raises:
+        AnnotationError: naming `where`: not 3 * count numbers, a flag not
+            in {0, 1, 2}, or a labeled keypoint outside the image.
+    """
+    numbers = None
+    if isinstance(values, list) and len(values) == 3 * count:
+        try:
+            numbers = np.asarray([float(v) for v in values], dtype=np.float64)
+        except (TypeError, ValueError):
+            numbers = None
+    if numbers is None or not np.all(np.isfinite(numbers)):
+        length = len(values) if isinstance(values, list) else type(values).__name__
+        raise AnnotationError(
+            f"Expected 'keypoints' as {3 * count} numbers [x, y, v] * {count} in "
+            f"{where}. Received {length} values."
+        )
+    triples = numbers.reshape(count, 3)
+    flags = triples[:, 2]
+    if not np.all(np.isin(flags, (0, 1, 2))):
+        raise AnnotationError(
+            f"Expected visibility flags in {{0, 1, 2}} in {where}. Received "
+            f"{flags.tolist()}."
+        )
+    points = np.where(flags[:, None] > 0, triples[:, :2], 0.0)
+    limit = np.array([width, height], dtype=np.float64)
+    outside = (flags > 0) & np.any(
+        (points < -BOUND_TOLERANCE) | (points > limit + BOUND_TOLERANCE), axis=-1
+    )
+    if outside.any():
+        joint = int(np.argmax(outside))
+        raise AnnotationError(
+            f"Expected labeled keypoints inside their {width}x{height} image in "
+            f"{where}. Received keypoint {joint} at (x, y)="
+            f"{points[joint].tolist()}."
+        )
+    return np.clip(points, 0.0, limit).astype(np.float32), flags.astype(np.int8)
+
+
+def load_coco_keypoints(path):
+    """Loads person keypoints in COCO's JSON layout.
+
+    Args:
+        path: the JSON file (e.g. person_keypoints_val2017.json).
+
+    Returns:
+        A `KeypointAnnotationSet`: images in file order with their people;
+        the skeleton of the one category that names keypoints. Annotations
+        of other categories and crowd annotations (`iscrowd: 1`, which
+        COCO's evaluation ignores) are left out.
+
+    Raises:
+        AnnotationError: unreadable or invalid JSON, a missing key, not
+            exactly one category with `keypoints`, an image size below 1, an
+            annotation of an unknown image or category, `keypoints` of the
+            wrong length or with a keypoint outside the image, or a bad
+            `bbox` or `area`; the message names the file and the entry.
+    """
+    path = Path(path)
+    data = read_coco_json(path)
+    try:
+        people = [c for c in data["categories"] if "keypoints" in c]
+        categories = {c["id"] for c in data["categories"]}
+        records = {
+            image["id"]: (image["file_name"], image["width"], image["height"])
+            for image in data["images"]
+        }
+    except (KeyError, TypeError) as error:
+        raise AnnotationError(
+            f"Expected categories with 'id', and images with 'id', 'file_name', "
+            f"'width' and 'height' in {path}. Received an entry without {error}."
+        ) from None
+    if len(people) != 1:
+        raise AnnotationError(
+            f"Expected exactly one category with 'keypoints' in {path}. Received "
+            f"{len(people)}: {[c.get('name', c['id']) for c in people]}."
+        )
+    (person,) = people
+    skeleton = skeleton_from_category(person, f"{path}, category {person['id']!r}")
+    joints = len(skeleton)
+    for image_id, (file_name, width, height) in records.items():
+        where = f"{path}, image {image_id!r} ({file_name!r})"
+        records[image_id] = (file_name, *check_image_size(width, height, where))
+    found = {image_id: [] for image_id in records}
+    for number, annotation in enumerate(data["annotations"]):
+        where = f"{path}, annotations[{number}]"
+        if not isinstance(annotation, dict) or not {"image_id", "category_id"} <= set(
+            annotation
+        ):
+            raise AnnotationError(
+                f"Expected 'image_id' and 'category_id' in {where}. Received "
+                f"{annotation!r}."
+            )
+        if annotation["image_id"] not in records:
+            raise AnnotationError(
+                f"Expected image_id among the images' ids in {where}. Received "
+                f"{annotation['image_id']!r}."
+            )
+        if annotation["category_id"] not in categories:
+            raise AnnotationError(
+                f"Expected category_id among {sorted(categories)} in {where}. "
+                f"Received {annotation['category_id']!r}."
+            )
+        if annotation["category_id"] != person["id"] or annotation.get("iscrowd", 0):
+            continue
+        file_name, width, height = records[annotation["image_id"]]
+        where = f"{where} (image {file_name!r})"
+        points, flags = check_keypoints(
+            annotation.get("keypoints"), joints, where, width, height
+        )
+        found[annotation["image_id"]].append(
+            (points, flags, *_box_and_area(annotation, points, flags, where, width, height))
+        )
+    images = tuple(
+        ImageKeypoints(
+            file_name=file_name,
+            width=width,
+            height=height,
+            keypoints=np.asarray([p[0] for p in found[i]], np.float32).reshape(-1, joints, 2),
+            visibility=np.asarray([p[1] for p in found[i]], np.int8).reshape(-1, joints),
+            boxes=np.asarray([p[2] for p in found[i]], np.float32).reshape(-1, 4),
+            areas=np.asarray([p[3] for p in found[i]], np.float32).reshape(-1),
+        )
+        for i, (file_name, width, height) in records.items()
+    )
+    return KeypointAnnotationSet(images, skeleton)
+
+
+def _box_and_area(annotation, points, flags, where, width, height):
+    """The person's corner box and area (given, or from its keypoints)."""
+    if "bbox" in annotation:
+        bbox = annotation["bbox"]
+        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+            raise AnnotationError(
+                f"Expected bbox as [x, y, width, height] in {where}. Received {bbox!r}."
+            )
+        try:
+            x, y, w, h = (float(value) for value in bbox)
+            corners = [x, y, x + w, y + h]
+        except (TypeError, ValueError):
+            corners = bbox  # check_box names the values that are not numbers
+        box = check_box(corners, where, width, height)
+    else:
+        labeled = points[flags > 0]
+        box = (
+            np.concatenate([labeled.min(axis=0), labeled.max(axis=0)])
+            if len(labeled)
+            else np.zeros(4, np.float32)
+        )
+    area = annotation.get("area", float((box[2] - box[0]) * (box[3] - box[1])))
+    try:
+        area = float(area)
+    except (TypeError, ValueError):
+        area = math.nan
+    if not (math.isfinite(area) and area >= 0.0):
+        raise AnnotationError(
+            f"Expected 'area' as a finite number >= 0 in {where}. Received "
+            f"{annotation.get('area')!r}."
+        )
+    return box, area
+
