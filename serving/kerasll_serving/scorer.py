@@ -1,10 +1,12 @@
-"""`PoolScorer`: score an unlabeled pool with an exported model, keep the top-K."""
+"""`PoolScorer`: score an unlabeled pool with an exported model, keep the top-K
+(and, on request, a uniform random audit sample beside it)."""
 
 import math
 import os
 import warnings
 from numbers import Integral
 
+from kerasll_serving.audit import AUDIT, BOTH, PICK, AuditSample
 from kerasll_serving.checkpoint import Checkpoint, checkpoint_path
 from kerasll_serving.errors import OutputError, PoolError, ServingError
 from kerasll_serving.gallery import check_picks_image, write_picks_image
@@ -88,7 +90,7 @@ class PoolScorer:
 
     def score(self, pool, k=100, *, out=None, all_scores=None, picks_image=None,
               resume=False, checkpoint_every=10, progress=None, engine="local",
-              ray_address=None, num_actors=None):
+              ray_address=None, num_actors=None, audit=0, seed=0):
         """Scores every item of a pool and returns the K highest predicted losses.
 
         Args:
@@ -111,6 +113,12 @@ class PoolScorer:
             ray_address: Ray cluster to join ("auto", "ray://host:10001"); None
                 starts a local Ray instance unless one is running.
             num_actors: Ray scoring actors; None means one per GPU, or one.
+            audit: also keep a uniform random sample of this many items of
+                the whole pool (0 for none; see `kerasll_serving.audit`),
+                written to `out` with the picks and returned as
+                `ScoreResult.audit`.
+            seed: the audit sample's seed: the same seed and pool give the
+                same sample, resumed or on Ray.
 
         Returns:
             A `ScoreResult`.
@@ -150,13 +158,14 @@ class PoolScorer:
         if resume and engine == "ray":
             raise ServingError("Expected engine='local' with resume=True. "
                                "Received engine='ray', which does not resume.")
+        sample = AuditSample(audit, seed)
         with output_locks((out, all_scores, picks_image)):
             return self._score(pool, k, out, all_scores, picks_image, resume,
                                checkpoint_every, progress, engine, ray_address,
-                               num_actors)
+                               num_actors, sample)
 
     def _score(self, pool, k, out, all_scores, picks_image, resume, checkpoint_every,
-               progress, engine, ray_address, num_actors):
+               progress, engine, ray_address, num_actors, sample):
         """`score` once its arguments are valid and its outputs are locked."""
         opened = open_pool(pool, self.adapter)
         notes = []
@@ -166,19 +175,20 @@ class PoolScorer:
             warnings.warn(notes[-1], UserWarning, stacklevel=3)
         keep = min(k, len(opened))
         checkpoint = None
+        audit = sample if sample.size else None
         if engine == "ray":
             from kerasll_serving.ray_engine import run_ray
 
             output = run_ray(self, opened, keep, address=ray_address,
                              num_actors=num_actors, all_scores=all_scores,
-                             progress=progress)
+                             progress=progress, audit=audit)
         else:
-            checkpoint = self._checkpoint(out, opened, k, all_scores)
+            checkpoint = self._checkpoint(out, opened, k, all_scores, audit)
             output = run_local(
                 self.model, opened, keep, batch_size=self.batch_size,
                 decode_workers=self.decode_workers, checkpoint=checkpoint,
                 resume=resume, checkpoint_every=checkpoint_every,
-                all_scores=all_scores, progress=progress,
+                all_scores=all_scores, progress=progress, audit=audit,
             )
         try:
             result = self._finish(opened, output, out, picks_image, notes, engine)
@@ -190,7 +200,7 @@ class PoolScorer:
             checkpoint.remove()  # Last: the picks file is complete.
         return result
 
-    def _checkpoint(self, out, pool, k, all_scores):
+    def _checkpoint(self, out, pool, k, all_scores, audit):
         if out is None:
             return None
         fingerprint = {
@@ -200,6 +210,8 @@ class PoolScorer:
             "k": k,
             "all_scores": None if all_scores is None else os.path.abspath(all_scores),
         }
+        if audit is not None:  # Absent without one: older checkpoints still match.
+            fingerprint.update(audit=audit.size, seed=audit.seed)
         return Checkpoint(checkpoint_path(out), fingerprint)
 
     def _finish(self, pool, output, out, picks_image, notes, engine):
@@ -211,15 +223,9 @@ class PoolScorer:
             where = f"; see {errors_path(out)}" if out is not None else ""
             raise PoolError(f"Expected at least one readable item. Received a pool "
                             f"of {len(pool)} where every item was skipped{where}.")
-        index, loss, columns = output.top.ranked()
-        picks = []
-        for row, (item_index, value) in enumerate(zip(index.tolist(), loss.tolist())):
-            picks.append(Pick(rank=row + 1, item=pool.item_id(item_index),
-                              index=item_index, predicted_loss=value,
-                              nan=math.isnan(value),
-                              **describe(columns, row, self.contract)))
+        picks, audit = self._picks(pool, output)
         if out is not None:
-            write_picks(out, picks, self.contract)
+            write_picks(out, picks, self.contract, audit)
         if picks_image is not None:
             write_picks_image(picks_image, self.model, pool, picks)
         seconds = output.seconds
@@ -239,7 +245,35 @@ class PoolScorer:
             warnings=tuple(notes),
             out=None if out is None else os.fspath(out),
             picks_image=None if picks_image is None else os.fspath(picks_image),
+            audit=audit,
         )
+
+    def _picks(self, pool, output):
+        """The top-K `Pick`s and the audit sample's, roles marked when audited."""
+        ranked = output.top.ranked()
+        ranks = {item: row + 1 for row, item in enumerate(ranked[0].tolist())}
+        if output.audit is None:
+            return self._records(pool, ranked, ranks, None), []
+        index, keys, loss, columns = output.audit.ranked()
+        keys = dict(zip(index.tolist(), keys.tolist()))
+        return (self._records(pool, ranked, ranks, keys),
+                self._records(pool, (index, loss, columns), ranks, keys))
+
+    def _records(self, pool, ranked, ranks, keys):
+        """`Pick`s of `(index, loss, columns)`; `keys` None when not audited."""
+        index, loss, columns = ranked
+        records = []
+        for row, (item_index, value) in enumerate(zip(index.tolist(), loss.tolist())):
+            rank = ranks.get(item_index)
+            key = None if keys is None else keys.get(item_index)
+            role = None
+            if keys is not None:
+                role = PICK if key is None else (AUDIT if rank is None else BOTH)
+            records.append(Pick(rank=rank, item=pool.item_id(item_index),
+                                index=item_index, predicted_loss=value,
+                                nan=math.isnan(value), role=role, audit_key=key,
+                                **describe(columns, row, self.contract)))
+        return records
 
 
 def _check_distinct(out, all_scores):
