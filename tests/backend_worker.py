@@ -70,7 +70,7 @@ def _train_save(folder):
 
 
 def _imports(folder):
-    import kerasll.active.demo  # noqa: F401
+    import kerasll_cli.demo  # noqa: F401
     import kerasll.active.experiment  # noqa: F401
     import kerasll.cli  # noqa: F401
     import kerasll.data  # noqa: F401

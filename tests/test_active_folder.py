@@ -4,7 +4,7 @@ import pytest
 from click.testing import CliRunner
 
 from kerasll.active import folder
-from kerasll.active.demo import check_demo_folder, demo_config
+from kerasll_cli.demo import check_demo_folder, demo_config
 from kerasll.active.errors import OutputExistsError
 from kerasll.active.state import CycleRecord, ExperimentState, run_key
 from kerasll.cli import main

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from kerasll.active.demo import DEMO_STRATEGIES, demo_config
+from kerasll_cli.demo import DEMO_STRATEGIES, demo_config
 from kerasll.active.picks import plot_picks
 from kerasll.cli import main
 

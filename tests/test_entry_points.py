@@ -57,6 +57,7 @@ def test_kerasll_score_console_script_runs_on_onnxruntime_alone(scoring_args):
 
 
 @pytest.mark.slow
-def test_kerasll_export_help_loads_the_training_stack():
-    assert {"kerasll", "keras", "tensorflow"} <= set(
-        _heavy_imports("kerasll_cli:main", "export", "--help"))
+def test_kerasll_export_help_imports_no_heavy_package():
+    # The export command lives in kerasll_cli and loads the training stack
+    # only when it runs.
+    assert _heavy_imports("kerasll_cli:main", "export", "--help") == []

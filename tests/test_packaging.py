@@ -50,6 +50,8 @@ def test_every_kerasll_package_is_installed():
     configured = apply_configuration(Distribution(), ROOT / "pyproject.toml").packages
     found = {
         ".".join(path.parent.relative_to(ROOT).parts)
-        for path in (ROOT / "kerasll").rglob("__init__.py")
+        for top in ("kerasll", "kerasll_cli")
+        for path in (ROOT / top).rglob("__init__.py")
     }
+    assert {"kerasll_cli", "kerasll.active"} <= found
     assert found <= set(configured)

@@ -196,7 +196,7 @@ def export_command(
             "calibrates on representative inputs. Received none."
         )
     learner = _load_learner(model)
-    from kerasll.export.pipeline import to_onnx
+    from kerasll.export import to_onnx
 
     try:
         report = to_onnx(

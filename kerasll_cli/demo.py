@@ -1,21 +1,24 @@
-"""The demo: strategies compared on the embedded digits, in a few minutes on a CPU.
+"""`kerasll demo`: strategies compared on the embedded digits, in minutes on a CPU.
 
 `run_demo` runs a one-trial experiment with `learning_loss`,
 `learning_loss_safe`, `random` and `entropy`, draws what the learning-loss
 strategy picked in the last cycle beside random picks (`picks.png`), exports
 the final learning-loss model to ONNX and scores the remaining unlabeled pool
-with the device scorer (`score_pool_on_device`).
+with the device scorer (`score_pool_on_device`); `demo_command` is its
+click layer. It sits in the command layer because it drives the engine, the
+export and the device scorer together.
 """
 
 import dataclasses
 import time
 from pathlib import Path
 
+import click
 import numpy as np
 from kerasll_serving import PoolScorer
+from kerasll_serving.atomic import atomic_path
 from kerasll_serving.topk import top_indices
 
-from kerasll.active.atomic import atomic_path
 from kerasll.active.errors import OutputExistsError, ProtocolError, ResumeError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.picks import plot_picks
@@ -27,15 +30,20 @@ from kerasll.active.training import TrainingConfig
 from kerasll.data import load_digits
 from kerasll.export import to_onnx
 from kerasll.tasks.classification import ClassificationTask
+from kerasll_cli.options import config_default, library_errors, number, out_option
+from kerasll_cli.progress import ClickProgress
 
 DEMO_STRATEGIES = ("learning_loss", "learning_loss_safe", "random", "entropy")
 PICKS_FILE = "picks.png"
 ONNX_FILE = "learning_loss.onnx"
 POOL_FILE = "unlabeled_pool.npy"
 DEVICE_PICKS_FILE = "device_picks.csv"
+OUT_DIR = "demo-output"
+CYCLES = 5
+EPOCHS = 40
 
 
-def demo_config(cycles=5, epochs=40, seed=0):
+def demo_config(cycles=CYCLES, epochs=EPOCHS, seed=0):
     """The demo's protocol: digits, a CPU-sized CNN, one trial.
 
     100 random initial labels, then K = 100 per cycle from a random subset of
@@ -186,7 +194,12 @@ def _last_picks(state, strategy):
 
 
 def run_demo(
-    out_dir="demo-output", cycles=5, epochs=40, seed=0, echo=print, listener=None
+    out_dir=OUT_DIR,
+    cycles=CYCLES,
+    epochs=EPOCHS,
+    seed=0,
+    echo=print,
+    listener=None,
 ):
     """Runs the demo and prints its summary and artifact paths.
 
@@ -264,3 +277,34 @@ def run_demo(
         echo(f"  {name:<19} {path}")
     echo(f"Demo finished in {time.perf_counter() - started:.0f} s.")
     return artifacts
+
+
+@click.command()
+@out_option(
+    default=OUT_DIR,
+    show_default=True,
+    help="Folder for the demo's artifacts: new, empty, or an earlier demo's "
+    "(whose outputs are replaced; other files stay).",
+)
+@number("--cycles", CYCLES, "Training cycles, at least 2 (100 random labels, then "
+        "100 more per cycle).")
+@number("--epochs", EPOCHS, "Epochs per cycle.")
+@number("--seed", config_default(ExperimentConfig, "seed"),
+        "The one seed every random choice derives from.")
+def demo_command(out_dir, cycles, epochs, seed):
+    """Compare strategies on the embedded digits and show what they pick."""
+    try:
+        demo_config(cycles=cycles, epochs=epochs, seed=seed)  # Checks the numbers.
+    except ValueError as error:
+        raise click.ClickException(str(error)) from error
+    try:
+        run_demo(
+            out_dir,
+            cycles=cycles,
+            epochs=epochs,
+            seed=seed,
+            echo=click.echo,
+            listener=ClickProgress(),
+        )
+    except library_errors() as error:
+        raise click.ClickException(str(error)) from error

@@ -1,93 +1,45 @@
-"""`kerasll simulate` and `kerasll demo`: thin click layers over the library.
+"""`kerasll simulate`: a thin click layer over `run_experiment`.
 
 Library errors (bad protocol sizes, data, resume folders) become one line
 and exit code 1 through `click.ClickException`; no training starts before
-every input has been checked.
+every input has been checked. The options' defaults are the config
+dataclasses' (`ExperimentConfig`, `TrainingConfig`) and the tasks'.
 """
-
-import sys
 
 import click
 
-
-def _library_errors():
-    """The typed errors shown to the user as one line (imported lazily)."""
-    from kerasll.active.errors import ExperimentError
-    from kerasll.data import DataError
-
-    return (ExperimentError, DataError)
-
-
-class ClickProgress:
-    """An `ExperimentListener`: a progress bar per cycle, one line at its end.
-
-    Args:
-        echo: a callable printing one line.
-    """
-
-    def __init__(self, echo=click.echo):
-        self.echo = echo
-        self._bar = None
-        self._metric = "accuracy"
-
-    def experiment_started(self, config, task, out_dir):
-        self._metric = task.metric_name
-        self.echo(task.describe())
-        self.echo(
-            f"{', '.join(config.strategies)}: {config.trials} trial(s) x "
-            f"{config.cycles} cycles, {config.training.epochs} epochs each; "
-            f"results in {out_dir}/"
-        )
-
-    def cycle_started(self, strategy, trial, cycle, labeled, epochs):
-        label = f"{strategy} trial {trial} cycle {cycle} ({labeled} labels)"
-        self._bar = click.progressbar(length=epochs, label=label, file=sys.stderr)
-        self._bar.__enter__()
-
-    def epoch_finished(self, epoch, logs):
-        if self._bar is not None:
-            self._bar.update(1)
-
-    def cycle_finished(self, record, resumed=False):
-        if self._bar is not None:
-            self._bar.__exit__(None, None, None)
-            self._bar = None
-        rank = "-" if record.rank_accuracy is None else f"{record.rank_accuracy:.3f}"
-        timing = "resumed" if resumed else f"{record.seconds:.1f}s"
-        self.echo(
-            f"{record.strategy:<22} trial {record.trial}  cycle {record.cycle}  "
-            f"labeled {record.labeled:>6}  {self._metric} {record.accuracy:.4f}  "
-            f"rank accuracy {rank}  {timing}"
-        )
+from kerasll.active.experiment import run_experiment
+from kerasll.active.protocol import ExperimentConfig
+from kerasll.active.results import final_table
+from kerasll.active.training import TrainingConfig
+from kerasll.tasks import KINDS, load_task, task_class
+from kerasll_cli.options import config_default, library_errors, number, out_option
+from kerasll_cli.progress import ClickProgress
 
 
-def _number(name, default, help, type=int):
-    """A numeric option. Its range is the library's to check: a bad value is
-    the library's one-line error, which says what is expected."""
-    return click.option(name, type=type, default=default,
-                        show_default=default is not None, help=help)
+def _experiment(name):
+    return config_default(ExperimentConfig, name)
 
 
-def _out_option(**kwargs):
-    """--out: the folder a command writes into (simulate and demo)."""
-    return click.option("--out", "out_dir", type=click.Path(file_okay=False),
-                        **kwargs)
-
-
-_SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives from.")
+def _per_task(name):
+    """A training setting's default per task, e.g. "200 (classification)"."""
+    return ", ".join(
+        f"{getattr(task_class(kind).training_config(), name)} ({kind})"
+        for kind in KINDS
+    )
 
 
 @click.command()
 @click.option(
     "--task",
-    type=click.Choice(["classification", "detection"]),
-    default="classification",
+    type=click.Choice(KINDS),
+    default=_experiment("task"),
     show_default=True,
     help="What the model does: classify images, or detect objects (SSD).",
 )
 @click.option(
     "--dataset",
-    default="cifar10",
+    default=_experiment("dataset"),
     show_default=True,
     help="Classification: digits, cifar10, a .npz file (x_train, y_train, "
     "x_test, y_test) or a folder of class sub-folders. Detection: cifar10 "
@@ -131,42 +83,49 @@ _SEED_OPTION = _number("--seed", 0, "The one seed every random choice derives fr
     help="Built-in model: resnet18 (the paper's, default) or small_cnn "
     "(CPU-sized) for classification; ssd for detection.",
 )
-@_number("--width", 1.0, "Channel multiplier of the model.", type=float)
+@number("--width", _experiment("width"), "Channel multiplier of the model.",
+        type=float)
 @click.option(
     "--strategies",
-    default="learning_loss,entropy,coreset,random",
+    default=",".join(_experiment("strategies")),
     show_default=True,
     help="Comma-separated strategy names.",
 )
-@_number("--initial", 1000, "Random labels before the first cycle.")
-@_number("--budget", 1000, "K: labels added per cycle.")
-@_number("--subset", 10000, "M: random unlabeled items scored per cycle.")
-@_number("--cycles", 10, "Training cycles; cycle c trains on initial + c x budget "
-         "labels.")
-@_number("--epochs", None, "Epochs per cycle (lr drop at 80%, head detached at 60% "
-         "of them). Default: 200 (classification), 20 over each scene and its "
-         "mirror image (detection).")
-@_number("--trials", 5, "Repetitions; strategies share each trial's initial set and "
-         "seeds.")
-@_SEED_OPTION
-@_number("--batch-size", None, "Items per training step (default: 128, detection "
-         "32).")
-@_number("--learning-rate", None, "SGD learning rate (default: 0.1).", type=float)
-@_number("--margin", 1.0, "Ranking margin xi.", type=float)
-@_number("--weight", 1.0, "Weight lambda of the loss-prediction loss.", type=float)
+@number("--initial", _experiment("initial_size"),
+        "Random labels before the first cycle.")
+@number("--budget", _experiment("budget"), "K: labels added per cycle.")
+@number("--subset", _experiment("subset_size"),
+        "M: random unlabeled items scored per cycle.")
+@number("--cycles", _experiment("cycles"),
+        "Training cycles; cycle c trains on initial + c x budget labels.")
+@number("--epochs", None, "Epochs per cycle (lr drop at 80%, head detached at 60% "
+        f"of them; detection: over each scene and its mirror image). Default: "
+        f"{_per_task('epochs')}.")
+@number("--trials", _experiment("trials"),
+        "Repetitions; strategies share each trial's initial set and seeds.")
+@number("--seed", _experiment("seed"), "The one seed every random choice derives "
+        "from.")
+@number("--batch-size", None, f"Items per training step. Default: "
+        f"{_per_task('batch_size')}.")
+@number("--learning-rate", None, f"SGD learning rate. Default: "
+        f"{_per_task('learning_rate')}.", type=float)
+@number("--margin", config_default(TrainingConfig, "margin"), "Ranking margin xi.",
+        type=float)
+@number("--weight", config_default(TrainingConfig, "weight"),
+        "Weight lambda of the loss-prediction loss.", type=float)
 @click.option(
     "--warm-start/--from-scratch",
-    default=False,
+    default=_experiment("warm_start"),
     show_default=True,
     help="Start each cycle from the previous weights (paper's code).",
 )
 @click.option(
     "--warm-start-epochs",
     type=int,
-    default=None,
+    default=_experiment("warm_start_epochs"),
     help="Epochs of each warm-started cycle after the first (default: --epochs).",
 )
-@_out_option(required=True, help="Results folder.")
+@out_option(required=True, help="Results folder.")
 @click.option("--resume", is_flag=True, help="Continue the experiment in --out.")
 @click.option("--overwrite", is_flag=True, help="Replace results in --out.")
 @click.option(
@@ -219,11 +178,6 @@ def simulate_command(
     saved after every cycle, so --resume continues an interrupted run with
     identical results.
     """
-    from kerasll.active.experiment import run_experiment
-    from kerasll.active.protocol import ExperimentConfig
-    from kerasll.active.results import final_table
-    from kerasll.tasks import load_task, task_class
-
     try:
         kind = task_class(task)
         if model is not None:
@@ -259,7 +213,7 @@ def simulate_command(
             warm_start_epochs=warm_start_epochs,
             training=training,
         )
-    except (ValueError, *_library_errors()) as error:
+    except (ValueError, *library_errors()) as error:
         raise click.ClickException(str(error)) from error
     if deterministic:
         import keras
@@ -282,42 +236,10 @@ def simulate_command(
             listener=ClickProgress(),
             save_models=save_models,
         )
-    except _library_errors() as error:
+    except library_errors() as error:
         raise click.ClickException(str(error)) from error
     click.echo("")
     click.echo(final_table(result.paths["summary"].read_text(encoding="utf-8")))
     click.echo("")
     for name, path in result.paths.items():
         click.echo(f"{name:>8}: {path}")
-
-
-@click.command()
-@_out_option(
-    default="demo-output",
-    show_default=True,
-    help="Folder for the demo's artifacts: new, empty, or an earlier demo's "
-    "(whose outputs are replaced; other files stay).",
-)
-@_number("--cycles", 5, "Training cycles, at least 2 (100 random labels, then 100 "
-         "more per cycle).")
-@_number("--epochs", 40, "Epochs per cycle.")
-@_SEED_OPTION
-def demo_command(out_dir, cycles, epochs, seed):
-    """Compare strategies on the embedded digits and show what they pick."""
-    from kerasll.active.demo import demo_config, run_demo
-
-    try:
-        demo_config(cycles=cycles, epochs=epochs, seed=seed)  # Checks the numbers.
-    except ValueError as error:
-        raise click.ClickException(str(error)) from error
-    try:
-        run_demo(
-            out_dir,
-            cycles=cycles,
-            epochs=epochs,
-            seed=seed,
-            echo=click.echo,
-            listener=ClickProgress(),
-        )
-    except _library_errors() as error:
-        raise click.ClickException(str(error)) from error

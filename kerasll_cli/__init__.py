@@ -1,10 +1,17 @@
-"""The `kerasll` command line: a thin layer over the library.
+"""The `kerasll` command line: the layer above the library.
 
-This module sits outside the `kerasll` package on purpose: importing
-`kerasll` loads TensorFlow (it registers `LossLearner` for
-`keras.models.load_model`). Each sub-command lives beside the code it drives
-and is imported only when it runs, so `kerasll --help` and `kerasll score`
-(the TensorFlow-free `kerasll_serving` scorer) never import `kerasll`.
+Each sub-command is a thin click layer over the library: it parses, calls
+one function and turns library errors into one line (`click.ClickException`).
+This package sits outside `kerasll` on purpose: importing `kerasll` loads
+TensorFlow (it registers `LossLearner` for `keras.models.load_model`). Each
+sub-command's module is imported only when it runs, so `kerasll --help` and
+`kerasll score` (the TensorFlow-free `kerasll_serving` scorer) never import
+`kerasll`.
+
+- `simulate`: `kerasll_cli.simulate`; `demo`: `kerasll_cli.demo`;
+  `export`: `kerasll_cli.export`; `score`: `kerasll_serving.cli`.
+- `project`: `kerasll.project.commands`, which moves to
+  `kerasll_cli/project.py`.
 """
 
 import importlib
@@ -12,9 +19,9 @@ import importlib
 import click
 
 _COMMANDS = {
-    "demo": ("kerasll.active.commands", "demo_command"),
-    "simulate": ("kerasll.active.commands", "simulate_command"),
-    "export": ("kerasll.export.command", "export_command"),
+    "demo": ("kerasll_cli.demo", "demo_command"),
+    "simulate": ("kerasll_cli.simulate", "simulate_command"),
+    "export": ("kerasll_cli.export", "export_command"),
     "project": ("kerasll.project.commands", "project_group"),
     "score": ("kerasll_serving.cli", "main"),
 }
