@@ -101,9 +101,11 @@ def oks_average_precision(
     """COCO keypoint AP (OKS), one person per image, through pycocotools.
 
     The ground truth is one person per image with its labeled keypoints
-    (flag > 0) and `areas` as OKS's scale s^2; an image without labeled
-    keypoints is ignored, as COCO ignores such people. The predictions are
-    one person per image, ranked by `scores` across images.
+    (flag > 0) and `areas` as OKS's scale s^2. A person without labeled
+    keypoints is ignored, as COCO ignores such people: pycocotools then
+    matches a prediction against the box of the person's keypoints, and one
+    inside it is ignored too, one far from it is a false positive. The
+    predictions are one person per image, ranked by `scores` across images.
 
     Args:
         true_keypoints: (n, J, 2) pixel coordinates.
@@ -156,9 +158,13 @@ def oks_average_precision(
         index = image_id - 1
         images.append({"id": image_id})
         flags = np.where(labeled[index], 2, 0)
-        seen = true_keypoints[index][labeled[index]]
-        corner = seen.min(axis=0) if len(seen) else np.zeros(2)
-        size = seen.max(axis=0) - corner if len(seen) else np.zeros(2)
+        # The box of the labeled keypoints, else of all: pycocotools matches
+        # a prediction against it when the person has no labeled keypoint.
+        seen = true_keypoints[index][labeled[index]] if labeled[index].any() else (
+            true_keypoints[index]
+        )
+        corner = seen.min(axis=0)
+        size = seen.max(axis=0) - corner
         truths.append({
             "id": image_id,
             "image_id": image_id,
