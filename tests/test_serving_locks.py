@@ -1,5 +1,8 @@
 """Two scoring runs never share an output; outputs never overwrite each other."""
 
+import errno
+import fcntl
+import os
 import subprocess
 import sys
 
@@ -11,7 +14,8 @@ from serving_fixtures import models, random_images  # noqa: F401 (a fixture)
 
 from kerasll_serving import OutputError, PoolScorer
 from kerasll_serving.cli import main
-from kerasll_serving.locks import lock_path, output_locks
+from kerasll_serving.locks import (ReplacedLock, check_still_linked, lock_path,
+                                   output_locks)
 
 HOLD = """
 import sys
@@ -44,8 +48,56 @@ def test_the_lock_is_released_when_a_run_fails(models, tmp_path):
     out = tmp_path / "picks.csv"
     with pytest.raises(Exception):
         PoolScorer(models["gray"]).score(tmp_path / "missing.npy", k=3, out=out)
+    assert not os.path.exists(lock_path(out))
     with output_locks([out]):
         pass
+
+
+def test_a_finished_run_leaves_no_lock_files(models, pool, tmp_path):
+    out = tmp_path / "picks.csv"
+    PoolScorer(models["gray"]).score(pool, k=3, out=out,
+                                     all_scores=tmp_path / "all.csv")
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "all.csv", "picks.csv", "picks.csv.errors.csv", "pool.npy"]
+
+
+def test_a_killed_runs_lock_file_is_taken_over_and_removed(tmp_path):
+    out = tmp_path / "picks.csv"
+    open(lock_path(out), "w").close()  # What kill -9 leaves: a file, no lock.
+    with output_locks([out]):
+        assert os.path.exists(lock_path(out))
+    assert not os.path.exists(lock_path(out))
+
+
+def test_a_lock_taken_on_a_deleted_lock_file_is_refused(tmp_path):
+    """The race deleting lock files opens: B opens the lock file, A deletes
+    it and releases, B locks the deleted file while C locks a new one. B's
+    check sees that its file is no longer at the path, so B opens it again."""
+    out = tmp_path / "picks.csv"
+    with output_locks([out]):                              # A holds the lock.
+        stale = os.open(lock_path(out), os.O_RDWR)         # B opens the file.
+    try:
+        fcntl.flock(stale, fcntl.LOCK_EX | fcntl.LOCK_NB)  # B locks the old file.
+        with pytest.raises(ReplacedLock):
+            check_still_linked(lock_path(out))(stale)      # Gone: B must retry.
+        with output_locks([out]):                          # C takes a new file...
+            with pytest.raises(ReplacedLock):              # ...which B now sees.
+                check_still_linked(lock_path(out))(stale)
+            fresh = os.open(lock_path(out), os.O_RDWR)
+            check_still_linked(lock_path(out))(fresh)      # The live file passes.
+            os.close(fresh)
+    finally:
+        os.close(stale)
+
+
+def test_a_filesystem_without_flock_is_a_clear_error(tmp_path, monkeypatch):
+    def no_flock(descriptor, operation):
+        raise OSError(errno.ENOSYS, "Function not implemented")
+
+    monkeypatch.setattr(fcntl, "flock", no_flock)
+    with pytest.raises(OutputError, match=r"Expected a filesystem with file locks"):
+        with output_locks([tmp_path / "picks.csv"]):
+            pass
 
 
 def test_the_cli_refuses_an_output_locked_by_another_process(models, pool, tmp_path):
