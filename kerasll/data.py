@@ -48,6 +48,9 @@ class ImageDataset:
         y_test: int64 labels (N_test,).
         class_names: one name per class.
         augmentation: the training-time `Augmentation` for these images.
+        groups: None, or int64 (N,): for each training item, the index of
+            the original image it is a near-duplicate of
+            (`kerasll.pools.with_near_duplicates`).
     """
 
     name: str
@@ -57,6 +60,14 @@ class ImageDataset:
     y_test: np.ndarray
     class_names: tuple
     augmentation: Augmentation
+    groups: np.ndarray | None = None
+
+    def __post_init__(self):
+        if self.groups is not None and np.shape(self.groups) != (len(self.x_train),):
+            raise DataError(
+                f"Expected groups of shape ({len(self.x_train)},), one per training "
+                f"image. Received shape {np.shape(self.groups)}"
+            )
 
     @property
     def num_classes(self):
@@ -94,7 +105,8 @@ class ImageDataset:
     def fingerprint(self):
         """A SHA-256 of the arrays, to recognise the same data on resume."""
         digest = hashlib.sha256()
-        for array in (self.x_train, self.y_train, self.x_test, self.y_test):
+        arrays = [self.x_train, self.y_train, self.x_test, self.y_test]
+        for array in arrays if self.groups is None else [*arrays, self.groups]:
             digest.update(str(array.shape).encode())
             digest.update(np.ascontiguousarray(array).tobytes())
         return digest.hexdigest()
