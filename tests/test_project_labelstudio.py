@@ -2,23 +2,29 @@
 
 The `label-studio` package lives in its own virtual environment
 (`make label-studio`; its pins clash with TensorFlow's). The test starts the
-server on 127.0.0.1 on a free port with a temporary data folder, creates a
-project through the REST API with the project's labeling config, imports
-the tasks file (with the model's pre-annotations), submits one annotation
-per task through the API, exports JSON, imports the export into the kerasll
-project (twice: the second import changes nothing), and stops the server.
+server on 127.0.0.1 on a free port with a temporary data folder and local
+files served as the README says, creates a project through the REST API with
+the project's labeling config, runs `kerasll project tasks --label-studio`
+(which connects the images' folder and imports the tasks with the model's
+pre-annotations; a second run imports nothing), loads a task's image through
+the server as a logged-in browser does, submits one annotation per task
+through the API, exports JSON, imports the export into the kerasll project
+(twice: the second import changes nothing), and stops the server.
 
 It skips, printing why, only when the package cannot be installed.
 """
 
+import http.cookiejar
 import json
 import os
+import re
 import signal
 import socket
 import sqlite3
 import subprocess
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 
@@ -40,6 +46,7 @@ EXECUTABLE = Path(os.environ.get("KERASLL_LABEL_STUDIO",
 INSTALLED = (Path(os.environ["KERASLL_LABEL_STUDIO"]) if "KERASLL_LABEL_STUDIO"
              in os.environ else VENV / ".installed")  # make's stamp
 TOKEN = "0123456789abcdef0123456789abcdef01234567"
+USER, PASSWORD = "annotator@example.com", "kerasll-test-1"
 # Healthy in 35-100 s on an idle machine; far longer on a loaded one.
 START_S = 600
 
@@ -93,8 +100,8 @@ class _Server:
         self.process = subprocess.Popen(
             [str(executable), "start", "--no-browser", "--internal-host",
              "127.0.0.1", "--port", self.url.rsplit(":", 1)[1], "--data-dir",
-             str(data_dir), "--username", "annotator@example.com", "--password",
-             "kerasll-test-1", "--user-token", TOKEN, "--enable-legacy-api-token"],
+             str(data_dir), "--username", USER, "--password", PASSWORD,
+             "--user-token", TOKEN, "--enable-legacy-api-token"],
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
@@ -131,6 +138,21 @@ class _Server:
         except urllib.error.HTTPError as error:
             pytest.fail(f"{method} {path}: {error.code} {error.read()[:500]!r}")
 
+    def browser(self):
+        """A URL opener logged in through the login form, as a browser is."""
+        opener = urllib.request.build_opener(
+            urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
+        with opener.open(f"{self.url}/user/login/", timeout=60) as reply:
+            page = reply.read().decode()
+        csrf = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
+        form = urllib.parse.urlencode({"email": USER, "password": PASSWORD,
+                                       "csrfmiddlewaretoken": csrf}).encode()
+        request = urllib.request.Request(f"{self.url}/user/login/", data=form,
+                                         headers={"Referer": f"{self.url}/user/login/"})
+        with opener.open(request, timeout=60) as reply:
+            assert "/user/login" not in reply.geturl(), "login refused"
+        return opener
+
     def stop(self):
         if self.process.poll() is None:
             os.killpg(self.process.pid, signal.SIGTERM)
@@ -165,26 +187,43 @@ def _labeled_project(tmp_path):
     assert cli("labels", project, labels).exit_code == 0
     assert cli("train", project, *TRAIN_ARGS).exit_code == 0
     assert cli("select", project, "--k", "8").exit_code == 0
-    result = cli("tasks", project, "--document-root", tmp_path)
-    assert result.exit_code == 0, result.output
     return project, truth
 
 
 def test_round_trip_through_label_studio(tmp_path, label_studio):
     project, truth = _labeled_project(tmp_path)
     print(f"label-studio healthy after {label_studio.wait_healthy():.0f} s")
-    tasks = json.loads((project / "tasks" / "round-2.json").read_text())
-
     created = label_studio.call("POST", "/api/projects/", {
         "title": "kerasll digits",
         "label_config": (project / "label_config.xml").read_text(),
     })
-    imported = label_studio.call(
-        "POST", f"/api/projects/{created['id']}/import?return_task_ids=true", tasks)
-    assert imported["task_count"] == len(tasks) == 8
-    assert imported["prediction_count"] == 8  # The model's pre-annotations.
+    # The README's step: the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT
+    # is the tasks' --document-root (here tmp_path, see the fixture).
+    setup = ["--document-root", tmp_path, "--label-studio", label_studio.url,
+             "--token", TOKEN, "--ls-project", created["id"]]
+    result = cli("tasks", project, *setup)
+    assert result.exit_code == 0, result.output
+    assert "1 image folder(s) connected" in result.output
+    assert "8 task(s) imported, 0 already there" in result.output
+    again = cli("tasks", project, *setup)
+    assert "0 image folder(s) connected; 0 task(s) imported, 8 already" in again.output
 
-    for task_id in imported["task_ids"]:
+    listed = label_studio.call("GET", f"/api/tasks/?project={created['id']}")
+    task_ids = sorted(task["id"] for task in listed["tasks"])
+    assert len(task_ids) == 8
+    shown = label_studio.call("GET", f"/api/tasks/{task_ids[0]}/")
+    assert shown["predictions"]  # The model's pre-annotation.
+    url = urllib.parse.urljoin(label_studio.url, shown["data"]["image"])
+    with label_studio.browser().open(url, timeout=60) as reply:
+        assert reply.status == 200
+        served = reply.read()
+    connection = sqlite3.connect(project / "manifest.sqlite")
+    (path,) = connection.execute("SELECT path FROM items WHERE id = ?",
+                                 (shown["data"]["kerasll_item"],)).fetchone()
+    connection.close()
+    assert served == Path(path).read_bytes()
+
+    for task_id in task_ids:
         task = label_studio.call("GET", f"/api/tasks/{task_id}/")
         label = true_label(truth, task["data"]["image"])
         label_studio.call("POST", f"/api/tasks/{task_id}/annotations/", {

@@ -174,16 +174,36 @@ def select_command(directory, pick_files, k, merge, at_random, seed):
 @click.option("--document-root", default="/", show_default=True,
               help="Image URLs are paths relative to this folder "
                    "(Label Studio: LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT).")
-def tasks_command(directory, format_name, out, round_id, url_prefix, document_root):
+@click.option("--label-studio", "label_studio_url", default=None, metavar="URL",
+              help="Also set up this Label Studio server's project --ls-project: "
+                   "connect the images' folders (Local Storage) and import the "
+                   "tasks it does not have.")
+@click.option("--token", envvar="LABEL_STUDIO_TOKEN", default=None,
+              help="Label Studio legacy API token (or LABEL_STUDIO_TOKEN).")
+@click.option("--ls-project", type=click.IntRange(min=1), default=None,
+              help="Label Studio project id (in its URL: /projects/ID).")
+def tasks_command(directory, format_name, out, round_id, url_prefix, document_root,
+                  label_studio_url, token, ls_project):
     """Write a round's picks as annotation tasks with the model's predictions."""
-    from kerasll.project.tasks import write_tasks
+    from kerasll.project.tasks import publish_round, write_tasks
 
+    server = (label_studio_url, token, ls_project)
+    if any(server) and (not all(server) or format_name != "label-studio"):
+        raise click.UsageError(
+            "Expected --label-studio, --token and --ls-project together, with "
+            f"--format label-studio. Received --label-studio={label_studio_url!r}, "
+            f"--token {'given' if token else 'missing'}, --ls-project={ls_project}, "
+            f"--format={format_name}"
+        )
+    urls = {"url_prefix": url_prefix, "document_root": document_root}
     try:
         with _open(directory) as manifest:
-            path, count = write_tasks(manifest, format_name, out, round_id,
-                                      url_prefix=url_prefix,
-                                      document_root=document_root)
+            published = label_studio_url and publish_round(
+                manifest, label_studio_url, token, ls_project, round_id, **urls)
+            path, count = write_tasks(manifest, format_name, out, round_id, **urls)
         click.echo(f"Wrote {count} task(s) to {path}")
+        if published:
+            click.echo(published.summary())
     except _errors() as error:
         raise _fail(error) from None
 
