@@ -13,12 +13,13 @@ items, and two devices' samples merge by the same rule. Memory: `size` items
 plus one batch.
 """
 
-import numbers
+from numbers import Integral
 
 import numpy as np
 
 from kerasll_serving.errors import ServingError
 from kerasll_serving.topk import TopK, select_top
+from kerasll_serving.validation import Interval, validate_arguments
 
 # Philox yields four 64-bit words per counter block; an item takes the first.
 _WORDS_PER_BLOCK = 4
@@ -28,28 +29,28 @@ _LOSS_COLUMN = "audit_loss"
 PICK, AUDIT, BOTH = "pick", "audit", "pick+audit"
 
 
+PARAMETER_CONSTRAINTS = {
+    "audit": [Interval(Integral, 0, None, closed="left")],
+    "seed": [Interval(Integral, 0, 2 ** 64 - 1, closed="both")],
+}
+
+
 def check_audit(audit, seed):
-    """Validates the audit size and seed.
+    """Validates the audit size and seed (see `PARAMETER_CONSTRAINTS`).
 
     Args:
         audit: how many items to sample (0 for none).
-        seed: the random seed (an integer >= 0).
+        seed: the random seed (an integer in [0, 2**64 - 1]).
 
     Returns:
         `(audit, seed)` as ints.
 
     Raises:
-        ServingError: either is not an integer in range.
+        ServingError: either is outside its constraints.
     """
-    for name, value in (("audit", audit), ("seed", seed)):
-        if not isinstance(value, numbers.Integral) or isinstance(value, bool) \
-                or value < 0:
-            raise ServingError(f"Expected {name} to be an integer >= 0. "
-                               f"Received: {value!r}")
-    if seed >= 2 ** 64:
-        raise ServingError(f"Expected seed to be an integer < 2**64. Received: "
-                           f"{seed!r}")
-    return int(audit), int(seed)
+    checked = validate_arguments(PARAMETER_CONSTRAINTS,
+                                 {"audit": audit, "seed": seed}, ServingError)
+    return checked["audit"], checked["seed"]
 
 
 def item_keys(seed, index):
