@@ -213,9 +213,12 @@ def test_near_duplicates_refuse_images_jpeg_cannot_hold():
         with_near_duplicates(scaled)
 
 
-def test_groups_must_align_with_the_pool():
+def test_groups_must_align_with_the_pool_and_count_in_its_fingerprint():
+    dataset = _balanced(per_class=2)
     with pytest.raises(DataError, match=r"groups of shape \(8,\).*\(7,\)"):
-        dataclasses.replace(_balanced(per_class=2), groups=np.arange(7))
+        dataclasses.replace(dataset, groups=np.arange(7))
+    grouped = dataclasses.replace(dataset, groups=np.arange(8) // 2)
+    assert grouped.fingerprint() != dataset.fingerprint()
 
 
 # Both together
