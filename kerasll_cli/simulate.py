@@ -80,8 +80,9 @@ def _per_task(name):
 @click.option(
     "--model",
     default=None,
-    help="Built-in model: resnet18 (the paper's, default) or small_cnn "
-    "(CPU-sized) for classification; ssd for detection.",
+    help="Built-in model: resnet18 (the paper's) or small_cnn (CPU-sized) for "
+    "classification; ssd for detection. Default: the task's choice "
+    "(classification: small_cnn below 32x32 images).",
 )
 @number("--width", _experiment("width"), "Channel multiplier of the model.",
         type=float)
@@ -89,7 +90,28 @@ def _per_task(name):
     "--strategies",
     default=",".join(_experiment("strategies")),
     show_default=True,
-    help="Comma-separated strategy names.",
+    help="Comma-separated strategy specs: a name (learning_loss_safe, random, "
+    "random_control, entropy, badge, coreset, ...) or SCORE+RULE "
+    "(predicted_loss+stochastic, hybrid+balanced, ...), parameters after colons: "
+    "learning_loss_safe:audit_share=0.2, predicted_loss+stochastic:temperature=2.",
+)
+@click.option(
+    "--long-tail",
+    "imbalance_ratio",
+    type=float,
+    default=None,
+    metavar="RATIO",
+    help="Classification: make the pool long-tailed (largest class RATIO times the "
+    "smallest, exponential profile); the test set stays balanced.",
+)
+@click.option(
+    "--duplicates",
+    "copies",
+    type=int,
+    default=None,
+    metavar="COPIES",
+    help="Classification: every pool image present as COPIES near-duplicates "
+    "(shifts, brightness, JPEG), as consecutive frames are.",
 )
 @number("--initial", _experiment("initial_size"),
         "Random labels before the first cycle.")
@@ -152,6 +174,8 @@ def simulate_command(
     model,
     width,
     strategies,
+    imbalance_ratio,
+    copies,
     initial,
     budget,
     subset,
@@ -195,7 +219,7 @@ def simulate_command(
             detection.update(train_count=scenes[0], test_count=scenes[1])
         data = load_task(
             task, dataset, data=data_path, seed=seed, image_size=image_size or None,
-            **detection,
+            imbalance_ratio=imbalance_ratio, copies=copies, **detection,
         )
         config = ExperimentConfig(
             task=task,
@@ -215,6 +239,9 @@ def simulate_command(
         )
     except (ValueError, *library_errors()) as error:
         raise click.ClickException(str(error)) from error
+    if model is None:
+        chosen, reason = data.default_model()
+        click.echo(f"Model: {chosen}, {reason} (--model names another)")
     if deterministic:
         import keras
 

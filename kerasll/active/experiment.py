@@ -54,6 +54,7 @@ from kerasll.active.batch import Audit, Draw
 from kerasll.active.pool import UNLABELED
 from kerasll.active.strategies import SHARED_STREAM, get_strategy
 from kerasll.active.task import Task
+from kerasll.pools import duplicate_picks
 from kerasll.active.training import make_model, train_model
 
 
@@ -343,6 +344,10 @@ class _Experiment:
         model = self._train(run, cycle, labeled, training)
         test_view = task.view(model, "test", training.eval_batch_size)
         metrics = describe_test_set(test_view, task.evaluate(test_view))
+        recalls = task.class_recalls(test_view)
+        if recalls is not None:
+            metrics["balanced_accuracy"] = float(np.mean(recalls))
+            metrics["worst_class_recall"] = float(np.min(recalls))
         last = cycle == config.cycles - 1
         picks = {} if last else self._select(run, cycle, model, labeled)
         previous = folder.weights_path(self.out_dir, strategy.name, run.trial, cycle - 1)
@@ -367,6 +372,8 @@ class _Experiment:
             entropy_spearman=metrics["entropy_spearman"],
             seconds=time.perf_counter() - started,
             warm_start=warm,
+            balanced_accuracy=metrics.get("balanced_accuracy"),
+            worst_class_recall=metrics.get("worst_class_recall"),
             **picks,
         )
         run.records.append(record)
@@ -414,6 +421,11 @@ class _Experiment:
         run.audits.append(self._audit(strategy, view, selection.audit))
         if selection.audit is not None:
             diagnostics["head_share"] = 1.0 - len(selection.audit) / config.budget
+        groups = task.item_groups()
+        if groups is not None:
+            diagnostics["duplicate_picks"] = duplicate_picks(
+                selection.indices, groups, labeled
+            )
         run.pool.label(selection.indices, cycle + 1)
         scores = None if selection.scores is None else selection.scores.tolist()
         run.scores.append(scores)

@@ -34,7 +34,16 @@ def task_class(kind):
     raise ValueError(f"Expected task in {list(KINDS)}. Received: task={kind!r}")
 
 
-def load_task(kind, source, data=None, seed=0, image_size=None, **kwargs):
+def load_task(
+    kind,
+    source,
+    data=None,
+    seed=0,
+    image_size=None,
+    imbalance_ratio=None,
+    copies=None,
+    **kwargs,
+):
     """Loads a data source as a task of the given kind.
 
     Args:
@@ -45,6 +54,12 @@ def load_task(kind, source, data=None, seed=0, image_size=None, **kwargs):
         data: the CIFAR-10 npz, for "cifar10".
         seed: seed of generated scenes and of splits.
         image_size: (height, width) to resize images to.
+        imbalance_ratio: classification: make the pool long-tailed, the
+            largest class this many times the smallest
+            (`kerasll.pools.long_tailed`); the test set stays balanced.
+        copies: classification: make every pool image `copies`
+            near-duplicates, as consecutive frames are
+            (`kerasll.pools.with_near_duplicates`), after `imbalance_ratio`.
         **kwargs: more arguments of the detection loader (scene counts,
             images folder).
 
@@ -56,6 +71,12 @@ def load_task(kind, source, data=None, seed=0, image_size=None, **kwargs):
             `SceneDataError`, `AnnotationError` are `ValueError`s).
     """
     task_class(kind)
+    pool_options = {"imbalance_ratio": imbalance_ratio, "copies": copies}
+    if kind == "detection" and any(v is not None for v in pool_options.values()):
+        raise ValueError(
+            "Expected no pool options (imbalance ratio, copies) for a detection "
+            f"task. Received {pool_options}"
+        )
     if kind == "detection":
         from kerasll.tasks.detection import load_detection_task
 
@@ -66,11 +87,15 @@ def load_task(kind, source, data=None, seed=0, image_size=None, **kwargs):
             f"{sorted(kwargs)}"
         )
     from kerasll.data import load_dataset
+    from kerasll.pools import long_tailed, with_near_duplicates
     from kerasll.tasks.classification import ClassificationTask
 
-    return ClassificationTask(
-        load_dataset(source, data=data, seed=seed, image_size=image_size)
-    )
+    dataset = load_dataset(source, data=data, seed=seed, image_size=image_size)
+    if imbalance_ratio is not None:
+        dataset = long_tailed(dataset, imbalance_ratio, seed=seed)
+    if copies is not None:
+        dataset = with_near_duplicates(dataset, copies, seed=seed)
+    return ClassificationTask(dataset)
 
 
 __all__ = ["KINDS", "load_task", "task_class"]
