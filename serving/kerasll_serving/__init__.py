@@ -10,6 +10,7 @@ import importlib
 from kerasll_serving.contract import (
     ContractError,
     InputSpec,
+    LossQuantiles,
     ModelContract,
     Preprocessing,
 )
@@ -30,12 +31,15 @@ _LAZY = {
     "ScoreResult": "kerasll_serving.results",
     "Pick": "kerasll_serving.results",
     "SkippedItem": "kerasll_serving.results",
+    "StreamResult": "kerasll_serving.results",
+    "StreamSelector": "kerasll_serving.selector",
 }
 __all__ = [
     "CheckpointError",
     "ContractError",
     "EngineError",
     "InputSpec",
+    "LossQuantiles",
     "MissingDependencyError",
     "ModelContract",
     "ModelError",

@@ -98,8 +98,16 @@ class AuditSample:
         """
         if not self.size or not len(index):
             return
+        index = np.asarray(index, dtype=np.int64)
         keys = item_keys(self.seed, index)
-        self._top.push(index, -keys, {**columns, _LOSS_COLUMN: np.asarray(loss)})
+        columns = {**columns, _LOSS_COLUMN: np.asarray(loss)}
+        if len(self._top) >= self.size:  # Full: only smaller keys can enter.
+            entering = keys <= -self._top.loss.min()
+            if not entering.any():
+                return
+            index, keys = index[entering], keys[entering]
+            columns = {name: values[entering] for name, values in columns.items()}
+        self._top.push(index, -keys, columns)
 
     def candidates(self, index):
         """Positions of a batch's items that could enter any sample of this

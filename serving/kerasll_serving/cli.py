@@ -2,7 +2,8 @@
 
 A thin click layer: click types validate the arguments, and every error the
 library raises on purpose (a `ServingError`) becomes a one-line
-`click.ClickException` (exit code 1, no traceback).
+`click.ClickException` (exit code 1, no traceback). `--stream` selects from
+arrivals instead of ranking a pool (`kerasll_serving.streaming`).
 """
 
 import warnings
@@ -15,11 +16,16 @@ from kerasll_serving.predictions import DISPLAY_THRESHOLD
 from kerasll_serving.session import PROVIDER_CHOICES
 
 _PATH = click.Path(dir_okay=False, writable=True)
+# Options of one mode only: given in the other, they are refused.
+_POOL_ONLY = ("k", "checkpoint_every", "all_scores", "picks_image", "engine",
+              "ray_address", "num_actors")
+_STREAM_ONLY = ("rate", "per_hour", "window", "poll", "idle_timeout")
+DEFAULT_RATE = 0.01
 
 
 @click.command(name="score")
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
-@click.argument("pool", type=click.Path(exists=True))
+@click.argument("pool", type=click.Path(exists=True, allow_dash=True))
 @click.option("--k", type=click.IntRange(min=1), default=100, show_default=True,
               help="How many items to pick.")
 @click.option("--out", type=_PATH, required=True,
@@ -54,24 +60,57 @@ _PATH = click.Path(dir_okay=False, writable=True)
                    "to OUT (role column: pick, audit or pick+audit).")
 @click.option("--seed", type=click.IntRange(min=0, max=2 ** 64 - 1), default=0,
               show_default=True, help="Seed of the --audit sample.")
-def main(model, pool, k, out, batch_size, providers, threads, resume,
+@click.option("--stream", is_flag=True,
+              help="Select from arrivals: POOL is a folder watched for new images, "
+                   "or - for image paths on stdin; each item is kept or not as it "
+                   "comes (--resume continues after a kill).")
+@click.option("--rate", type=click.FloatRange(min=0, max=1, min_open=True),
+              default=None, help=f"--stream: share of items to keep "
+                                 f"(default {DEFAULT_RATE} unless --per-hour).")
+@click.option("--per-hour", type=click.FloatRange(min=0, min_open=True),
+              default=None, help="--stream: items to keep per hour instead of a rate.")
+@click.option("--window", type=click.IntRange(min=2), default=2000, show_default=True,
+              help="--stream: recent scores the threshold is the quantile of.")
+@click.option("--poll", type=click.FloatRange(min=0, min_open=True), default=1.0,
+              show_default=True, help="--stream: seconds between looks at the folder.")
+@click.option("--idle-timeout", type=click.FloatRange(min=0), default=60.0,
+              show_default=True,
+              help="--stream: stop after this many seconds without a new item.")
+@click.pass_context
+def main(context, model, pool, k, out, batch_size, providers, threads, resume,
          checkpoint_every, all_scores, picks_image, quiet, engine, ray_address,
-         num_actors, audit, seed):
+         num_actors, audit, seed, stream, rate, per_hour, window, poll, idle_timeout):
     """Scores the unlabeled POOL with MODEL and writes the K items with the
     highest predicted loss to OUT.
 
     POOL is a directory of images (.jpg, .jpeg, .png, .bmp, .gif, .tif,
     .tiff, .webp), a .npy or .npz array, or a .txt file listing image paths.
+    With --stream, POOL is a folder of arriving images or - (stdin).
     """
     if engine != "ray" and (ray_address is not None or num_actors is not None):
         raise click.UsageError("--ray-address and --num-actors need --engine ray.")
+    _check_mode(context, stream, pool)
     from kerasll_serving.scorer import PoolScorer
 
     try:
         scorer = PoolScorer(model, providers=providers.lower(), batch_size=batch_size,
                             threads=threads or None)
+        if stream:
+            from kerasll_serving.selector import StreamSelector
+
+            selector = StreamSelector(
+                DEFAULT_RATE if rate is None and per_hour is None else rate,
+                per_hour=per_hour, window=window,
+                reference=scorer.contract.predicted_loss_quantiles,
+                audit=audit, seed=seed)
         if not quiet:
             click.echo(scorer.model.describe_provider(), err=True)
+        if stream:
+            result = scorer.stream(pool, selector, out=out, resume=resume, poll=poll,
+                                   idle_timeout=idle_timeout)
+            if not quiet:
+                click.echo(result.summary(), err=True)
+            return
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UserWarning)
             result = scorer.score(
@@ -87,3 +126,16 @@ def main(model, pool, k, out, batch_size, providers, threads, resume,
         click.echo(f"Warning: {warning.message}", err=True)
     if not quiet:
         click.echo(result.summary(), err=True)
+
+
+def _check_mode(context, stream, pool):
+    """Refuses options of the other mode, and "-" outside --stream."""
+    given = [name for name in (_POOL_ONLY if stream else _STREAM_ONLY)
+             if context.get_parameter_source(name)
+             is not click.core.ParameterSource.DEFAULT]
+    if given:
+        options = ", ".join("--" + name.replace("_", "-") for name in given)
+        mode = "pools (without --stream)" if stream else "--stream"
+        raise click.UsageError(f"{options}: only for {mode}.")
+    if pool == "-" and not stream:
+        raise click.UsageError("POOL '-' (paths on stdin) needs --stream.")

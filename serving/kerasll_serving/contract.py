@@ -3,11 +3,13 @@
 An exported scoring model carries these keys in its ONNX `metadata_props`.
 The serving distribution owns the contract; the exporter imports it, never the
 other way round, so a device can read a model without TensorFlow installed.
-Every value is a string; structured values are JSON.
+Every value is a string; structured values are JSON. Optional keys (absent
+in models exported before them) are read as None.
 """
 
 import dataclasses
 import json
+import math
 
 from kerasll_serving.errors import ServingError
 
@@ -22,6 +24,8 @@ BOXES_OUTPUT = "boxes"
 SCORES_OUTPUT = "scores"
 # The task outputs a task type must name; others read their first output.
 REQUIRED_OUTPUTS = {"detection": (BOXES_OUTPUT, SCORES_OUTPUT)}
+# Optional: the predicted-loss distribution at export time (`LossQuantiles`).
+QUANTILES_KEY = "predicted_loss_quantiles"
 
 
 class ContractError(ServingError):
@@ -67,6 +71,87 @@ class Preprocessing:
 
 
 @dataclasses.dataclass(frozen=True)
+class LossQuantiles:
+    """What the predicted loss looked like at export time: its quantiles on
+    the calibration or verification data, so that a device can tell what a
+    "top 1%" score is (metadata key `kerasll.predicted_loss_quantiles`,
+    JSON `{"levels": [...], "values": [...], "count": N}`).
+
+    Attributes:
+        levels: quantile levels, strictly increasing in [0, 1] (at least two).
+        values: the predicted loss at each level, finite and non-decreasing.
+        count: how many items they were computed on (0 when unknown).
+
+    Raises:
+        ContractError: levels or values break the rules above.
+    """
+
+    levels: tuple
+    values: tuple
+    count: int = 0
+
+    def __post_init__(self):
+        levels, values = tuple(self.levels), tuple(self.values)
+        try:
+            good = (
+                len(levels) == len(values) >= 2
+                and all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                        and math.isfinite(x) for x in levels + values)
+                and 0 <= levels[0] and levels[-1] <= 1
+                and all(a < b for a, b in zip(levels, levels[1:]))
+                and all(a <= b for a, b in zip(values, values[1:]))
+            )
+        except TypeError:
+            good = False
+        if not good or not isinstance(self.count, int) or self.count < 0:
+            raise ContractError(
+                "Expected predicted-loss quantiles with at least two strictly "
+                "increasing levels in [0, 1], as many finite non-decreasing values "
+                f"and a count >= 0. Received: levels={self.levels!r}, "
+                f"values={self.values!r}, count={self.count!r}"
+            )
+        object.__setattr__(self, "levels", tuple(float(x) for x in levels))
+        object.__setattr__(self, "values", tuple(float(x) for x in values))
+
+    def value_at(self, level):
+        """The predicted loss at a quantile level (linear between levels,
+        clamped to the first and last value).
+
+        Args:
+            level: a level in [0, 1].
+
+        Returns:
+            A float.
+        """
+        return _interpolate(level, self.levels, self.values)
+
+    def percentile(self, value):
+        """Where a predicted loss falls in the export-time distribution.
+
+        Args:
+            value: a predicted loss.
+
+        Returns:
+            A percentile in [0, 100] (linear between the stored quantiles,
+            0 or 100 beyond them; a value tied over a range of levels gets
+            the range's top), or NaN for a NaN value.
+        """
+        if math.isnan(value):
+            return math.nan
+        return 100.0 * _interpolate(value, self.values, self.levels)
+
+
+def _interpolate(x, xs, ys):
+    """Piecewise-linear y(x) through (xs, ys), xs non-decreasing, clamped."""
+    if x < xs[0]:
+        return ys[0]
+    for (x0, y0), (x1, y1) in zip(zip(xs, ys), zip(xs[1:], ys[1:])):
+        if x0 <= x < x1:  # Ties (x0 == x1) are passed over: the top one wins.
+            return y0 + (y1 - y0) * (x - x0) / (x1 - x0)
+    return ys[-1]
+
+
+@dataclasses.dataclass(frozen=True)
 class ModelContract:
     """Everything the scorer needs to know about an exported model.
 
@@ -87,6 +172,8 @@ class ModelContract:
         precision: one of `PRECISIONS`.
         kerasll_version: version of kerasll that exported the model.
         format_version: version of this contract.
+        predicted_loss_quantiles: the export-time `LossQuantiles`, or None
+            (optional key; stream selection then warms up on the stream).
     """
 
     input: InputSpec
@@ -101,6 +188,7 @@ class ModelContract:
     precision: str = "fp32"
     kerasll_version: str = ""
     format_version: int = FORMAT_VERSION
+    predicted_loss_quantiles: LossQuantiles = None
 
     def to_metadata(self):
         """Returns the contract as ONNX `metadata_props` (str -> str).
@@ -131,6 +219,8 @@ class ModelContract:
             "training": self.training,
             "precision": self.precision,
         }
+        if self.predicted_loss_quantiles is not None:
+            fields[QUANTILES_KEY] = dataclasses.asdict(self.predicted_loss_quantiles)
         return {PREFIX + key: json.dumps(value) for key, value in fields.items()}
 
     @property
@@ -231,6 +321,7 @@ class ModelContract:
                 precision=values.get("precision", "fp32"),
                 kerasll_version=str(values.get("kerasll_version", "")),
                 format_version=version,
+                predicted_loss_quantiles=_quantiles(values.get(QUANTILES_KEY)),
             )
         except ContractError:
             raise
@@ -241,3 +332,17 @@ class ModelContract:
             ) from error
         contract._check_task()
         return contract
+
+
+def _quantiles(value):
+    """The optional quantiles key as `LossQuantiles` (None when absent)."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ContractError(
+            f"Expected {PREFIX}{QUANTILES_KEY} to be a JSON object with levels, "
+            f"values and count. Received: {value!r}"
+        )
+    return LossQuantiles(levels=tuple(value.get("levels") or ()),
+                         values=tuple(value.get("values") or ()),
+                         count=value.get("count", 0))

@@ -20,6 +20,11 @@ from kerasll_serving.predictions import describe, task_fields
 FORMATS = {".csv": "csv", ".jsonl": "jsonl"}
 # Then the task's prediction columns (`predictions.task_fields`).
 PICK_FIELDS = ("rank", "item", "index", "predicted_loss", "nan")
+# A stream's picks (`kerasll_serving.streaming`) have no rank: they are in
+# arrival order, with the percentile in the export-time distribution and the
+# threshold each was kept over.
+STREAM_PICK_FIELDS = ("item", "index", "predicted_loss", "nan", "percentile",
+                      "threshold")
 # Last, only in runs that kept an audit sample (see `kerasll_serving.audit`).
 AUDIT_FIELDS = ("role", "audit_key")
 SCORE_FIELDS = ("index", "item", "predicted_loss", "nan")
@@ -94,26 +99,28 @@ def errors_path(out):
     return os.fspath(out) + ".errors.csv"
 
 
-def write_picks(path, picks, contract, audit=()):
+def write_picks(path, picks, contract, audit=(), fields=PICK_FIELDS):
     """Writes picks atomically as CSV or JSONL (by extension).
 
     With an audit sample, the file has two more columns, `role` ("pick",
-    "audit" or "pick+audit") and `audit_key`, and after the ranked picks come
-    the audit items that are not picks (empty `rank`), smallest key first. An
-    item is written once; one in both has role "pick+audit".
+    "audit" or "pick+audit") and `audit_key`, and after the picks come the
+    audit items that are not picks (role "audit", empty `rank`), smallest key
+    first. An item is written once; one in both has role "pick+audit".
 
     Args:
         path: the output path.
-        picks: `Pick`s, best first.
+        picks: `Pick`s, best first (a stream's: in arrival order).
         contract: the model's `ModelContract` (which prediction columns).
         audit: the audit sample's `Pick`s (see `ScoreResult.audit`).
+        fields: the leading columns, `Pick` attributes: `PICK_FIELDS`, or
+            `STREAM_PICK_FIELDS` for a stream.
     """
     task = task_fields(contract)
     extra = AUDIT_FIELDS if any(pick.role for pick in (*picks, *audit)) else ()
-    attributes = PICK_FIELDS + tuple(attribute for _, attribute in task) + extra
+    attributes = tuple(fields) + tuple(attribute for _, attribute in task) + extra
     rows = [[getattr(pick, name) for name in attributes]
-            for pick in (*picks, *(pick for pick in audit if pick.rank is None))]
-    fields = PICK_FIELDS + tuple(column for column, _ in task) + extra
+            for pick in (*picks, *(pick for pick in audit if pick.role == "audit"))]
+    fields = tuple(fields) + tuple(column for column, _ in task) + extra
     _write(path, _format_rows(output_format(path), fields, rows, True))
 
 

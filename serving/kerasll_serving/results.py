@@ -25,6 +25,9 @@ class Pick:
             `audit`); None without one.
         audit_key: the item's audit key (in [0, 1); the sample holds the
             smallest) when it is in the audit sample, else None.
+        percentile: a stream pick's predicted-loss percentile (0-100) in the
+            export-time distribution, None without one (and for pool picks).
+        threshold: the threshold a stream pick was decided against, else None.
     """
 
     rank: int
@@ -37,6 +40,8 @@ class Pick:
     detections: int = None
     role: str = None
     audit_key: float = None
+    percentile: float = None
+    threshold: float = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -141,3 +146,56 @@ class EngineOutput:
     scored_now: int
     batches_run: int
     resumed_from: int = 0
+
+
+@dataclasses.dataclass(frozen=True)
+class StreamResult:
+    """The outcome of a stream run (`kerasll_serving.streaming`).
+
+    Attributes:
+        picks: every kept item of the stream so far, as `Pick`s in arrival
+            order (`rank` None; `percentile` and `threshold` set).
+        audit: the audit sample's `Pick`s, smallest key first.
+        seen: items the stream has delivered (replayed ones included).
+        skipped: items that could not be read.
+        nan: scored items with a NaN predicted loss.
+        kept: how many were kept.
+        rate: the share the selector aims at now (per-hour mode: its
+            current estimate; None before one).
+        threshold: the selector's current threshold.
+        replayed: items the journal held when this run started.
+        provider: the ONNX Runtime provider that ran the model.
+        seconds: wall time of this run.
+        out: the picks file.
+        journal: the journal file.
+        errors: the `SkippedItem`s.
+    """
+
+    picks: list
+    audit: list
+    seen: int
+    skipped: int
+    nan: int
+    kept: int
+    rate: float
+    threshold: float
+    replayed: int
+    provider: str
+    seconds: float
+    out: str
+    journal: str
+    errors: list = ()
+
+    def summary(self):
+        """Returns the one-line summary the CLI prints at the end."""
+        share = self.kept / self.seen if self.seen else 0.0
+        line = (
+            f"Streamed {self.seen:,} items ({self.skipped:,} skipped, {self.nan:,} "
+            f"NaN) with {self.provider}: kept {self.kept:,} ({share:.2%}), "
+            f"threshold {self.threshold:.4g}"
+        )
+        if self.replayed:
+            line += f"; resumed after {self.replayed:,}"
+        if self.audit:
+            line += f"; audit sample of {len(self.audit):,}"
+        return line + f". Picks: {self.out} (journal {self.journal})"

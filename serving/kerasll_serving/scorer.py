@@ -248,6 +248,18 @@ class PoolScorer:
             audit=audit,
         )
 
+    def stream(self, source, selector, *, out, resume=False, poll=1.0,
+               idle_timeout=60.0, input_stream=None):
+        """Selects from a stream of image files as they arrive.
+
+        See `kerasll_serving.streaming.run_stream` (which this calls) for the
+        arguments, return value and errors.
+        """
+        from kerasll_serving.streaming import run_stream
+
+        return run_stream(self, source, selector, out=out, resume=resume, poll=poll,
+                          idle_timeout=idle_timeout, input_stream=input_stream)
+
     def _picks(self, pool, output):
         """The top-K `Pick`s and the audit sample's, roles marked when audited."""
         ranked = output.top.ranked()
