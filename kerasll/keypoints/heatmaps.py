@@ -136,6 +136,15 @@ def _vertex(profile, peak, size):
     return ops.where(curved, vertex, peak_float)
 
 
+def _first_maximum(values):
+    """Index of the first maximum along the last axis (int32)."""
+    size = int(values.shape[-1])
+    positions = ops.arange(size, dtype="int32")
+    is_maximum = values >= ops.max(values, axis=-1, keepdims=True)
+    first = ops.min(ops.where(is_maximum, positions, size), axis=-1)
+    return ops.minimum(first, size - 1)  # NaN maps: no maximum, last cell
+
+
 def heatmap_peaks(heatmaps):
     """Refined peak positions and peak values of heatmaps, in `keras.ops`.
 
@@ -150,10 +159,14 @@ def heatmap_peaks(heatmaps):
     heatmaps = ops.cast(ops.convert_to_tensor(heatmaps), "float32")
     height, width = int(heatmaps.shape[1]), int(heatmaps.shape[2])
     maps = ops.transpose(heatmaps, (0, 3, 1, 2))  # (B, J, h, w)
-    flat = ops.reshape(maps, (-1, maps.shape[1], height * width))
-    index = ops.argmax(flat, axis=-1)
-    row, column = index // width, index % width
-    confidences = ops.max(flat, axis=-1)
+    # The first row holding the maximum, then its first column holding it:
+    # the row-major argmax, without the integer division and the bitcast of
+    # Keras' float argmax (which tf2onnx cannot convert).
+    row_maxima = ops.max(maps, axis=-1)
+    row = _first_maximum(row_maxima)
+    confidences = ops.max(row_maxima, axis=-1)
+    row_values = ops.sum(maps * ops.one_hot(row, height)[..., :, None], axis=-2)
+    column = _first_maximum(row_values)
     logs = ops.log(ops.maximum(maps, _FLOOR))
     row_profile = ops.sum(logs * ops.one_hot(row, height)[..., :, None], axis=-2)
     column_profile = ops.sum(logs * ops.one_hot(column, width)[..., None, :], axis=-1)
