@@ -72,7 +72,6 @@ def _train_save(folder):
 def _imports(folder):
     import kerasll_cli.demo  # noqa: F401
     import kerasll.active.experiment  # noqa: F401
-    import kerasll.cli  # noqa: F401
     import kerasll.data  # noqa: F401
     import kerasll.export  # noqa: F401
 

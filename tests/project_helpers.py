@@ -111,6 +111,6 @@ def integrity(project):
 
 def cli(*args):
     """Runs `kerasll project ARGS...` in this process; returns the result."""
-    from kerasll.cli import main
+    from kerasll_cli import main
 
     return CliRunner().invoke(main, ["project", *map(str, args)])

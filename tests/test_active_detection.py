@@ -15,7 +15,7 @@ from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.results import read_results_csv
 from kerasll.active.training import TrainingConfig, train_model
-from kerasll.cli import main
+from kerasll_cli import main
 from kerasll.data import DATA_ENV
 from kerasll.detection.scenes import cifar10_path, make_scenes, split_scenes
 from kerasll.tasks import load_task

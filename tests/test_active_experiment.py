@@ -16,7 +16,7 @@ from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.results import read_results_csv
 from kerasll.active.state import ExperimentState
 from kerasll.active.training import TrainingConfig
-from kerasll.cli import main
+from kerasll_cli import main
 from kerasll.data import load_digits
 from kerasll.tasks.classification import ClassificationTask
 
@@ -123,7 +123,7 @@ def test_run_killed_during_cycle_2_resumes_to_identical_results(
     command = [
         sys.executable,
         "-c",
-        "from kerasll.cli import main; main()",
+        "from kerasll_cli import main; main()",
         *TINY,
         "--out",
         str(out),

@@ -7,7 +7,7 @@ from kerasll.active import folder
 from kerasll_cli.demo import check_demo_folder, demo_config
 from kerasll.active.errors import OutputExistsError
 from kerasll.active.state import CycleRecord, ExperimentState, run_key
-from kerasll.cli import main
+from kerasll_cli import main
 
 
 def _save_state(out, config, runs):

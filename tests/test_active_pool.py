@@ -4,8 +4,8 @@ import json
 
 import numpy as np
 import pytest
+from kerasll_serving.atomic import atomic_path, write_text
 
-from kerasll.active.atomic import atomic_path, write_text
 from kerasll.active.errors import PoolError, ProtocolError, ResumeError
 from kerasll.active.pool import UNLABELED, Pool
 from kerasll.active.protocol import ExperimentConfig

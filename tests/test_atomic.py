@@ -6,7 +6,6 @@ import stat
 import pytest
 from kerasll_serving import atomic
 
-from kerasll.active import atomic as active_atomic
 from kerasll.active.results import write_results_csv
 
 
@@ -33,11 +32,6 @@ def test_written_files_get_the_mode_of_an_ordinary_new_file(tmp_path, umask_022)
 def test_experiment_outputs_are_not_private(tmp_path, umask_022):
     write_results_csv([], tmp_path / "results.csv")
     assert _mode(tmp_path / "results.csv") == 0o644
-
-
-def test_the_experiment_writer_is_the_serving_writer():
-    assert active_atomic.atomic_path is atomic.atomic_path
-    assert active_atomic.write_text is atomic.write_text
 
 
 def test_two_writers_of_one_target_never_share_a_temporary(tmp_path):

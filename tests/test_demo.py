@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from kerasll_cli.demo import DEMO_STRATEGIES, demo_config
 from kerasll.active.picks import plot_picks
-from kerasll.cli import main
+from kerasll_cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

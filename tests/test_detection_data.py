@@ -299,7 +299,7 @@ def test_coco_refuses_boxes_outside_their_image(tmp_path, change, message):
 def test_simulate_refuses_an_out_of_image_box_before_writing(tmp_path):
     from click.testing import CliRunner
 
-    from kerasll.cli import main
+    from kerasll_cli import main
 
     voc = tmp_path / "voc"
     (voc / "Annotations").mkdir(parents=True)

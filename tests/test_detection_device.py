@@ -17,7 +17,7 @@ from PIL import Image
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.training import TrainingConfig
-from kerasll.cli import main as kerasll_command
+from kerasll_cli import main as kerasll_command
 from kerasll.detection.scenes import make_scenes
 from kerasll.learner import PREDICTED_LOSS
 from kerasll.tasks.detection import DetectionTask

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from kerasll_serving.contract import ModelContract
 
 from kerasll import LossLearner
-from kerasll.cli import main
+from kerasll_cli import main
 
 SHAPE = (12, 12, 3)
 
@@ -175,7 +175,7 @@ def test_export_in_a_fresh_process(saved, tmp_path):
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3", KERAS_BACKEND="tensorflow")
     completed = subprocess.run(
         [
-            sys.executable, "-c", "from kerasll.cli import main; main()",
+            sys.executable, "-c", "from kerasll_cli import main; main()",
             "export", str(saved["model"]), "--out", str(out),
             "--verify", str(saved["dir"] / "pixels.npy"), "--precision", "fp16",
         ],

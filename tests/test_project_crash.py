@@ -35,7 +35,7 @@ _STALLED = textwrap.dedent(
         time.sleep(600)
 
     Manifest._commit = stall
-    from kerasll.cli import main
+    from kerasll_cli import main
     main(["project", *sys.argv[1:]])
     """
 )

@@ -6,7 +6,7 @@ import pytest
 from click.testing import CliRunner
 
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.cli import main
+from kerasll_cli import main
 from kerasll.data import load_digits, make_dataset
 from kerasll.tasks.classification import ClassificationTask
 from kerasll.tasks.detection import DetectionTask

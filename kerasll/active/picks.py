@@ -3,8 +3,8 @@
 import math
 
 import numpy as np
+from kerasll_serving.atomic import atomic_path
 
-from kerasll.active.atomic import atomic_path
 
 
 def _grid(figure, images, captions, title, columns):

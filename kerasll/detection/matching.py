@@ -4,8 +4,6 @@ import numpy as np
 
 from kerasll.detection.boxes import VARIANCES, check_boxes, encode, iou
 
-BACKGROUND = 0
-
 
 def match(boxes, default_boxes, iou_threshold=0.5):
     """Assigns ground-truth boxes to default boxes, as SSD does.

@@ -14,9 +14,9 @@ import typing
 from pathlib import Path
 
 import numpy as np
+from kerasll_serving.atomic import atomic_path
 from kerasll_serving.sources import IMAGE_EXTENSIONS, LIST_EXTENSIONS
 
-from kerasll.active.atomic import atomic_path
 from kerasll.project import images
 from kerasll.project.errors import SourceError
 from kerasll.project.manifest import now
