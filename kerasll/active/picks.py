@@ -6,7 +6,6 @@ import numpy as np
 from kerasll_serving.atomic import atomic_path
 
 
-
 def _grid(figure, images, captions, title, columns):
     rows = max(1, math.ceil(len(images) / columns))
     axes = figure.subplots(rows, columns, squeeze=False)

@@ -37,8 +37,13 @@ COLUMNS = (
     "random_loss",
     "pick_distance",
     "random_distance",
+    "balanced_accuracy",
+    "worst_class_recall",
+    "duplicate_picks",
 )
 _OPTIONAL_FLOATS = (
+    "balanced_accuracy",
+    "worst_class_recall",
     "rank_accuracy",
     "head_spearman",
     "entropy_spearman",
@@ -109,6 +114,8 @@ def read_results_csv(path, metric=ACCURACY):
                 name: float(row[name]) if row.get(name) else None
                 for name in _OPTIONAL_FLOATS
             }
+            duplicates = row.get("duplicate_picks")
+            optional["duplicate_picks"] = int(duplicates) if duplicates else None
             histogram = row.get("pick_histogram")
             records.append(
                 CycleRecord(

@@ -48,6 +48,12 @@ class CycleRecord:
         random_distance: the same for the random batch.
         head_share: share of the picks taken from the head's ranking by a
             strategy that audits (None for the others).
+        balanced_accuracy: mean per-class recall on the test set, for tasks
+            that have one per item (classification), else None.
+        worst_class_recall: the lowest per-class recall (None likewise).
+        duplicate_picks: picks that bring no new original item, in a pool
+            whose items are near-duplicates of originals (None otherwise;
+            `kerasll.pools.duplicate_picks`).
     """
 
     strategy: str
@@ -67,6 +73,9 @@ class CycleRecord:
     pick_distance: float = None
     random_distance: float = None
     head_share: float = None
+    balanced_accuracy: float = None
+    worst_class_recall: float = None
+    duplicate_picks: int = None
 
     def to_dict(self):
         """JSON-friendly form."""

@@ -5,7 +5,10 @@ class as a pre-annotation, see `kerasll.project.labelstudio`) and "csv" (one
 row per pick with an empty `label` column; the same file, filled in, is a
 labels file for `kerasll project labels`). Images are referred to by URL:
 Label Studio serves local files under `/data/local-files/?d=<path relative
-to LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT>`, the default here.
+to LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT>`, the default here, and only to a
+project with a Local Storage connection of the images' folder:
+`publish_round` makes the connection and imports the tasks
+(`kerasll.project.labelstudio_api`).
 """
 
 import csv
@@ -163,6 +166,32 @@ def write_tasks(manifest, format_name, out=None, round_id=None, **url_options):
             )
     write_text(out, text)
     return out, len(rows)
+
+
+def publish_round(manifest, url, token, project, round_id=None, **url_options):
+    """Sets up a Label Studio project for a round and imports its tasks.
+
+    Args:
+        manifest: the open `Manifest`.
+        url, token: the Label Studio server and a legacy API token.
+        project: the Label Studio project id.
+        round_id: the round; default the newest.
+        **url_options: `url_prefix`, `document_root` (see `image_url`); the
+            document root must be the server's
+            LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT.
+
+    Returns:
+        A `kerasll.project.labelstudio_api.PublishResult`.
+
+    Raises:
+        ProjectError: see `round_rows` and
+            `kerasll.project.labelstudio_api.publish_tasks`.
+    """
+    from kerasll.project.labelstudio_api import publish_tasks
+
+    _, rows = round_rows(manifest, round_id, **url_options)
+    return publish_tasks(url, token, project, [labelstudio.task(row) for row in rows],
+                         [row.path for row in rows])
 
 
 LABEL_CONFIG = "label_config.xml"
