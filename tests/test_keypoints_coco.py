@@ -18,7 +18,8 @@ def _coco():
             {"id": 2, "file_name": "b.jpg", "width": 20, "height": 20},
         ],
         "categories": [
-            {"id": 1, "name": "person", "keypoints": NAMES, "skeleton": [[1, 2], [1, 3]]},
+            {"id": 1, "name": "person", "keypoints": NAMES,
+             "skeleton": [[1, 2], [1, 3]]},
             {"id": 2, "name": "dog"},
         ],
         "annotations": [

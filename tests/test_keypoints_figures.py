@@ -35,8 +35,8 @@ def test_figures_have_the_documented_shapes_and_skeleton(figures):
     # Every edge joins two keypoints; flip pairs are left/right names.
     assert all(0 <= a < joints and 0 <= b < joints for a, b in FIGURE_SKELETON.edges)
     for right, left in FIGURE_SKELETON.flip_pairs:
-        right_name, left_name = FIGURE_SKELETON.names[right], FIGURE_SKELETON.names[left]
-        assert right_name.replace("right", "left") == left_name
+        names = FIGURE_SKELETON.names
+        assert names[right].replace("right", "left") == names[left]
 
 
 def test_flags_say_whether_a_joint_is_in_the_image(figures):
@@ -65,7 +65,8 @@ def test_visible_joints_show_the_figure_and_hidden_ones_do_not(figures):
 
 
 def test_head_sizes_are_the_head_segment(figures):
-    expected = np.linalg.norm(figures.keypoints[:, 0] - figures.keypoints[:, 1], axis=-1)
+    segment = figures.keypoints[:, 0] - figures.keypoints[:, 1]
+    expected = np.linalg.norm(segment, axis=-1)
     np.testing.assert_allclose(figures.head_sizes, expected, rtol=1e-5)
 
 

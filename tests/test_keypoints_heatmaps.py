@@ -14,6 +14,7 @@ from kerasll.keypoints.heatmaps import (
 
 # The Taylor step is exact on a clean Gaussian; float32 leaves ~1e-5 px.
 ROUND_TRIP_BOUND_PX = 0.01
+POINTS, FLAGS = np.zeros((1, 2, 2)), np.zeros((1, 2))
 
 
 def test_a_keypoint_on_a_cell_center_peaks_there_with_value_one():
@@ -82,11 +83,10 @@ def test_the_step_stays_within_the_argmax_cell():
     [
         (lambda: heatmap_shape((30, 32)), "divisible by the stride 4"),
         (lambda: heatmap_shape((32, 32), stride=0), "stride=0"),
-        (lambda: encode_heatmaps(np.zeros((1, 2, 2)), np.zeros((1, 3)), (8, 8)), "shapes"),
-        (lambda: encode_heatmaps(np.zeros((1, 2, 2)), np.zeros((1, 2)), (8, 8), sigma=0),
-         "sigma > 0"),
-        (lambda: encode_heatmaps(np.zeros((1, 2, 2)), np.zeros((1, 2)), (8, 8),
-                                 min_visibility=0), "min_visibility 1 or 2"),
+        (lambda: encode_heatmaps(POINTS, np.zeros((1, 3)), (8, 8)), "shapes"),
+        (lambda: encode_heatmaps(POINTS, FLAGS, (8, 8), sigma=0), "sigma > 0"),
+        (lambda: encode_heatmaps(POINTS, FLAGS, (8, 8), min_visibility=0),
+         "min_visibility 1 or 2"),
         (lambda: decode_heatmaps(np.zeros((4, 4, 2))), "shape \\(n, h, w, J\\)"),
     ],
 )

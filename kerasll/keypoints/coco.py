@@ -236,16 +236,19 @@ def load_coco_keypoints(path):
         points, flags = check_keypoints(
             annotation.get("keypoints"), joints, where, width, height
         )
-        found[annotation["image_id"]].append(
-            (points, flags, *_box_and_area(annotation, points, flags, where, width, height))
-        )
+        box, area = _box_and_area(annotation, points, flags, where, width, height)
+        found[annotation["image_id"]].append((points, flags, box, area))
     images = tuple(
         ImageKeypoints(
             file_name=file_name,
             width=width,
             height=height,
-            keypoints=np.asarray([p[0] for p in found[i]], np.float32).reshape(-1, joints, 2),
-            visibility=np.asarray([p[1] for p in found[i]], np.int8).reshape(-1, joints),
+            keypoints=np.asarray([p[0] for p in found[i]], np.float32).reshape(
+                -1, joints, 2
+            ),
+            visibility=np.asarray([p[1] for p in found[i]], np.int8).reshape(
+                -1, joints
+            ),
             boxes=np.asarray([p[2] for p in found[i]], np.float32).reshape(-1, 4),
             areas=np.asarray([p[3] for p in found[i]], np.float32).reshape(-1),
         )
@@ -286,4 +289,3 @@ def _box_and_area(annotation, points, flags, where, width, height):
             f"{annotation.get('area')!r}."
         )
     return box, area
-

@@ -141,7 +141,9 @@ class Figures:
 def _rotate(vector, degrees):
     radians = np.deg2rad(degrees)
     cos, sin = np.cos(radians), np.sin(radians)
-    return np.array([cos * vector[0] - sin * vector[1], sin * vector[0] + cos * vector[1]])
+    return np.array(
+        [cos * vector[0] - sin * vector[1], sin * vector[0] + cos * vector[1]]
+    )
 
 
 def random_pose(rng, limits=None):
@@ -178,7 +180,8 @@ def random_pose(rng, limits=None):
         joints[hip] = pelvis + side * across * SEGMENTS["hip"]
         thigh = away(down, angle("hip"))
         joints[hip + 1] = joints[hip] + thigh * SEGMENTS["thigh"]
-        joints[hip + 2] = joints[hip + 1] + away(thigh, -angle("knee")) * SEGMENTS["shin"]
+        shin = away(thigh, -angle("knee"))
+        joints[hip + 2] = joints[hip + 1] + shin * SEGMENTS["shin"]
     return joints
 
 
@@ -317,7 +320,9 @@ def make_figures(
             for first, second in FIGURE_SKELETON.edges:
                 draw.line([pixels[first], pixels[second]], fill=fill, width=thickness)
             for x, y in pixels:
-                draw.ellipse([x - radius, y - radius, x + radius, y + radius], fill=fill)
+                draw.ellipse(
+                    [x - radius, y - radius, x + radius, y + radius], fill=fill
+                )
             draw.ellipse(
                 [tuple(head_center - head_radius), tuple(head_center + head_radius)],
                 fill=fill,

@@ -32,8 +32,11 @@ def check_stride(stride):
     Raises:
         ValueError: not an integer >= 1.
     """
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
-        raise ValueError(f"Expected stride as an integer >= 1. Received: stride={stride!r}.")
+    integer = isinstance(stride, (int, np.integer)) and not isinstance(stride, bool)
+    if not integer or stride < 1:
+        raise ValueError(
+            f"Expected stride as an integer >= 1. Received: stride={stride!r}."
+        )
     return int(stride)
 
 
@@ -77,7 +80,11 @@ def encode_heatmaps(
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
     visibility = np.asarray(visibility)
-    if keypoints.ndim != 3 or keypoints.shape[-1] != 2 or visibility.shape != keypoints.shape[:2]:
+    if (
+        keypoints.ndim != 3
+        or keypoints.shape[-1] != 2
+        or visibility.shape != keypoints.shape[:2]
+    ):
         raise ValueError(
             "Expected keypoints (n, J, 2) and visibility (n, J). Received shapes "
             f"{keypoints.shape} and {visibility.shape}."
@@ -86,7 +93,8 @@ def encode_heatmaps(
         raise ValueError(f"Expected sigma > 0. Received: sigma={sigma!r}.")
     if min_visibility not in (1, 2):
         raise ValueError(
-            f"Expected min_visibility 1 or 2. Received: min_visibility={min_visibility!r}."
+            "Expected min_visibility 1 or 2. Received: "
+            f"min_visibility={min_visibility!r}."
         )
     height, width = heatmap_shape(image_size, stride)
     centers = to_heatmap_coordinates(keypoints, stride)

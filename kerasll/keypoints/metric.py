@@ -79,7 +79,8 @@ def pckh(
         raise ValueError(f"Expected threshold > 0. Received: threshold={threshold!r}.")
     if min_visibility not in (1, 2):
         raise ValueError(
-            f"Expected min_visibility 1 or 2. Received: min_visibility={min_visibility!r}."
+            "Expected min_visibility 1 or 2. Received: "
+            f"min_visibility={min_visibility!r}."
         )
     distance = np.linalg.norm(predicted_keypoints - true_keypoints, axis=-1)
     correct = distance <= float(threshold) * head_sizes[:, None]
@@ -147,7 +148,8 @@ def oks_average_precision(
         )
     if not len(thresholds) or np.any(~((thresholds > 0) & (thresholds <= 1))):
         raise ValueError(
-            f"Expected OKS thresholds in (0, 1]. Received: thresholds={thresholds.tolist()}."
+            "Expected OKS thresholds in (0, 1]. Received: "
+            f"thresholds={thresholds.tolist()}."
         )
     per_threshold = np.full(len(thresholds), np.nan)
     labeled = visibility > 0
@@ -172,7 +174,7 @@ def oks_average_precision(
             "keypoints": _coco_keypoints(true_keypoints[index], flags),
             "num_keypoints": int(labeled[index].sum()),
             "area": float(areas[index]),
-            "bbox": [float(corner[0]), float(corner[1]), float(size[0]), float(size[1])],
+            "bbox": [float(value) for value in (*corner, *size)],
             "iscrowd": 0,
         })
         predictions.append({
@@ -189,7 +191,9 @@ def oks_average_precision(
     }
     with contextlib.redirect_stdout(io.StringIO()):  # pycocotools prints progress
         ground_truth.createIndex()
-        evaluation = COCOeval(ground_truth, ground_truth.loadRes(predictions), "keypoints")
+        evaluation = COCOeval(
+            ground_truth, ground_truth.loadRes(predictions), "keypoints"
+        )
         evaluation.params.kpt_oks_sigmas = sigmas
         evaluation.params.iouThrs = thresholds
         evaluation.params.maxDets = [1]

@@ -73,7 +73,9 @@ def build_hourglass(
     for key, value in (("num_keypoints", num_keypoints), ("stacks", stacks),
                        ("depth", depth), ("filters", filters)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"Expected {key} as an integer >= 1. Received: {key}={value!r}.")
+            raise ValueError(
+                f"Expected {key} as an integer >= 1. Received: {key}={value!r}."
+            )
     if len(stem_filters) != 2:
         raise ValueError(
             "Expected two stem blocks (heatmaps at 1/4). Received: "
