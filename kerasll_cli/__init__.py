@@ -9,9 +9,8 @@ sub-command's module is imported only when it runs, so `kerasll --help` and
 `kerasll`.
 
 - `simulate`: `kerasll_cli.simulate`; `demo`: `kerasll_cli.demo`;
-  `export`: `kerasll_cli.export`; `score`: `kerasll_serving.cli`.
-- `project`: `kerasll.project.commands`, which moves to
-  `kerasll_cli/project.py`.
+  `export`: `kerasll_cli.export`; `project`: `kerasll_cli.project`;
+  `score`: `kerasll_serving.cli`.
 """
 
 import importlib
@@ -22,7 +21,7 @@ _COMMANDS = {
     "demo": ("kerasll_cli.demo", "demo_command"),
     "simulate": ("kerasll_cli.simulate", "simulate_command"),
     "export": ("kerasll_cli.export", "export_command"),
-    "project": ("kerasll.project.commands", "project_group"),
+    "project": ("kerasll_cli.project", "project_group"),
     "score": ("kerasll_serving.cli", "main"),
 }
 

@@ -2,7 +2,9 @@
 
 A project is a folder with a SQLite manifest (`manifest.Manifest`) of items,
 labels, models and rounds. One module per step: `sources` (add), `training`
-(train and export), `selection` (score here or merge device picks), `tasks`
-and `labelstudio` (files for annotators), `labels` (import), `status`
-(counts and the ranking audit). `commands` is the `kerasll project` CLI.
+(train and export), `selection` (score here or merge device picks),
+`annotation_files` and `labelstudio` (files for annotators),
+`labelstudio_api` (a Label Studio project's image storage and task import),
+`labels` (import), `status` (counts and the ranking audit). The `kerasll
+project` commands live in `kerasll_cli.project`; nothing here imports click.
 """

@@ -56,7 +56,7 @@ def project_group(ctx, wait):
               help="Color mode (default: grayscale when all first images are).")
 def init_command(directory, classes, image_size, color):
     """Create a project in DIRECTORY with its manifest and labeling config."""
-    from kerasll.project.tasks import create_project
+    from kerasll.project.annotation_files import create_project
 
     try:
         manifest, config = create_project(directory, classes, image_size, color)
@@ -185,7 +185,7 @@ def select_command(directory, pick_files, k, merge, at_random, seed):
 def tasks_command(directory, format_name, out, round_id, url_prefix, document_root,
                   label_studio_url, token, ls_project):
     """Write a round's picks as annotation tasks with the model's predictions."""
-    from kerasll.project.tasks import publish_round, write_tasks
+    from kerasll.project.annotation_files import publish_round, write_tasks
 
     server = (label_studio_url, token, ls_project)
     if any(server) and (not all(server) or format_name != "label-studio"):

@@ -1,4 +1,5 @@
-"""`tasks`: a round's picks as a file for annotators.
+"""Annotation files: a round's picks as tasks for annotators (`kerasll project
+tasks`), and a new project's Label Studio labeling config.
 
 Two formats: "label-studio" (a JSON list of import tasks with the model's
 class as a pre-annotation, see `kerasll.project.labelstudio`) and "csv" (one
