@@ -4,9 +4,10 @@ import json
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from kerasll.detection.annotations import AnnotationError
-from kerasll.keypoints.coco import COCO_SIGMAS, load_coco_keypoints
+from kerasll.keypoints.coco import COCO_SIGMAS, load_coco_keypoints, to_figures
 
 NAMES = ["nose", "left_eye", "right_eye"]
 
@@ -134,3 +135,40 @@ def test_a_keypoint_on_the_image_edge_is_kept_and_within_a_pixel_clipped(tmp_pat
     data = _edit(lambda d: d["annotations"][1].update(keypoints=[40.4, 30, 2] * 3))
     annotations = load_coco_keypoints(_write(tmp_path, data))
     np.testing.assert_allclose(annotations.images[0].keypoints[1], [[40, 30]] * 3)
+
+
+def test_people_are_cropped_into_figures_with_their_keypoints(tmp_path):
+    image = np.zeros((30, 40, 3), dtype=np.uint8)
+    image[7, 12] = (255, 0, 0)  # pixel (x=12, y=7): continuous center (12.5, 7.5)
+    Image.fromarray(image).save(tmp_path / "a.jpg", quality=100, subsampling=0)
+    Image.fromarray(image[:20, :20]).save(tmp_path / "b.jpg")
+    data = _coco()
+    data["annotations"][0].update(
+        bbox=[10, 5, 20, 20], keypoints=[20, 15, 2, 12.5, 7.5, 2, 29, 20, 1]
+    )
+    path = _write(tmp_path, data)
+    figures = to_figures(load_coco_keypoints(path), tmp_path, image_size=20,
+                         padding=0.0)
+    # The person without a box is cropped too; the crowd is not a person.
+    assert len(figures) == 2 and figures.images.shape == (2, 20, 20, 3)
+    # Box [10, 5, 30, 25] -> the whole 20x20 crop, scale 1: a continuous
+    # coordinate c becomes the pixel-center coordinate c - corner - 0.5.
+    np.testing.assert_allclose(
+        figures.keypoints[0], [[9.5, 9.5], [2, 2], [18.5, 14.5]]
+    )
+    np.testing.assert_array_equal(figures.visibility[0], [2, 2, 1])
+    red = figures.images[0, 2, 2]
+    assert red[0] > 200 and red[1] < 60
+    assert figures.areas[0] == 300.0 and np.all(np.isnan(figures.head_sizes))
+    assert figures.skeleton.names == tuple(NAMES)
+    # Padding shrinks the person: scale 20 / 30, keypoints nearer the center.
+    padded = to_figures(load_coco_keypoints(path), tmp_path, image_size=20,
+                        padding=0.25)
+    np.testing.assert_allclose(padded.keypoints[0, 0], [9.5, 9.5], atol=1e-5)
+    assert padded.areas[0] == pytest.approx(300.0 * (20 / 30) ** 2)
+
+
+def test_a_missing_image_is_named(tmp_path):
+    path = _write(tmp_path, _coco())
+    with pytest.raises(AnnotationError, match="readable image at .*a.jpg"):
+        to_figures(load_coco_keypoints(path), tmp_path)

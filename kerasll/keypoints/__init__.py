@@ -2,7 +2,8 @@
 
 - data: `make_figures` (stick figures with known joints on real
   backgrounds), `mirror` and `split_figures`, `Figures`, `Skeleton` and
-  `FIGURE_SKELETON`; `load_coco_keypoints` for a user's COCO keypoint JSON;
+  `FIGURE_SKELETON`; `load_coco_keypoints` for a user's COCO keypoint JSON,
+  `to_figures` to crop its people into `Figures`;
 - targets: `encode_heatmaps` (Gaussians at 1/4 resolution), and back:
   `decode_heatmaps` / `heatmap_peaks` (argmax with a Taylor sub-cell step);
 - model: `build_hourglass`, `feature_map_names` (the taps), `HeatmapLoss`
@@ -18,6 +19,7 @@ from kerasll.keypoints.coco import (
     ImageKeypoints,
     KeypointAnnotationSet,
     load_coco_keypoints,
+    to_figures,
 )
 from kerasll.keypoints.figures import (
     FIGURE_SKELETON,
@@ -76,4 +78,5 @@ __all__ = [
     "pckh",
     "pose_feature_tensor",
     "split_figures",
+    "to_figures",
 ]

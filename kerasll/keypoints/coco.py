@@ -1,9 +1,11 @@
 """COCO keypoint JSON (`person_keypoints_*.json`): people and their joints.
 
-Keypoint coordinates are read as COCO writes them, pixels within
-[0, width] x [0, height]; a labeled keypoint up to `BOUND_TOLERANCE`
-pixels outside is clipped to the image (a tool's rounding), further out is
-refused, as the detection loaders treat boxes.
+Keypoint coordinates are read as COCO writes them, continuous pixel
+coordinates within [0, width] x [0, height] (0 at the image's left edge); a
+labeled keypoint up to `BOUND_TOLERANCE` pixels outside is clipped to the
+image (a tool's rounding), further out is refused, as the detection loaders
+treat boxes. `to_figures` crops each person into a `Figures` image, whose
+coordinates put pixel centers at integers (see `kerasll.keypoints.figures`).
 """
 
 import dataclasses
@@ -11,6 +13,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from kerasll.detection.annotations import (
     BOUND_TOLERANCE,
@@ -19,7 +22,7 @@ from kerasll.detection.annotations import (
     check_image_size,
 )
 from kerasll.detection.coco import read_coco_json
-from kerasll.keypoints.figures import Skeleton
+from kerasll.keypoints.figures import Figures, Skeleton
 
 # COCO's 17 person keypoints and their OKS sigmas (cocoapi, COCOeval.setKpParams).
 COCO_SIGMAS = {
@@ -289,3 +292,86 @@ def _box_and_area(annotation, points, flags, where, width, height):
             f"{annotation.get('area')!r}."
         )
     return box, area
+
+
+def to_figures(annotations, image_dir, image_size=64, padding=0.25, min_keypoints=1):
+    """Crops every annotated person into a square image of one figure.
+
+    Each person's box, widened by `padding` of its longer side on every
+    side and made square around its center, is cut from its image (black
+    beyond the image's edges) and resized to `image_size`. Keypoints move
+    with the crop; a labeled keypoint that falls outside it is flagged 0.
+
+    Args:
+        annotations: a `KeypointAnnotationSet` (`load_coco_keypoints`).
+        image_dir: folder the `file_name`s are relative to.
+        image_size: side of the square crops, in pixels.
+        padding: margin around the box, as a fraction of its longer side.
+        min_keypoints: people with fewer labeled keypoints are left out
+            (COCO's evaluation ignores people without any).
+
+    Returns:
+        `Figures` with the set's skeleton, people in file order. Head sizes
+        are NaN: COCO's skeleton has no head segment, so PCKh does not
+        apply (OKS AP does, with the crops' `areas`).
+
+    Raises:
+        AnnotationError: an image file is missing or unreadable.
+        ValueError: image_size < 1, a negative padding or min_keypoints < 1.
+    """
+    if int(image_size) < 1 or not float(padding) >= 0.0 or int(min_keypoints) < 1:
+        raise ValueError(
+            "Expected image_size >= 1, padding >= 0 and min_keypoints >= 1. "
+            f"Received: image_size={image_size!r}, padding={padding!r}, "
+            f"min_keypoints={min_keypoints!r}."
+        )
+    size = int(image_size)
+    crops, keypoints, visibility, areas = [], [], [], []
+    for record in annotations.images:
+        people = [
+            person
+            for person in range(len(record.keypoints))
+            if int(np.sum(record.visibility[person] > 0)) >= int(min_keypoints)
+        ]
+        if not people:
+            continue
+        path = Path(image_dir) / record.file_name
+        try:
+            with Image.open(path) as image:
+                image = image.convert("RGB")
+        except OSError as error:
+            raise AnnotationError(
+                f"Expected a readable image at {str(path)!r} (annotated as "
+                f"{record.file_name!r}). Received {type(error).__name__}: {error}."
+            ) from error
+        for person in people:
+            box = record.boxes[person].astype(np.float64)
+            center = (box[:2] + box[2:]) / 2.0
+            side = max(float(np.max(box[2:] - box[:2])) * (1.0 + 2.0 * padding), 1.0)
+            corner = center - side / 2.0
+            crops.append(
+                np.asarray(
+                    image.transform(
+                        (size, size),
+                        Image.Transform.EXTENT,
+                        (*corner, *(corner + side)),
+                        Image.BILINEAR,
+                    )
+                )
+            )
+            scale = size / side
+            points = (record.keypoints[person] - corner) * scale - 0.5
+            inside = np.all((points >= -0.5) & (points < size - 0.5), axis=-1)
+            flags = np.where(inside, record.visibility[person], 0)
+            keypoints.append(points)
+            visibility.append(flags)
+            areas.append(max(float(record.areas[person]) * scale**2, 1.0))
+    joints = len(annotations.skeleton)
+    return Figures(
+        images=np.asarray(crops, dtype=np.uint8).reshape(-1, size, size, 3),
+        keypoints=np.asarray(keypoints, dtype=np.float32).reshape(-1, joints, 2),
+        visibility=np.asarray(visibility, dtype=np.int8).reshape(-1, joints),
+        head_sizes=np.full(len(crops), np.nan, dtype=np.float32),
+        areas=np.asarray(areas, dtype=np.float32),
+        skeleton=annotations.skeleton,
+    )
