@@ -289,7 +289,7 @@ class Manifest:
         try:
             self.connection.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as error:
-            if getattr(error, "sqlite_errorcode", None) != sqlite3.SQLITE_BUSY:
+            if not _busy(error):
                 raise
             raise ProjectBusyError(
                 f"Expected the project {str(self.root)!r} to be free within "
@@ -400,6 +400,13 @@ class Manifest:
             """
         )
         return [(item_id, self.resolve(path)) for item_id, path in rows]
+
+
+def _busy(error):
+    """Whether an `OperationalError` is SQLITE_BUSY (another connection holds
+    the lock); Python 3.10 names it only in the message."""
+    return (getattr(error, "sqlite_errorname", None) == "SQLITE_BUSY"
+            or str(error) == "database is locked")
 
 
 def _alive(pid):
