@@ -43,6 +43,6 @@ class ClickProgress:
         timing = "resumed" if resumed else f"{record.seconds:.1f}s"
         self.echo(
             f"{record.strategy:<22} trial {record.trial}  cycle {record.cycle}  "
-            f"labeled {record.labeled:>6}  {self._metric} {record.accuracy:.4f}  "
+            f"labeled {record.labeled:>6}  {self._metric} {record.metric:.4f}  "
             f"rank accuracy {rank}  {timing}"
         )

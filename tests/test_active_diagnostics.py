@@ -80,7 +80,7 @@ def test_describe_test_set_with_and_without_a_head():
     plain = describe_test_set(
         ArrayModelView(probabilities=probabilities, true_loss=true_loss), 0.5
     )
-    assert plain["accuracy"] == 0.5
+    assert plain["metric"] == 0.5
     assert plain["rank_accuracy"] is None and plain["head_spearman"] is None
     # Entropy orders the four items 0 < 2 < 1 < 3; the true loss 0 < 2 < 3 < 1.
     assert plain["entropy_spearman"] == pytest.approx(0.8)

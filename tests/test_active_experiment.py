@@ -73,7 +73,7 @@ def test_simulate_writes_results_summary_and_curves(uninterrupted):
         (s, t) for s in ("learning_loss", "random") for t in (0, 1)
     }
     assert [r.labeled for r in records[:3]] == [30, 60, 90]
-    assert all(0.0 <= r.accuracy <= 1.0 for r in records)
+    assert all(0.0 <= r.metric <= 1.0 for r in records)
     assert all(
         (r.rank_accuracy is not None) == (r.strategy == "learning_loss")
         for r in records
@@ -398,8 +398,8 @@ def test_shared_first_cycle_diagnostics_and_warm_start_epochs(tmp_path):
     # entropy reuses random's first-cycle model (both train plainly): same numbers
     # as when it trains its own.
     entropy = [r for r in together.records if r.strategy == "entropy"]
-    assert [(r.accuracy, r.pick_histogram) for r in entropy] == [
-        (r.accuracy, r.pick_histogram) for r in alone.records
+    assert [(r.metric, r.pick_histogram) for r in entropy] == [
+        (r.metric, r.pick_histogram) for r in alone.records
     ]
     assert [epochs for _, cycle, epochs in log.epochs] == [2, 1, 1] * 3
     by_cycle = {(r.strategy, r.cycle): r for r in together.records}

@@ -15,7 +15,7 @@ def _save_state(out, config, runs):
     state = ExperimentState(config, fingerprint="f")
     for strategy, trial, cycles in runs:
         records = [
-            CycleRecord(strategy, trial, cycle, labeled=10, accuracy=0.5)
+            CycleRecord(strategy, trial, cycle, labeled=10, metric=0.5)
             for cycle in range(cycles)
         ]
         state.runs[run_key(strategy, trial)] = {

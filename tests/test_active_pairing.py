@@ -50,7 +50,7 @@ def test_a_strategy_without_head_share_picks_what_random_picks_every_cycle(paire
     for cycle, (ours, theirs) in enumerate(zip(safe, random)):
         assert sorted(ours) == sorted(theirs), f"cycle {cycle} differs"
     metrics = {
-        run["strategy"]: [c["accuracy"] for c in run["cycles"]]
+        run["strategy"]: [c["metric"] for c in run["cycles"]]
         for run in state["runs"].values()
     }
     assert metrics["random"] == metrics[get_strategy(SAFE_WITHOUT_SHARE).name]

@@ -97,6 +97,22 @@ def test_experiment_state_round_trip_and_resume_check(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["state.json"]  # no temp files
 
 
+def test_a_state_saved_with_the_old_accuracy_key_loads_as_metric(tmp_path):
+    config = _config()
+    state = ExperimentState(config.to_dict(), "abc")
+    record = CycleRecord("random", 0, 0, 10, 0.5, pick_histogram=[4, 6])
+    state.update_run("random", 0, Pool(30).state_dict(), [record], [None], [])
+    cycle = state.run("random", 0)["cycles"][0]
+    cycle["accuracy"] = cycle.pop("metric")  # as states written before the rename
+    state.save(tmp_path)
+    assert '"accuracy": 0.5' in (tmp_path / "state.json").read_text()
+    loaded = ExperimentState.load(tmp_path)
+    assert loaded.records(config.strategies, config.trials) == [record]
+    assert CycleRecord.from_dict(record.to_dict()) == record
+    with pytest.raises(TypeError, match="accuracy"):
+        CycleRecord.from_dict({**record.to_dict(), "accuracy": 0.7})
+
+
 def test_loading_missing_state_is_a_resume_error(tmp_path):
     with pytest.raises(ResumeError, match="start without --resume"):
         ExperimentState.load(tmp_path)

@@ -195,7 +195,7 @@ def _listener(deadline):
             )
             _log(
                 f"{record.strategy} cycle {record.cycle}: accuracy "
-                f"{record.accuracy:.4f}, {record.seconds:.1f}s"
+                f"{record.metric:.4f}, {record.seconds:.1f}s"
             )
 
     return Deadline()
@@ -271,7 +271,7 @@ def run(argv=None):
         "seconds": round(_elapsed(), 1),
         "cycles": [
             {"strategy": r.strategy, "cycle": r.cycle, "labeled": r.labeled,
-             "accuracy": r.accuracy, "seconds": round(r.seconds, 1)}
+             "accuracy": r.metric, "seconds": round(r.seconds, 1)}
             for r in records
         ],
         "trained_images": trained,

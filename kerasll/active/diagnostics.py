@@ -192,7 +192,7 @@ def describe_test_set(view, metric):
         metric: the task's metric on the test set (accuracy, mAP).
 
     Returns:
-        Dict with `accuracy` (the task metric); `rank_accuracy` (pairs
+        Dict with `metric` (the task metric); `rank_accuracy` (pairs
         i, n-1-i) and `head_spearman` of the loss head's predicted loss with
         the true loss (None without a head); `entropy_spearman`, the
         entropy score's Spearman with the true loss (the uncertainty
@@ -201,7 +201,7 @@ def describe_test_set(view, metric):
     indices = np.arange(len(view))
     true_loss = view.true_loss(indices)
     metrics = {
-        "accuracy": float(metric),
+        "metric": float(metric),
         "rank_accuracy": None,
         "head_spearman": None,
         "entropy_spearman": spearman(true_loss, view.uncertainty(indices, "entropy")),

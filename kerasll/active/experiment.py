@@ -212,7 +212,7 @@ class _Run:
             self.records, self.scores, self.audits = [], [None], []
         else:
             self.pool = Pool.from_state_dict(saved["pool"])
-            self.records = [CycleRecord(**cycle) for cycle in saved["cycles"]]
+            self.records = [CycleRecord.from_dict(cycle) for cycle in saved["cycles"]]
             self.scores = list(saved["scores"])
             self.audits = list(saved["audits"])
 
@@ -366,7 +366,7 @@ class _Experiment:
             trial=run.trial,
             cycle=cycle,
             labeled=len(labeled),
-            accuracy=metrics["accuracy"],
+            metric=metrics["metric"],
             rank_accuracy=metrics["rank_accuracy"],
             head_spearman=metrics["head_spearman"],
             entropy_spearman=metrics["entropy_spearman"],

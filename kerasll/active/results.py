@@ -25,7 +25,7 @@ COLUMNS = (
     "trial",
     "cycle",
     "labeled",
-    "accuracy",
+    "metric",
     "rank_accuracy",
     "head_spearman",
     "entropy_spearman",
@@ -56,7 +56,7 @@ _OPTIONAL_FLOATS = (
 )
 
 Metric = collections.namedtuple("Metric", ["name", "column"])
-Metric.__doc__ = """The task metric a `CycleRecord.accuracy` holds.
+Metric.__doc__ = """The task metric a `CycleRecord.metric` holds.
 
 Attributes:
     name: how tables and plots call it ("accuracy", "mAP@0.5").
@@ -79,11 +79,11 @@ def write_results_csv(records, path, metric=ACCURACY):
     Args:
         records: `CycleRecord`s.
         path: target file.
-        metric: the task `Metric`; its column holds `CycleRecord.accuracy`.
+        metric: the task `Metric`; its column holds `CycleRecord.metric`.
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([metric.column if c == "accuracy" else c for c in COLUMNS])
+    writer.writerow([metric.column if c == "metric" else c for c in COLUMNS])
     for record in records:
         row = record.to_dict()
         writer.writerow([_cell(row[column]) for column in COLUMNS])
@@ -123,7 +123,7 @@ def read_results_csv(path, metric=ACCURACY):
                     trial=int(row["trial"]),
                     cycle=int(row["cycle"]),
                     labeled=int(row["labeled"]),
-                    accuracy=float(row[metric.column]),
+                    metric=float(row[metric.column]),
                     warm_start=row["warm_start"] == "True",
                     pick_histogram=[int(n) for n in histogram.split()]
                     if histogram
@@ -231,7 +231,7 @@ def format_summary(records, header="", metric=ACCURACY):
         "true loss, last cycle.",
         "",
     ]
-    lines += per_cycle_table(records, "accuracy", f"Test {metric.name} per cycle")
+    lines += per_cycle_table(records, "metric", f"Test {metric.name} per cycle")
     lines += _paired_table(summary, trials)
     lines += diagnostics_table(records)
     return "\n".join(lines) + "\n"
@@ -477,7 +477,7 @@ def plot_curves(records, path, title="", metric=ACCURACY):
     for strategy, trials in _runs(records).items():
         labeled = sorted({r.labeled for cycles in trials.values() for r in cycles})
         table = [
-            [r.accuracy for cycles in trials.values() for r in cycles if r.labeled == n]
+            [r.metric for cycles in trials.values() for r in cycles if r.labeled == n]
             for n in labeled
         ]
         mean = np.array([np.mean(values) for values in table])

@@ -30,8 +30,9 @@ class CycleRecord:
         trial: trial number.
         cycle: cycle number (0 = trained on the initial random set).
         labeled: labels the model was trained on.
-        accuracy: the task metric on the test set after the last epoch (accuracy;
-            mAP@0.5 for detection, written as results.csv's `map50`).
+        metric: the task metric on the test set after the last epoch (the
+            task's `metric_name`: accuracy; mAP@0.5 for detection, written as
+            results.csv's `map50`).
         rank_accuracy: the loss head's pair-ranking accuracy on the test set
             (pairs i, n-1-i), None for strategies without a head.
         head_spearman: Spearman correlation of the head's predicted loss
@@ -60,7 +61,7 @@ class CycleRecord:
     trial: int
     cycle: int
     labeled: int
-    accuracy: float
+    metric: float
     rank_accuracy: float = None
     head_spearman: float = None
     entropy_spearman: float = None
@@ -80,6 +81,22 @@ class CycleRecord:
     def to_dict(self):
         """JSON-friendly form."""
         return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, saved):
+        """The record `to_dict` saved, also from states written before the rename.
+
+        Args:
+            saved: a dict of `CycleRecord` fields. States written before
+                `metric` was named so hold it under "accuracy".
+
+        Returns:
+            A `CycleRecord`.
+        """
+        saved = dict(saved)
+        if "accuracy" in saved and "metric" not in saved:
+            saved["metric"] = saved.pop("accuracy")
+        return cls(**saved)
 
 
 def run_key(strategy, trial):
@@ -132,7 +149,7 @@ class ExperimentState:
             for strategy in strategies:
                 run = self.run(strategy, trial)
                 if run:
-                    records += [CycleRecord(**cycle) for cycle in run["cycles"]]
+                    records += [CycleRecord.from_dict(cycle) for cycle in run["cycles"]]
         return records
 
     def save(self, folder):

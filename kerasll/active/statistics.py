@@ -127,11 +127,11 @@ def summarize(runs):
         summary[strategy] = {}
         for trial, cycles in sorted(trials.items()):
             summary[strategy][trial] = {
-                "first": cycles[0].accuracy,
-                "final": cycles[-1].accuracy,
+                "first": cycles[0].metric,
+                "final": cycles[-1].metric,
                 "labeled": cycles[-1].labeled,
                 "auc": area_under_curve(
-                    [c.labeled for c in cycles], [c.accuracy for c in cycles]
+                    [c.labeled for c in cycles], [c.metric for c in cycles]
                 ),
                 "rank": cycles[-1].rank_accuracy,
             }
