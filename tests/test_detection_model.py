@@ -86,6 +86,33 @@ def test_detector_shapes_and_taps():
     assert single.output_names == ["detections"]
 
 
+def test_inference_learner_keeps_every_argument_and_the_trained_head():
+    detector = _tiny_detector()
+    learner = LossLearner(
+        detector,
+        taps=feature_map_names(detector)[1:3],
+        head_units=8,
+        margin=0.5,
+        weight=2.0,
+        objective="mse",
+        detach_epoch=3,
+        head_weight_decay=1e-4,
+        name="custom",
+    )
+    exported = inference_learner(learner, default_boxes_for(detector))
+    expected = {**learner.get_config(), "name": "custom_boxes"}
+    got = exported.get_config()
+    assert got.pop("model") != expected.pop("model")  # Rewired to boxes, scores.
+    assert got == expected
+    assert exported.task_output_names == ["boxes", "scores"]
+    head = zip(exported.loss_head.get_weights(), learner.loss_head.get_weights())
+    for copied, trained_weight in head:
+        np.testing.assert_array_equal(copied, trained_weight)
+    assert exported.backbone.get_layer("feature_map_1") is detector.get_layer(
+        "feature_map_1"
+    )
+
+
 @pytest.mark.slow
 def test_tiny_detector_learns_a_few_scenes(trained):
     print(

@@ -14,7 +14,6 @@ from keras import ops
 from kerasll_serving.contract import BOXES_OUTPUT, SCORES_OUTPUT
 
 from kerasll.detection.boxes import VARIANCES
-from kerasll.learner import LossLearner
 
 
 @keras.saving.register_keras_serializable(package="kerasll.detection")
@@ -112,16 +111,12 @@ def inference_learner(learner, default_boxes, variances=VARIANCES):
         a copy of the trained head's weights; `kerasll.export.to_onnx` turns
         it into a graph with outputs "boxes", "scores" and "predicted_loss".
     """
-    exported = LossLearner(
-        inference_model(learner.backbone, default_boxes, variances),
-        taps=list(learner.taps),
-        head_units=learner.head_units,
-        margin=learner.margin,
-        weight=learner.weight,
-        objective=learner.objective,
-        detach_epoch=learner.detach_epoch,
-        head_weight_decay=learner.head_weight_decay,
-        name=f"{learner.name}_boxes",
-    )
+    # Every constructor argument comes from `get_config`, so none can be
+    # dropped; the model is passed as an instance (as `from_config` would
+    # build it) so the detector's trained layers are shared, not copied.
+    config = learner.get_config()
+    config["model"] = inference_model(learner.backbone, default_boxes, variances)
+    config["name"] = f"{learner.name}_boxes"
+    exported = type(learner)(**config)
     exported.loss_head.set_weights(learner.loss_head.get_weights())
     return exported
