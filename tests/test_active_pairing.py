@@ -95,10 +95,10 @@ def test_strategy_parameters_reach_state_summary_and_resume(tmp_path):
     name = "learning_loss_safe:audit_share=0.2"
     assert state["config"]["strategies"] == ["random", name]
     assert state["config"]["strategy_configs"][name] == {
-        "training": "decoupled", "audit_share": 0.2, "significance": 0.05,
+        "head_training": "decoupled", "audit_share": 0.2, "significance": 0.05,
     }
     summary = (out / "summary.md").read_text()
-    assert f"`{name}` (training decoupled, audit_share 0.2, significance 0.05)" in (
+    assert f"`{name}` (head_training decoupled, audit_share 0.2, significance 0.05)" in (
         summary
     )
     assert (out / "results.csv").read_text().count(name) == 2

@@ -113,6 +113,19 @@ def test_a_state_saved_with_the_old_accuracy_key_loads_as_metric(tmp_path):
         CycleRecord.from_dict({**record.to_dict(), "accuracy": 0.7})
 
 
+def test_a_state_saved_with_the_old_training_key_resumes(tmp_path):
+    config = _config(strategies=("learning_loss_safe", "random"))
+    saved = config.to_dict()
+    assert saved["strategy_configs"]["learning_loss_safe"]["head_training"] == (
+        "decoupled"
+    )
+    old = json.loads(json.dumps(saved))
+    strategy_config = old["strategy_configs"]["learning_loss_safe"]
+    strategy_config["training"] = strategy_config.pop("head_training")
+    ExperimentState(old, "abc").save(tmp_path)
+    ExperimentState.load(tmp_path).check_matches(saved, "abc")
+
+
 def test_loading_missing_state_is_a_resume_error(tmp_path):
     with pytest.raises(ResumeError, match="start without --resume"):
         ExperimentState.load(tmp_path)

@@ -188,7 +188,7 @@ def test_a_spec_configures_the_strategy_and_names_what_differs():
     strategy = get_strategy("learning_loss_safe:audit_share=0.2")
     assert strategy.name == "learning_loss_safe:audit_share=0.2"
     assert strategy.get_config() == {
-        "training": "decoupled", "audit_share": 0.2, "significance": 0.05,
+        "head_training": "decoupled", "audit_share": 0.2, "significance": 0.05,
     }
     assert get_strategy("learning_loss_safe:audit_share=0.1").name == (
         "learning_loss_safe"
@@ -215,12 +215,12 @@ def test_strategy_asking_for_a_missing_output_says_so():
 
 
 def test_how_each_strategy_trains_its_model():
-    training = {name: get_strategy(name).training for name in NAMED}
-    assert {name for name, kind in training.items() if kind == JOINT} == {
+    trainings = {name: get_strategy(name).head_training for name in NAMED}
+    assert {name for name, how in trainings.items() if how == JOINT} == {
         "learning_loss",
         "learning_loss_diverse",
     }
-    assert {name for name, kind in training.items() if kind == DECOUPLED} == {
+    assert {name for name, how in trainings.items() if how == DECOUPLED} == {
         "learning_loss_decoupled",
         "learning_loss_safe",
         "learning_loss_stochastic",
@@ -228,7 +228,9 @@ def test_how_each_strategy_trains_its_model():
     }
     assert get_strategy("learning_loss_safe").uses_loss_head
     assert not get_strategy("entropy").uses_loss_head
-    assert get_strategy("predicted_loss+top:training=joint").training == JOINT
-    assert get_strategy("entropy+stochastic").training == PLAIN
-    with pytest.raises(ProtocolError, match="training='plain'"):
-        get_strategy("predicted_loss+top:training=plain")
+    assert get_strategy("predicted_loss+top:head_training=joint").head_training == JOINT
+    assert get_strategy("entropy+stochastic").head_training == PLAIN
+    with pytest.raises(ProtocolError, match="head_training='plain'"):
+        get_strategy("predicted_loss+top:head_training=plain")
+    with pytest.raises(UnknownStrategyError, match=r"Received: \['training'\]"):
+        get_strategy("predicted_loss+top:training=joint")

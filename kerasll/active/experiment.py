@@ -250,8 +250,9 @@ class _Experiment:
 
     The first cycle trains every strategy on the same random labels with the
     same seed, so its model depends only on how the strategy trains
-    ("plain", "joint" or "decoupled"): it is trained once per trial and kind
-    and shared (its weights are kept in memory until the trial ends).
+    (its `head_training`: "plain", "joint" or "decoupled"): it is trained
+    once per trial and head training and shared (its weights are kept in
+    memory until the trial ends).
     Training is deterministic on the CPU, so sharing changes no result.
     """
 
@@ -302,7 +303,9 @@ class _Experiment:
         """The model of one cycle: trained, or the shared first-cycle model."""
         config, task, strategy = self.config, self.task, run.strategy
         warm = config.warm_start and cycle > 0
-        shared = self.first_cycle_weights.get(strategy.training) if cycle == 0 else None
+        shared = None
+        if cycle == 0:
+            shared = self.first_cycle_weights.get(strategy.head_training)
         if shared is not None:
             backbone = self.build_backbone()
             model = make_model(
@@ -327,7 +330,7 @@ class _Experiment:
             taps=task.taps,
         )
         if cycle == 0:
-            self.first_cycle_weights[strategy.training] = model.get_weights()
+            self.first_cycle_weights[strategy.head_training] = model.get_weights()
         return model
 
     def _run_cycle(self, run, cycle):
@@ -336,7 +339,7 @@ class _Experiment:
         started = time.perf_counter()
         keras.backend.clear_session()
         labeled = np.sort(run.pool.labeled_indices())
-        training = config.cycle_training(cycle, strategy.training)
+        training = config.cycle_training(cycle, strategy.head_training)
         self.listener.cycle_started(
             strategy.name, run.trial, cycle, len(labeled), training.epochs
         )

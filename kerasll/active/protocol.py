@@ -121,12 +121,13 @@ class ExperimentConfig:
         training = task.training_config() if self.training is None else self.training
         return dataclasses.replace(self, model=model, training=training)
 
-    def cycle_training(self, cycle, kind):
+    def cycle_training(self, cycle, head_training):
         """The `TrainingConfig` of one cycle of a strategy.
 
         Args:
             cycle: cycle number.
-            kind: the strategy's `training` ("plain", "joint", "decoupled").
+            head_training: the strategy's `head_training` ("plain", "joint",
+                "decoupled").
 
         Returns:
             `training`, with `warm_start_epochs` epochs for a warm-started
@@ -135,7 +136,7 @@ class ExperimentConfig:
         training = self.training
         if self.warm_start and cycle > 0 and self.warm_start_epochs is not None:
             training = dataclasses.replace(training, epochs=self.warm_start_epochs)
-        if kind == DECOUPLED:
+        if head_training == DECOUPLED:
             training = dataclasses.replace(training, detach_fraction=0.0)
         return training
 

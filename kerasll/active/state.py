@@ -182,6 +182,7 @@ class ExperimentState:
             saved = json.loads(path.read_text(encoding="utf-8"))
             # Runs saved before tasks existed were all classification.
             saved["config"].setdefault("task", "classification")
+            _rename_head_training(saved["config"])
             state = cls(saved["config"], saved["fingerprint"])
             state.runs = saved["runs"]
         except (ValueError, KeyError) as error:
@@ -213,6 +214,13 @@ class ExperimentState:
                 f"Received a different one: {'; '.join(differences)}. Use a new "
                 "--out folder, or --overwrite to discard the old results."
             )
+
+
+def _rename_head_training(config):
+    """Strategy configs saved before the rename hold `head_training` as "training"."""
+    for parameters in (config.get("strategy_configs") or {}).values():
+        if "training" in parameters and "head_training" not in parameters:
+            parameters["head_training"] = parameters.pop("training")
 
 
 def _differences(saved, new, prefix=""):

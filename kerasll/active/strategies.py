@@ -20,12 +20,12 @@ is its canonical spec (the base name, then the parameters that differ from
 their defaults, sorted), which keys its runs in results; `get_config()`
 holds every parameter and is recorded with the results.
 
-How a strategy's model is trained is part of the strategy (`training`):
+How a strategy's model is trained is part of the strategy (`head_training`):
 "plain" (no loss head), "joint" (the paper: the head's gradient reaches the
 target network until the detach epoch) or "decoupled" (the head learns on
 features whose gradient is stopped from the first step, so the target
 network trains exactly as without a head). Strategies that read the loss
-head train it decoupled unless a spec asks otherwise (`training=joint`);
+head train it decoupled unless a spec asks otherwise (`head_training=joint`);
 the alias `learning_loss` is the paper's joint training.
 
 Every `select` call returns a `Selection` of `budget` (K) pool indices from
@@ -48,7 +48,7 @@ from kerasll.active.kcenter import greedy_k_center
 from kerasll.active.scores import SCORES
 
 PLAIN, JOINT, DECOUPLED = "plain", "joint", "decoupled"
-TRAINING_KINDS = (PLAIN, JOINT, DECOUPLED)
+HEAD_TRAININGS = (PLAIN, JOINT, DECOUPLED)
 SHARED_STREAM = "shared"
 
 __all__ = [
@@ -72,7 +72,8 @@ class Strategy(abc.ABC):
 
     Attributes:
         base_name: the registry name the strategy was built from.
-        training: `PLAIN`, `JOINT` or `DECOUPLED`.
+        head_training: how its model trains: `PLAIN` (no loss head), `JOINT`
+            or `DECOUPLED`.
         stream: the name of the random stream its `Draw` comes from; every
             strategy shares `SHARED_STREAM` but the A/A control.
         defaults: the configuration of the bare registry name; `name` lists
@@ -80,7 +81,7 @@ class Strategy(abc.ABC):
     """
 
     base_name = None
-    training = PLAIN
+    head_training = PLAIN
     stream = SHARED_STREAM
     defaults = {}
 
@@ -97,7 +98,7 @@ class Strategy(abc.ABC):
     @property
     def uses_loss_head(self):
         """Whether the model must be a `LossLearner`."""
-        return self.training != PLAIN
+        return self.head_training != PLAIN
 
     def score(self, view, indices):
         """The strategy's score of pool items (audits), or None without one."""
@@ -212,30 +213,30 @@ class ComposedStrategy(Strategy):
     Args:
         score: a `kerasll.active.scores.Score`.
         rule: a `kerasll.active.batch_rules.BatchRule`.
-        training: "plain", "joint" or "decoupled"; None: "decoupled" when
-            the score reads the loss head, else "plain".
+        head_training: "plain", "joint" or "decoupled"; None: "decoupled"
+            when the score reads the loss head, else "plain".
         base_name: the registry name (an alias such as "learning_loss", or
             "SCORE+RULE").
 
     Raises:
-        ProtocolError: a training kind that cannot feed the score.
+        ProtocolError: a head training that cannot feed the score.
     """
 
-    def __init__(self, score, rule, training=None, base_name=None):
+    def __init__(self, score, rule, head_training=None, base_name=None):
         self.score_function, self.rule = score, rule
-        if training is None:
-            training = DECOUPLED if score.needs_head else PLAIN
-        if training not in TRAINING_KINDS:
+        if head_training is None:
+            head_training = DECOUPLED if score.needs_head else PLAIN
+        if head_training not in HEAD_TRAININGS:
             raise ProtocolError(
-                f"Expected training in {list(TRAINING_KINDS)}. "
-                f"Received: training={training!r}"
+                f"Expected head_training in {list(HEAD_TRAININGS)}. "
+                f"Received: head_training={head_training!r}"
             )
-        if score.needs_head and training == PLAIN:
+        if score.needs_head and head_training == PLAIN:
             raise ProtocolError(
-                f"Expected training 'joint' or 'decoupled' for the {score.name} "
-                "score, which reads the loss head. Received: training='plain'"
+                f"Expected head_training 'joint' or 'decoupled' for the {score.name} "
+                "score, which reads the loss head. Received: head_training='plain'"
             )
-        self.training = training
+        self.head_training = head_training
         self.base_name = base_name or f"{score.name}+{rule.name}"
 
     def score(self, view, indices):
@@ -248,7 +249,7 @@ class ComposedStrategy(Strategy):
 
     def get_config(self):
         return {
-            "training": self.training,
+            "head_training": self.head_training,
             **self.score_function.get_config(),
             **self.rule.get_config(),
         }
@@ -271,9 +272,9 @@ def strategy_spec(base_name, parameters):
 
 # Aliases of composed strategies: (score, rule, implied parameters).
 _ALIASES = {
-    "learning_loss": ("predicted_loss", "top", {"training": JOINT}),
-    "learning_loss_decoupled": ("predicted_loss", "top", {"training": DECOUPLED}),
-    "learning_loss_diverse": ("predicted_loss", "diverse", {"training": JOINT}),
+    "learning_loss": ("predicted_loss", "top", {"head_training": JOINT}),
+    "learning_loss_decoupled": ("predicted_loss", "top", {"head_training": DECOUPLED}),
+    "learning_loss_diverse": ("predicted_loss", "diverse", {"head_training": JOINT}),
     "learning_loss_safe": ("predicted_loss", "safe", {}),
     "learning_loss_stochastic": ("predicted_loss", "stochastic", {}),
     "learning_loss_balanced": ("predicted_loss", "balanced", {}),
@@ -320,9 +321,9 @@ def _parse_value(text):
         return lowered == "true"
     if lowered == "none":
         return None
-    for kind in (int, float):
+    for number in (int, float):
         try:
-            return kind(text)
+            return number(text)
         except ValueError:
             pass
     return text
@@ -364,14 +365,14 @@ def _build(base, parameters, spec):
     (score_cls, score_fixed), rule_cls = SCORES[score_name], RULES[rule_name]
     score_keys = _parameters(score_cls, score_fixed)
     rule_keys = _parameters(rule_cls, {})
-    _check_keys(spec, parameters, {"training", *score_keys, *rule_keys})
+    _check_keys(spec, parameters, {"head_training", *score_keys, *rule_keys})
 
     def compose(values):
         score = score_cls(
             **score_fixed, **{k: v for k, v in values.items() if k in score_keys}
         )
         rule = rule_cls(**{k: v for k, v in values.items() if k in rule_keys})
-        return ComposedStrategy(score, rule, values.get("training"), base)
+        return ComposedStrategy(score, rule, values.get("head_training"), base)
 
     strategy = compose({**implied, **parameters})
     strategy.defaults = compose(implied).get_config()
