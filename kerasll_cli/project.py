@@ -6,6 +6,8 @@ serving or export error) becomes one line and exit code 1; the manifest is
 left as it was.
 """
 
+import dataclasses
+
 import click
 
 _DIR = click.Path(file_okay=False, path_type=str)
@@ -101,9 +103,16 @@ def add_command(directory, source, device):
               default=0.05, show_default=True)
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Also flip images left-right when augmenting.")
+@click.option("--head", type=click.Choice(["decoupled", "joint"]), default="decoupled",
+              show_default=True,
+              help="How the loss head trains: decoupled (on stopped-gradient "
+                   "features from the first step, so the classifier is exactly "
+                   "plain training's; what learning_loss_safe assumes) or joint "
+                   "(the paper: the head's gradient reaches the classifier until "
+                   "60% of the epochs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(directory, model, width, backbone, epochs, batch_size,
-                  learning_rate, flip, seed):
+                  learning_rate, flip, head, seed):
     """Train a LossLearner on the labeled items; save, export, version it."""
     from kerasll.export.errors import ExportError
 
@@ -113,6 +122,8 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
     try:
         config = TrainingConfig(epochs=epochs, batch_size=batch_size,
                                 learning_rate=learning_rate)
+        if head == "decoupled":  # The head is detached from the first epoch.
+            config = dataclasses.replace(config, detach_fraction=0.0)
         with _open(directory) as manifest:
             result = train_project(manifest, config, model=model, width=width,
                                    backbone=backbone, flip=flip, seed=seed)
@@ -131,15 +142,27 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
                    "DEVICE=FILE, from kerasll-score) instead of scoring here.")
 @click.option("--random", "at_random", is_flag=True,
               help="Pick at random (the first round, before any model).")
+@click.option("--strategy", "spec", default=None,
+              help="The simulator's strategy spec (kerasll simulate --strategies). "
+                   "Default: learning_loss_safe (the head earns its share from the "
+                   "audit of earlier rounds; random until it has); learning_loss (the "
+                   "paper's top-K), entropy, learning_loss_balanced, "
+                   "predicted_loss+stochastic:temperature=2, ...")
 @click.option("--seed", type=int, default=0, show_default=True,
-              help="Seed of --random.")
-def select_command(directory, pick_files, k, merge, at_random, seed):
-    """Pick the K items with the highest predicted loss as a new round.
+              help="Seed of the round's random numbers (--random, audit slices).")
+def select_command(directory, pick_files, k, merge, at_random, spec, seed):
+    """Pick K items as a new round, by a strategy.
 
-    Scores the pool here with the current model, or merges the picks devices
-    made with kerasll-score: select DIR --k N --picks dev1.csv dev2.csv
+    Scores the pool here with the current model, or merges the picks and
+    audit samples devices made with kerasll-score:
+    select DIR --k N --picks dev1.csv dev2.csv
     """
-    from kerasll.project.selection import merge_picks, select_here, select_random
+    from kerasll.project.selection import (
+        DEFAULT_STRATEGY,
+        merge_picks,
+        select_random,
+        select_with_strategy,
+    )
 
     if bool(pick_files) != merge or (merge and at_random):
         raise click.UsageError(
@@ -150,11 +173,13 @@ def select_command(directory, pick_files, k, merge, at_random, seed):
     try:
         with _open(directory) as manifest:
             if merge:
-                result = merge_picks(manifest, k, pick_files)
+                result = merge_picks(manifest, k, pick_files,
+                                     spec or DEFAULT_STRATEGY)
             elif at_random:
                 result = select_random(manifest, k, seed)
             else:
-                result = select_here(manifest, k)
+                result = select_with_strategy(manifest, k, spec or DEFAULT_STRATEGY,
+                                              seed)
         click.echo(result.summary())
     except _errors() as error:
         raise _fail(error) from None

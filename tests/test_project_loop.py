@@ -108,8 +108,8 @@ def test_two_rounds_on_digits(tmp_path):
              "not an item of the project")
     assert snapshot(project) == before
 
-    summary = _ok(cli("select", project, "--k", "20", "--picks", picks["dev1"],
-                      picks["dev2"], f"dev3={picks['dev3']}"))
+    summary = _ok(cli("select", project, "--k", "20", "--strategy", "learning_loss",
+                      "--picks", picks["dev1"], picks["dev2"], f"dev3={picks['dev3']}"))
     assert summary.startswith("Round 2: picked 20 of ") and first in summary
     round_2 = _rows(project, "SELECT item_id, predicted_loss, device FROM picks "
                              "WHERE round_id = 2 ORDER BY rank")

@@ -41,7 +41,17 @@ from kerasll.project.errors import ManifestError, ProjectBusyError
 MANIFEST_NAME = "manifest.sqlite"
 WRITER_NOTE = ".writer.json"
 DEFAULT_TIMEOUT = 30.0
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# 2: rounds record the strategy that chose them; picks their role ("pick",
+# or "audit": drawn at random to audit the score) and the strategy's score.
+# A version-1 manifest gains these columns when it is opened.
+_MIGRATIONS = {
+    1: (
+        "ALTER TABLE rounds ADD COLUMN strategy TEXT",
+        "ALTER TABLE picks ADD COLUMN role TEXT NOT NULL DEFAULT 'pick'",
+        "ALTER TABLE picks ADD COLUMN score REAL",
+    ),
+}
 COLOR_MODES = ("grayscale", "rgb")
 
 _SCHEMA = """
@@ -83,7 +93,8 @@ CREATE TABLE rounds (
     model_version TEXT REFERENCES models (version),
     k INTEGER NOT NULL,
     source TEXT NOT NULL,
-    created_at TEXT NOT NULL
+    created_at TEXT NOT NULL,
+    strategy TEXT
 );
 CREATE TABLE picks (
     round_id INTEGER NOT NULL REFERENCES rounds (id),
@@ -93,6 +104,8 @@ CREATE TABLE picks (
     prediction TEXT,
     confidence REAL,
     device TEXT,
+    role TEXT NOT NULL DEFAULT 'pick',
+    score REAL,
     PRIMARY KEY (round_id, item_id)
 );
 """
@@ -254,7 +267,9 @@ class Manifest:
             raise ManifestError(
                 f"Expected a kerasll manifest in {str(path)!r}. Received: {error}"
             ) from error
-        if version is None or json.loads(version[0]) != SCHEMA_VERSION:
+        if version is not None and json.loads(version[0]) in _MIGRATIONS:
+            _migrate(connection, json.loads(version[0]))
+        elif version is None or json.loads(version[0]) != SCHEMA_VERSION:
             connection.close()
             raise ManifestError(
                 f"Expected manifest schema version {SCHEMA_VERSION} in "
@@ -400,6 +415,20 @@ class Manifest:
             """
         )
         return [(item_id, self.resolve(path)) for item_id, path in rows]
+
+
+def _migrate(connection, version):
+    """Brings a manifest of an older schema version to `SCHEMA_VERSION`."""
+    with connection:
+        connection.execute("BEGIN IMMEDIATE")
+        while version in _MIGRATIONS:
+            for statement in _MIGRATIONS[version]:
+                connection.execute(statement)
+            version += 1
+        connection.execute(
+            "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+            (json.dumps(version),),
+        )
 
 
 def _busy(error):

@@ -1,10 +1,11 @@
 """`status`: what the project holds, and how well the loss head ranked.
 
-The audit comes for free: once a round's picks are labeled, their true loss
-under the model that picked them (cross-entropy of its prediction against
-the annotators' label) can be compared with the loss it predicted. A head
-that ranks well gives a high Spearman correlation, and the picks are items
-the model gets wrong more often than not.
+Once a round's picks are labeled, their true loss under the model that
+picked them (cross-entropy of its prediction against the annotators' label)
+can be compared with the loss it predicted. Over all picks of a top-K round
+this is biased (the picks are the head's favourites); the audit slice of a
+strategy's round (`kerasll.project.audits`) is a uniform sample, and its
+Kendall's tau is what the safe rule trusts the head by.
 """
 
 import dataclasses
@@ -29,6 +30,7 @@ class RoundAudit:
         mean_true_loss: their mean cross-entropy under that model.
         spearman: Spearman correlation of predicted and true loss (None for
             fewer than 3 labeled picks or constant values).
+        audit: the round's `RoundAuditEvidence` when it drew an audit slice.
     """
 
     round_id: int
@@ -39,6 +41,7 @@ class RoundAudit:
     error_rate: float = None
     mean_true_loss: float = None
     spearman: float = None
+    audit: object = None
 
     def line(self):
         """One line for the CLI."""
@@ -53,6 +56,15 @@ class RoundAudit:
             text += (
                 f"; model wrong on {self.error_rate:.0%} of them, mean true loss "
                 f"{self.mean_true_loss:.3f}, Spearman(predicted, true loss) {spearman}"
+            )
+        if self.audit is not None:
+            evidence = self.audit
+            tau = "n/a" if math.isnan(evidence.tau) else (
+                f"{evidence.tau:.3f} (one-sided p {evidence.p_value:.3g})")
+            text += (
+                f"; audit ({evidence.strategy}): {evidence.labeled} of "
+                f"{evidence.audited} random item(s) labeled, Kendall tau of score "
+                f"vs true loss {tau}"
             )
         return text
 
@@ -115,8 +127,15 @@ def project_status(manifest, audit=True):
         "SELECT version FROM models ORDER BY rowid"
     ))
     truth = {item_id: label for item_id, _, label in labels}
+    evidence = {}
+    if audit:
+        from kerasll.project.audits import round_audits
+
+        evidence = {e.round_id: e for e in round_audits(manifest)}
     rounds = tuple(
-        _audit_round(manifest, row, truth, audit)
+        dataclasses.replace(
+            _audit_round(manifest, row, truth, audit), audit=evidence.get(row[0])
+        )
         for row in manifest.query(
             "SELECT rounds.id, rounds.model_version, rounds.source, models.folder "
             "FROM rounds LEFT JOIN models ON models.version = rounds.model_version "

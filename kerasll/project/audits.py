@@ -1,0 +1,108 @@
+"""What labeled audit items say about the score that picked them.
+
+A round chosen by a strategy with a random audit slice (`learning_loss_safe`
+and every `SCORE+safe` rule) records, per pick, its role ("pick" or
+"audit") and the strategy's score. Once people label the audit items, the
+round's model gives their true loss (cross-entropy of the label), and
+Kendall's tau of score against true loss shows how well the score ranks
+items it never trained on: the evidence the safe rule sizes the next
+round's head share with, and what `status` reports.
+"""
+
+import dataclasses
+
+import numpy as np
+
+from kerasll.active.batch import Audit
+from kerasll.active.diagnostics import ranking_evidence
+from kerasll.project.training import MODEL_FILE
+
+
+@dataclasses.dataclass(frozen=True)
+class RoundAuditEvidence:
+    """A round's labeled audit items under the model that picked them.
+
+    Attributes:
+        round_id: the round.
+        strategy: the strategy that chose it.
+        labeled: audit items labeled so far.
+        audited: audit items in the round.
+        audit: the `Audit` (score and true loss of the labeled ones).
+        tau: Kendall's tau of score vs true loss (NaN with fewer than 3).
+        p_value: one-sided p of tau > 0.
+    """
+
+    round_id: int
+    strategy: str
+    labeled: int
+    audited: int
+    audit: Audit
+    tau: float
+    p_value: float
+
+
+def true_losses(model_path, paths, labels, classes):
+    """Cross-entropy of each item's label under an exported classifier.
+
+    Args:
+        model_path: the round model's `.onnx` file.
+        paths: image files.
+        labels: their class names.
+        classes: the project's class names.
+
+    Returns:
+        (N,) float64 true losses.
+    """
+    from kerasll.project.status import class_probabilities
+
+    probabilities = class_probabilities(model_path, paths)
+    target = np.array([classes.index(label) for label in labels])
+    chosen = probabilities[np.arange(len(target)), target]
+    return -np.log(np.clip(chosen, 1e-12, 1.0))
+
+
+def round_audits(manifest, strategy=None):
+    """The audit evidence of every round that drew an audit slice.
+
+    Args:
+        manifest: the open `Manifest`.
+        strategy: only rounds of this strategy (its canonical name); None:
+            every round.
+
+    Returns:
+        `RoundAuditEvidence`s, oldest round first.
+    """
+    truth = {item_id: label for item_id, _, label in manifest.training_labels()}
+    rounds = manifest.query(
+        "SELECT rounds.id, rounds.strategy, models.folder FROM rounds "
+        "JOIN models ON models.version = rounds.model_version "
+        "WHERE rounds.strategy IS NOT NULL ORDER BY rounds.id"
+    )
+    evidence = []
+    for round_id, name, folder in rounds:
+        if strategy is not None and name != strategy:
+            continue
+        rows = manifest.query(
+            "SELECT picks.item_id, picks.score, items.path FROM picks "
+            "JOIN items ON items.id = picks.item_id "
+            "WHERE picks.round_id = ? AND picks.role = 'audit' ORDER BY picks.rank",
+            (round_id,),
+        )
+        if not rows:
+            continue
+        labeled = [(item, score, path) for item, score, path in rows if item in truth]
+        if labeled:
+            score = np.array([score for _, score, _ in labeled], dtype=np.float64)
+            loss = true_losses(
+                manifest.root / folder / MODEL_FILE,
+                [manifest.resolve(path) for _, _, path in labeled],
+                [truth[item] for item, _, _ in labeled],
+                manifest.config.classes,
+            )
+        else:
+            score = loss = np.zeros(0)
+        tau, p_value = ranking_evidence(loss, score)
+        evidence.append(RoundAuditEvidence(
+            round_id, name, len(labeled), len(rows), Audit(score, loss), tau, p_value
+        ))
+    return evidence
