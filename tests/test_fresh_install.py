@@ -3,8 +3,9 @@ README says, then the packaging tests with that environment's own tools.
 
 This catches an install step that only a developer's environment (or CI)
 happens to provide, such as a setuptools new enough for SPDX license
-strings. About 2-5 minutes with pip's cache warm (most of it TensorFlow and
-the CPU PyTorch wheel), so it is marked slow.
+strings. With pip's cache warm it still unpacks TensorFlow and the CPU
+PyTorch wheel: 5 minutes on a shared 2-core machine (1.5 minutes of CPU),
+so it is marked slow.
 """
 
 import subprocess
