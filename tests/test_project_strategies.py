@@ -153,3 +153,24 @@ def test_device_picks_and_audit_samples_merge_under_the_safe_rule(trained, tmp_p
     open_offered = sorted(o for o in offered if o[2].rsplit("/", 1)[-1] not in names)
     expected = {item.rsplit("/", 1)[-1] for _, _, item in open_offered[:8]}
     assert {path.rsplit("/", 1)[-1] for path, _ in merged} == expected
+
+
+def test_a_version_1_manifest_gains_the_strategy_columns_when_opened(tmp_path):
+    from kerasll.project.manifest import SCHEMA_VERSION, Manifest
+
+    project = tmp_path / "old"
+    _ok(cli("init", project, "--classes", CLASSES))
+    connection = sqlite3.connect(project / "manifest.sqlite")
+    with connection:
+        for statement in ("ALTER TABLE picks DROP COLUMN role",
+                          "ALTER TABLE picks DROP COLUMN score",
+                          "ALTER TABLE rounds DROP COLUMN strategy",
+                          "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
+            connection.execute(statement)
+    connection.close()
+    with Manifest.open(project) as manifest:
+        columns = {row[1] for row in manifest.query("PRAGMA table_info(picks)")}
+        assert {"role", "score"} <= columns
+        assert "strategy" in {row[1] for row in manifest.query("PRAGMA table_info(rounds)")}
+    assert _rows(project, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+        (str(SCHEMA_VERSION),)]
