@@ -141,7 +141,7 @@ def test_uint16_pool_beyond_255_for_a_uint8_model_is_a_one_line_error(models,
 
 @pytest.mark.parametrize("arguments, fragment", [
     (["--k", "0"], "Invalid value for '--k'"),
-    (["--providers", "opencl"], "Invalid value for '--providers'"),
+    (["--provider", "opencl"], "Invalid value for '--provider' / '--providers'"),
     (["--batch-size", "-3"], "Invalid value for '--batch-size'"),
     (["--ray-address", "auto"], "--ray-address and --num-actors need --engine ray"),
     (["--engine", "spark"], "Invalid value for '--engine'"),

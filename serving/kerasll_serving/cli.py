@@ -33,9 +33,11 @@ DEFAULT_RATE = 0.01
                    "OUT.errors.csv).")
 @click.option("--batch-size", type=click.IntRange(min=1), default=256,
               show_default=True, help="Items per inference call.")
-@click.option("--providers", type=click.Choice(PROVIDER_CHOICES, case_sensitive=False),
+@click.option("--provider", "--providers", "providers",
+              type=click.Choice(PROVIDER_CHOICES, case_sensitive=False),
               default="auto", show_default=True,
-              help="Execution provider; auto = a GPU that loads, else CPU.")
+              help="Execution provider; auto = a GPU that loads, else CPU. An "
+                   "explicit one that is absent or fails to load is an error.")
 @click.option("--threads", type=click.IntRange(min=0), default=0, show_default=True,
               help="onnxruntime intra-op threads (0 = its default).")
 @click.option("--resume", is_flag=True,

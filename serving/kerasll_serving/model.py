@@ -7,7 +7,12 @@ import os
 import numpy as np
 
 from kerasll_serving.contract import ContractError, ModelContract
-from kerasll_serving.session import open_session
+from kerasll_serving.session import (
+    open_session,
+    read_metadata,
+    tensorrt_cache_dir,
+    tensorrt_options,
+)
 
 logger = logging.getLogger(__name__)
 _HASH_CHUNK = 1 << 20
@@ -37,7 +42,8 @@ class ScoringModel:
 
     def __init__(self, model_path, providers="auto", threads=None):
         self.path = os.fspath(model_path)
-        opened = open_session(self.path, providers=providers, threads=threads)
+        opened = open_session(self.path, providers=providers, threads=threads,
+                              tensorrt=self._tensorrt_options)
         self.session = opened.session
         self.provider = opened.provider
         self.provider_note = opened.note
@@ -88,6 +94,13 @@ class ScoringModel:
             for chunk in iter(lambda: stream.read(_HASH_CHUNK), b""):
                 digest.update(chunk)
         return {"size": os.path.getsize(self.path), "sha256": digest.hexdigest()}
+
+    def _tensorrt_options(self):
+        """TensorRT options from the model's metadata (its precision) and
+        file (an engine cache per model); see `session.tensorrt_options`."""
+        precision = ModelContract.from_metadata(read_metadata(self.path)).precision
+        cache = tensorrt_cache_dir(self.fingerprint()["sha256"])
+        return tensorrt_options(precision, cache)
 
     def _note_suffix(self):
         return f" ({self.provider_note})" if self.provider_note else ""

@@ -8,11 +8,16 @@ never by `get_available_providers()` alone.
 
 An explicitly requested provider is strict: missing from this build, or listed
 but failing to load, it is a `ProviderError` (never a silent CPU fallback).
+
+TensorRT gets options built from the model (`tensorrt_options`): fp16 or int8
+kernels only when the model was exported (and verified) at that precision,
+and an engine cache per model file, so the engine is built once per device.
 """
 
 import contextlib
 import dataclasses
 import os
+import tempfile
 from numbers import Integral
 
 import onnxruntime
@@ -74,13 +79,103 @@ def resolve_provider(name):
     return ALIASES.get(lowered, name)
 
 
-def open_session(model_path, providers="auto", threads=None):
+def tensorrt_options(precision, cache_dir):
+    """TensorRT execution provider options for a model.
+
+    Args:
+        precision: the model's exported precision (`contract.PRECISIONS`):
+            "fp16" enables fp16 kernels, "int8" int8 ones (the graph's
+            quantization nodes); "fp32" neither, so TensorRT keeps the
+            precision export verified the ranking at.
+        cache_dir: where TensorRT keeps built engines and timing caches
+            (onnxruntime creates this last folder level itself).
+
+    Returns:
+        A dict of provider options.
+    """
+    cache_dir = os.fspath(cache_dir)
+    return {
+        "trt_fp16_enable": precision == "fp16",
+        "trt_int8_enable": precision == "int8",
+        "trt_engine_cache_enable": True,
+        "trt_engine_cache_path": cache_dir,
+        "trt_timing_cache_enable": True,
+        "trt_timing_cache_path": cache_dir,
+    }
+
+
+def tensorrt_cache_dir(model_sha256):
+    """The engine cache folder of a model: one per model file (by hash),
+    under `$XDG_CACHE_HOME` or `~/.cache` when it exists, else the
+    temporary directory.
+
+    Args:
+        model_sha256: the model file's SHA-256 (hex).
+
+    Returns:
+        A path (not created: onnxruntime creates it when TensorRT loads).
+    """
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(
+        os.path.expanduser("~"), ".cache")
+    if not os.path.isdir(base):
+        base = tempfile.gettempdir()
+    return os.path.join(base, f"kerasll-tensorrt-{model_sha256[:16]}")
+
+
+def provider_chain(provider, available, tensorrt=None):
+    """The provider list for a session led by `provider`, with fallbacks for
+    the nodes it cannot run (TensorRT hands unsupported nodes to CUDA).
+
+    Args:
+        provider: the leading ONNX Runtime provider name.
+        available: the providers this onnxruntime build offers.
+        tensorrt: TensorRT options (see `tensorrt_options`), or None for
+            onnxruntime's defaults.
+
+    Returns:
+        A list for `InferenceSession(providers=...)`: names, and a
+        `(name, options)` pair for TensorRT with options.
+    """
+    chain = [(provider, tensorrt) if provider == TENSORRT and tensorrt else provider]
+    if provider == TENSORRT and CUDA in available:
+        chain.append(CUDA)
+    if provider != CPU:
+        chain.append(CPU)
+    return chain
+
+
+def check_requested(providers, available):
+    """Refuses an explicit provider this onnxruntime build does not offer.
+
+    Args:
+        providers: what was asked for (see `resolve_provider`).
+        available: `onnxruntime.get_available_providers()`.
+
+    Returns:
+        The resolved provider name, or "auto".
+
+    Raises:
+        ProviderError: the provider is not in `available` (one line).
+    """
+    requested = resolve_provider(providers)
+    if requested != "auto" and requested not in available:
+        raise ProviderError(
+            f"Expected providers in {_choices(available)}. Received: "
+            f"providers={providers!r} ({requested}), which this onnxruntime "
+            f"{onnxruntime.__version__} build does not offer. Available: {available}."
+        )
+    return requested
+
+
+def open_session(model_path, providers="auto", threads=None, tensorrt=None):
     """Creates an inference session on the best (or the requested) provider.
 
     Args:
         model_path: path of the `.onnx` file.
         providers: see `resolve_provider`.
         threads: intra-op threads; None or 0 lets onnxruntime decide.
+        tensorrt: a callable returning the TensorRT options (called only when
+            TensorRT is tried), or None for onnxruntime's defaults.
 
     Returns:
         An `OpenedSession`.
@@ -98,17 +193,12 @@ def open_session(model_path, providers="auto", threads=None):
     threads = validate_arguments(_THREADS, {"threads": threads}, ProviderError)[
         "threads"
     ]
-    requested = resolve_provider(providers)
     available = onnxruntime.get_available_providers()
+    requested = check_requested(providers, available)
     if requested == "auto":
-        return _open_auto(model_path, threads, available)
-    if requested not in available:
-        raise ProviderError(
-            f"Expected providers in {_choices(available)}. Received: "
-            f"providers={providers!r} ({requested}), which this onnxruntime "
-            f"{onnxruntime.__version__} build does not offer. Available: {available}."
-        )
-    session, error = _try_create(model_path, threads, _chain(requested, available))
+        return _open_auto(model_path, threads, available, tensorrt)
+    session, error = _try_create(model_path, threads,
+                                 _chain(requested, available, tensorrt))
     if requested in session_providers(session):
         return OpenedSession(session, requested)
     if error is not None:
@@ -127,12 +217,28 @@ def session_providers(session):
     return [] if session is None else session.get_providers()
 
 
-def _open_auto(model_path, threads, available):
+def read_metadata(model_path):
+    """The model's custom metadata, read through a CPU session.
+
+    Args:
+        model_path: path of the `.onnx` file.
+
+    Returns:
+        A dict of str -> str.
+
+    Raises:
+        ModelError: the model cannot be loaded.
+    """
+    return _open_cpu(model_path, 1).get_modelmeta().custom_metadata_map
+
+
+def _open_auto(model_path, threads, available, tensorrt):
     failed = []
     for candidate in AUTO_ORDER:
         if candidate not in available:
             continue
-        session, _ = _try_create(model_path, threads, _chain(candidate, available))
+        session, _ = _try_create(model_path, threads,
+                                 _chain(candidate, available, tensorrt))
         if candidate in session_providers(session):
             return OpenedSession(session, candidate)
         failed.append(candidate)
@@ -189,15 +295,10 @@ def _quiet_onnxruntime():
         onnxruntime.set_default_logger_severity(_ORT_DEFAULT_SEVERITY)
 
 
-def _chain(provider, available):
-    """The provider list for a session led by `provider`, with fallbacks for
-    the nodes it cannot run (TensorRT hands unsupported nodes to CUDA)."""
-    chain = [provider]
-    if provider == TENSORRT and CUDA in available:
-        chain.append(CUDA)
-    if provider != CPU:
-        chain.append(CPU)
-    return chain
+def _chain(provider, available, tensorrt):
+    """`provider_chain`, building the TensorRT options only when needed."""
+    options = tensorrt() if provider == TENSORRT and tensorrt is not None else None
+    return provider_chain(provider, available, options)
 
 
 def _choices(available):
