@@ -22,7 +22,8 @@ from click.testing import CliRunner
 from serving_fixtures import (  # noqa: F401 (models is a fixture)
     add_metadata, models, random_images, reference_scores, write_images)
 
-from kerasll_serving import CheckpointError, ContractError, PoolScorer, ServingError
+from kerasll_serving import (CheckpointError, ContractError, PoolError, PoolScorer,
+                             ServingError)
 from kerasll_serving.cli import main
 from kerasll_serving.contract import PREFIX, LossQuantiles, ModelContract
 from kerasll_serving.selector import StreamSelector
@@ -265,10 +266,32 @@ def test_paths_on_stdin(models, tmp_path):
                                   + paths[:3] + paths[10:]) + "\n")
     result = PoolScorer(models["gray"], batch_size=4).stream(
         "-", StreamSelector(0.2, window=10), out=tmp_path / "p.csv",
-        input_stream=lines, idle_timeout=5)
+        input_stream=lines)
     assert result.seen == 26 and result.skipped == 1  # Repeated lines skipped.
     errors = stream_rows(tmp_path / "p.csv.errors.csv")
     assert [row["index"] for row in errors] == ["10"]
+
+
+def test_empty_stream_is_an_error_that_leaves_no_file(models, tmp_path):
+    (tmp_path / "frames").mkdir()
+    with pytest.raises(PoolError, match="Expected at least one image to arrive"):
+        PoolScorer(models["gray"]).stream(
+            tmp_path / "frames", StreamSelector(0.1), out=tmp_path / "p.csv",
+            poll=0.01, idle_timeout=0.05)
+    assert sorted(os.listdir(tmp_path)) == ["frames"]
+
+
+def test_jsonl_stream_writes_no_infinity(models, tmp_path):
+    """Audit rows decided while warming up without a reference had an
+    infinite threshold: JSON has no infinity, so it is null."""
+    make_folder(tmp_path / "frames", 12, seed=14)
+    result = PoolScorer(models["gray"], batch_size=4).stream(
+        tmp_path / "frames", StreamSelector(0.5, window=20, audit=12),
+        out=tmp_path / "p.jsonl", poll=0.01, idle_timeout=0.1)
+    assert result.kept == 0 and len(result.audit) == 12
+    text = open(tmp_path / "p.jsonl").read()
+    assert "Infinity" not in text and "NaN" not in text
+    assert all(json.loads(line)["threshold"] is None for line in text.splitlines())
 
 
 def test_folder_that_grows_while_streaming(models, tmp_path):

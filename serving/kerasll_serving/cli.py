@@ -77,7 +77,8 @@ DEFAULT_RATE = 0.01
               show_default=True, help="--stream: seconds between looks at the folder.")
 @click.option("--idle-timeout", type=click.FloatRange(min=0), default=60.0,
               show_default=True,
-              help="--stream: stop after this many seconds without a new item.")
+              help="--stream on a folder: stop after this many seconds without "
+                   "a new file (stdin streams end with their input).")
 @click.pass_context
 def main(context, model, pool, k, out, batch_size, providers, threads, resume,
          checkpoint_every, all_scores, picks_image, quiet, engine, ray_address,

@@ -262,8 +262,9 @@ def _format_rows(format_name, fields, rows, header):
 
 
 def _json_value(value):
-    """JSON has no NaN: it becomes null (the `nan` column says why)."""
-    if isinstance(value, float) and math.isnan(value):
+    """JSON has no NaN or infinity: they become null (for a NaN loss the
+    `nan` column says why; an infinite threshold means none was set yet)."""
+    if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, (list, tuple)):
         return [_json_value(element) for element in value]

@@ -4,8 +4,9 @@ Arrivals come from a folder, polled for new image files (a file is taken
 once its size and modification time are the same on two polls in a row, so
 it is never read half-written; files are taken oldest first), or from paths
 on standard input, one per line. Each batch of arrivals is scored and every
-item is decided by a `StreamSelector` in arrival order. The run stops after
-`idle_timeout` seconds without a new arrival (or at the end of the input).
+item is decided by a `StreamSelector` in arrival order. A folder run stops
+after `idle_timeout` seconds without a new file; a stdin run at the end of
+its input.
 
 Every decision is appended to a journal, `<out>.journal.jsonl`, and synced
 to disk (`fsync`) once per batch, before the next batch is read. A run
@@ -27,6 +28,7 @@ import json
 import math
 import os
 import queue
+import sys
 import threading
 import time
 from numbers import Real
@@ -79,7 +81,8 @@ def run_stream(scorer, source, selector, *, out, resume=False, poll=1.0,
             errors file live beside it.
         resume: continue the stream recorded in the journal.
         poll: seconds between two looks at the folder.
-        idle_timeout: stop after this many seconds without a new arrival.
+        idle_timeout: (folder) stop after this many seconds without a new
+            file.
         input_stream: the text stream of paths for "-" (default stdin).
 
     Returns:
@@ -105,7 +108,7 @@ def run_stream(scorer, source, selector, *, out, resume=False, poll=1.0,
     output_format(out)
     check_not_inputs({"out": out}, {"model": scorer.model.path})
     if source == STDIN:
-        arrivals = LineArrivals(input_stream, checked["idle_timeout"])
+        arrivals = LineArrivals(input_stream)
         identity = {"path": STDIN}
     else:
         arrivals = FolderArrivals(source, checked["poll"], checked["idle_timeout"])
@@ -138,6 +141,10 @@ class _Stream:
         with self.journal.appending():
             for paths in arrivals.batches(self.seen, self.scorer.batch_size):
                 self._score(paths, identity)
+        if not self.counts["items"]:
+            os.remove(self.journal.path)  # Ours, and it holds no decision.
+            raise PoolError("Expected at least one image to arrive. Received none "
+                            "before the idle timeout (or the end of the input).")
         return self._finish(replayed, time.monotonic() - started)
 
     def _replay(self):
@@ -218,12 +225,6 @@ class _Stream:
             elif record["kept"]:
                 picks.append(_pick(record, keys, audited, PICK))
         audit = [_pick(record, keys, audited, AUDIT) for record in audit_records]
-        if self.counts["items"] - self.counts["skipped"] == 0:
-            raise PoolError(
-                "Expected at least one readable item. Received a stream of "
-                f"{self.counts['items']} item(s), every one skipped; see the journal "
-                f"{self.journal.path!r}."
-            )
         write_errors(errors_path(self.out), errors)
         write_picks(self.out, picks, contract, audit, fields=STREAM_PICK_FIELDS)
         return StreamResult(
@@ -454,19 +455,17 @@ class FolderArrivals:
 
 
 class LineArrivals:
-    """Image paths read from a text stream (stdin), one per line.
+    """Image paths read from a text stream (stdin), one per line, until its end.
+
+    A reader thread queues the lines, so a batch holds what has arrived
+    (up to the batch size) and is scored without waiting for a full one.
 
     Args:
         stream: the text stream; None for `sys.stdin`.
-        idle_timeout: stop after this many seconds without a new line.
     """
 
-    def __init__(self, stream, idle_timeout):
-        if stream is None:
-            import sys
-
-            stream = sys.stdin
-        self.stream, self.idle_timeout = stream, idle_timeout
+    def __init__(self, stream=None):
+        self.stream = sys.stdin if stream is None else stream
 
     def batches(self, seen, batch_size):
         """Yields lists of at most `batch_size` unseen paths, as they come.
@@ -482,10 +481,7 @@ class LineArrivals:
         threading.Thread(target=self._read, args=(lines,), daemon=True).start()
         finished = False
         while not finished:
-            try:
-                line = lines.get(timeout=self.idle_timeout or None)
-            except queue.Empty:
-                return
+            line = lines.get()
             batch = []
             while True:
                 if line is None:
