@@ -137,7 +137,8 @@ def test_voc_unknown_class_and_missing_files(tmp_path):
     path = tmp_path / "a.xml"
     path.write_text(VOC_XML.format(name="a"))
     with pytest.raises(
-        AnnotationError, match=r"among class_names \['dog'\] in .*a.xml, object 1 \('cat'\)"
+        AnnotationError,
+        match=r"among class_names \['dog'\] in .*a.xml, object 1 \('cat'\)",
     ):
         load_voc(path, class_names=["dog"])
     (tmp_path / "empty").mkdir()
