@@ -8,7 +8,13 @@ and the same 10,000 CIFAR-10 test images:
   last, shorter batch is traced before timing) and reported as the best of
   `--repetitions` timed runs; ratios are against Keras `predict_loss` and
   against the fastest TensorFlow path;
-- top-10% overlap and Spearman correlation of fp16/int8 against fp32;
+- top-10% overlap, Kendall tau and Spearman correlation of fp16/int8
+  against fp32; a precision whose export is refused (its ranking fell below
+  the bar) is a row that says so, with the figures the export measured;
+- the same for MobileNetV2 (alpha 0.35, 96x96: the CIFAR-10 images upsampled
+  3x by pixel repetition), with every int8 setting of
+  `kerasll.export.INT8_SETTINGS` exported alone and scored side by side,
+  beside the one `to_onnx` chose, images/s as a ratio to its fp32 graph;
 - peak memory of `kerasll-score` on a 10,000 and a 100,000 item `.npy` pool;
 - cold start (process start to a first batch scored and written) of
   `kerasll-score` vs TensorFlow loading the `.keras` model;
@@ -20,6 +26,7 @@ and the same 10,000 CIFAR-10 test images:
 """
 
 import argparse
+import dataclasses
 import json
 import os
 import shutil
@@ -37,14 +44,18 @@ from flops import graph_flops, matmul_peak_gflops
 BIN = Path(sys.executable).parent
 
 
-def _train_learner(x, y, epochs, seed):
+MOBILENET_ALPHA = 0.35
+MOBILENET_UPSCALE = 3  # 32x32 CIFAR-10 -> 96x96
+
+
+def _train_learner(x, y, epochs, seed, model="small_cnn", width=1.0):
     import keras
 
     from kerasll import LossLearner
     from kerasll.models import build_model
 
     keras.utils.set_random_seed(seed)
-    learner = LossLearner(build_model("small_cnn", x.shape[1:], 10))
+    learner = LossLearner(build_model(model, x.shape[1:], 10, width=width))
     learner.compile(
         optimizer=keras.optimizers.SGD(0.05, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -149,14 +160,173 @@ def _installed_size(packages, workdir):
     return total / 2**20
 
 
+def _export_and_score(learner, path, pool_path, repetitions, **options):
+    """Exports `learner` to `path` and scores the pool with `PoolScorer`.
+
+    Args:
+        learner: the trained learner.
+        path: the .onnx file to write.
+        pool_path: the pool as a `.npy` of raw uint8 images.
+        repetitions: timed runs after the warm-up.
+        **options: `to_onnx` keyword arguments (`precision`, data, bars...).
+
+    Returns:
+        A dict: `refused` (bool); when refused, the export's `reason` and the
+        `trials` it measured (setting, top-10% overlap, Kendall tau on the
+        verification items); otherwise `images_per_s`, `file_mib`,
+        `export_report`, `int8_setting`, `int8_trials`, and `scores` (the
+        pool's predicted losses in pool order).
+    """
+    from kerasll_serving import PoolScorer
+    from kerasll_serving.errors import first_line
+
+    from kerasll.export import RankingError, to_onnx
+
+    try:
+        report = to_onnx(learner, path, raw_input_dtype="uint8", **options)
+    except RankingError as error:
+        return {"refused": True, "reason": first_line(error),
+                "trials": [dataclasses.asdict(trial) for trial in error.trials]}
+    scorer = PoolScorer(path, providers="cpu", batch_size=256)
+    count = len(np.load(pool_path, mmap_mode="r"))
+    scores = _scores_in_pool_order(scorer.score(pool_path, k=count), count)
+    return {
+        "refused": False,
+        "scores": scores,
+        "images_per_s": _best_rate(lambda: scorer.score(pool_path, k=count), count,
+                                   repetitions),
+        "file_mib": path.stat().st_size / 2**20,
+        "export_report": str(report),
+        "int8_setting": report.int8_setting,
+        "int8_trials": [dataclasses.asdict(trial) for trial in report.int8_trials],
+    }
+
+
+def _compare(entry, fp32_scores, fp32_rate):
+    """Adds the pool figures of `entry` (scored) against fp32, in place."""
+    from kerasll.export.verify import kendall_tau, spearman, top_overlap
+
+    scores = entry.pop("scores")
+    entry["top10_overlap_vs_fp32"] = top_overlap(fp32_scores, scores)
+    entry["kendall_tau_vs_fp32"] = kendall_tau(fp32_scores, scores)
+    entry["spearman_vs_fp32"] = spearman(fp32_scores, scores)
+    entry["ratio_to_fp32"] = entry["images_per_s"] / fp32_rate
+
+
+def _mobilenet_rows(data, out_dir, epochs, train_size, seed, repetitions):
+    """MobileNetV2 (alpha 0.35, 96x96) fp32, fp16, int8 and every int8 setting.
+
+    Trained like the small CNN (same images, upsampled), scored on the
+    10,000 test images upsampled; calibration and verification data as for
+    the small CNN. int8 is exported once as `to_onnx` chooses (default
+    settings and bars), then once per setting with no bar, so that each
+    setting's speed and pool figures are measured side by side.
+
+    Returns:
+        A dict: `fp32`, `fp16`, `int8` and `int8_settings` (setting name ->
+        entry), each entry as `_export_and_score` returns it, compared with
+        fp32 on the pool (`ratio_to_fp32`, `top10_overlap_vs_fp32`,
+        `kendall_tau_vs_fp32`, `spearman_vs_fp32`); plus the model's
+        `alpha`, `input_size` and `train_seconds`.
+    """
+    from kerasll.export import INT8_SETTINGS
+
+    def upscale(images):
+        return np.ascontiguousarray(np.repeat(
+            np.repeat(images, MOBILENET_UPSCALE, axis=1), MOBILENET_UPSCALE, axis=2))
+
+    rng = np.random.default_rng(seed)
+    train = rng.permutation(len(data["x_train"]))[:train_size]
+    calibration = upscale(
+        data["x_train"][rng.permutation(len(data["x_train"]))[:512]])
+    start = time.perf_counter()
+    learner = _train_learner(upscale(data["x_train"][train]), data["y_train"][train],
+                             epochs, seed, model="mobilenet_v2", width=MOBILENET_ALPHA)
+    rows = {"alpha": MOBILENET_ALPHA, "input_size": 32 * MOBILENET_UPSCALE,
+            "train_seconds": time.perf_counter() - start}
+    pool = upscale(data["x_test"])
+    pool_path = out_dir / "pool10k-96px.npy"
+    np.save(pool_path, pool)
+    common = {"verify_data": pool[:512]}
+    fp32 = _export_and_score(learner, out_dir / "mobilenet-fp32.onnx", pool_path,
+                             repetitions, precision="fp32", **common)
+    fp32_scores = fp32.pop("scores")
+    fp32["ratio_to_fp32"] = 1.0
+    rows["fp32"] = fp32
+    chosen = {
+        "fp16": {"precision": "fp16"},
+        "int8": {"precision": "int8", "calibration_data": calibration},
+    }
+    for name, options in chosen.items():
+        entry = _export_and_score(learner, out_dir / f"mobilenet-{name}.onnx",
+                                  pool_path, repetitions, **options, **common)
+        if not entry["refused"]:
+            _compare(entry, fp32_scores, fp32["images_per_s"])
+        rows[name] = entry
+    rows["int8_settings"] = {}
+    for index, setting in enumerate(INT8_SETTINGS):
+        entry = _export_and_score(
+            learner, out_dir / f"mobilenet-int8-setting{index}.onnx", pool_path,
+            repetitions, precision="int8", calibration_data=calibration,
+            int8_settings=[setting], min_top_overlap=0.0, min_kendall_tau=-1.0,
+            **common)
+        if not entry["refused"]:  # only a NaN figure can refuse it
+            _compare(entry, fp32_scores, fp32["images_per_s"])
+            entry["verification"] = entry.pop("int8_trials")[-1]
+        rows["int8_settings"][setting.name] = entry
+    pool_path.unlink()
+    return rows
+
+
+def table(results):
+    """The precision rows of both models as markdown, refused ones included.
+
+    Args:
+        results: what `run` returns.
+
+    Returns:
+        The markdown table (a str).
+    """
+    lines = [
+        "| model | precision (int8 setting) | images/s | vs fp32 | file MiB | "
+        "top-10% overlap vs fp32 | Kendall tau vs fp32 | Spearman vs fp32 |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+
+    def row(model, label, entry):
+        if entry["refused"]:
+            figures = "; ".join(
+                f"{trial['setting']}: overlap {trial['top_overlap']:.3f}, "
+                f"tau {trial['kendall_tau']:.3f}" for trial in entry["trials"])
+            return (f"| {model} | {label} | refused: ranking below the bar on the "
+                    f"512 verification items ({figures}) | - | - | - | - | - |")
+        figures = (
+            f"{entry['top10_overlap_vs_fp32']:.3f} | {entry['kendall_tau_vs_fp32']:.4f} | "
+            f"{entry['spearman_vs_fp32']:.4f}"
+            if "top10_overlap_vs_fp32" in entry else "- | - | -")
+        ratio = entry.get("ratio_to_fp32", 1.0)
+        return (f"| {model} | {label} | {entry['images_per_s']:.0f} | {ratio:.2f}x | "
+                f"{entry['file_mib']:.2f} | {figures} |")
+
+    def label(precision, entry):
+        if precision == "int8" and not entry["refused"]:
+            return f"int8, chosen: {entry['int8_setting']}"
+        return precision
+
+    for model, figures in (("small CNN", results),
+                           ("MobileNetV2 0.35, 96 px", results["mobilenet_v2"])):
+        for precision in ("fp32", "fp16", "int8"):
+            lines.append(row(model, label(precision, figures[precision]),
+                             figures[precision]))
+    mobilenet = results["mobilenet_v2"]
+    for name, entry in mobilenet["int8_settings"].items():
+        lines.append(row("MobileNetV2 0.35, 96 px", f"int8 {name}", entry))
+    return "\n".join(lines)
+
+
 def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
         repetitions=3):
     """Runs every measurement and returns them as a dict."""
-    from kerasll_serving import PoolScorer
-
-    from kerasll.export import to_onnx
-    from kerasll.export.verify import spearman, top_overlap
-
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.load(data_path)
@@ -182,32 +352,27 @@ def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
     results["fastest_tf_images_per_s"] = results[f"{fastest_tf}_images_per_s"]
 
     exports = {}
+    pool_path = out_dir / "pool10k.npy"
     for precision in ("fp32", "fp16", "int8"):
-        path = out_dir / f"model-{precision}.onnx"
-        report = to_onnx(learner, path, precision=precision, raw_input_dtype="uint8",
-                         verify_data=pool[:512],
-                         calibration_data=calibration if precision == "int8" else None)
-        exports[precision] = path
-        scorer = PoolScorer(path, providers="cpu", batch_size=256)
-        result = scorer.score(out_dir / "pool10k.npy", k=len(pool))
-        scores = _scores_in_pool_order(result, len(pool))
-        entry = {
-            "images_per_s": _best_rate(
-                lambda: scorer.score(out_dir / "pool10k.npy", k=len(pool)),
-                len(pool), repetitions),
-            "file_mib": path.stat().st_size / 2**20,
-            "export_report": str(report),
-        }
+        entry = _export_and_score(
+            learner, out_dir / f"model-{precision}.onnx", pool_path, repetitions,
+            precision=precision, verify_data=pool[:512],
+            calibration_data=calibration if precision == "int8" else None)
         if precision == "fp32":
-            fp32_scores = scores
-            entry["max_abs_diff_vs_keras"] = float(np.max(np.abs(scores - keras_scores)))
-        else:
-            entry["top10_overlap_vs_fp32"] = top_overlap(fp32_scores, scores)
-            entry["spearman_vs_fp32"] = spearman(fp32_scores, scores)
-        entry["ratio_to_keras"] = entry["images_per_s"] / results["keras_images_per_s"]
-        entry["ratio_to_fastest_tf"] = (
-            entry["images_per_s"] / results["fastest_tf_images_per_s"])
+            fp32_scores = entry.pop("scores")
+            entry["max_abs_diff_vs_keras"] = float(
+                np.max(np.abs(fp32_scores - keras_scores)))
+        elif not entry["refused"]:
+            _compare(entry, fp32_scores, results["fp32"]["images_per_s"])
+        if not entry["refused"]:
+            exports[precision] = out_dir / f"model-{precision}.onnx"
+            entry["ratio_to_keras"] = (
+                entry["images_per_s"] / results["keras_images_per_s"])
+            entry["ratio_to_fastest_tf"] = (
+                entry["images_per_s"] / results["fastest_tf_images_per_s"])
         results[precision] = entry
+    results["mobilenet_v2"] = _mobilenet_rows(data, out_dir, epochs, train_size, seed,
+                                              repetitions)
 
     big = np.concatenate([pool] * 10)
     np.save(out_dir / "pool100k.npy", big)
@@ -235,12 +400,12 @@ def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
     results["cold_start_keras_s"] = min(
         _wall([sys.executable, "-c", tf_script], env=env) for _ in range(3))
 
-    best = max(("fp32", "fp16", "int8"), key=lambda p: results[p]["images_per_s"])
+    best = max(exports, key=lambda p: results[p]["images_per_s"])
     flops = graph_flops(exports["fp32"], batch_size=1)
     results["model_mflops_per_image"] = flops / 1e6
     results["best_path"] = best
     results["achieved_gflops"] = {
-        p: flops * results[p]["images_per_s"] / 1e9 for p in ("fp32", "fp16", "int8")}
+        p: flops * results[p]["images_per_s"] / 1e9 for p in exports}
     results["matmul_peak_gflops"] = matmul_peak_gflops()
 
     if sizes:
@@ -269,6 +434,7 @@ def main():
     results = run(args.data, args.out, epochs=args.epochs,
                   sizes=not args.skip_install_sizes, repetitions=args.repetitions)
     print(json.dumps(results, indent=1))
+    print(table(results))
 
 
 if __name__ == "__main__":

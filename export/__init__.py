@@ -12,15 +12,24 @@ Modules: `checks` (every argument, before anything runs), `pipeline`
 
 from kerasll_serving.contract import PRECISIONS
 
-from kerasll.export.errors import ExportError, LearnerTypeError, VerificationError
+from kerasll.export.errors import (
+    ExportError,
+    LearnerTypeError,
+    RankingError,
+    VerificationError,
+)
 from kerasll.export.pipeline import to_onnx
+from kerasll.export.quantize import INT8_SETTINGS, Int8Setting
 from kerasll.export.report import ExportReport
 
 __all__ = [
     "ExportError",
     "ExportReport",
+    "INT8_SETTINGS",
+    "Int8Setting",
     "LearnerTypeError",
     "PRECISIONS",
+    "RankingError",
     "VerificationError",
     "to_onnx",
 ]

@@ -13,11 +13,12 @@ import numpy as np
 from kerasll_serving.contract import PRECISIONS  # The contract owns the list.
 from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
-from kerasll.export import convert, metadata
+from kerasll.export import convert, metadata, quantize
 from kerasll.export.errors import ExportError, LearnerTypeError
 
 DEFAULT_TOLERANCE = 1e-4
 DEFAULT_MIN_TOP_OVERLAP = 0.9
+DEFAULT_MIN_KENDALL_TAU = 0.9
 GENERATED_COUNT = 256
 GENERATED_SEED = 0
 
@@ -42,8 +43,9 @@ def parameter_constraints():
         "input_name": [str, None],
         "from_logits": ["boolean", None],
         "min_top_overlap": [Interval(Real, 0, 1, closed="both")],
+        "min_kendall_tau": [Interval(Real, -1, 1, closed="both")],
         "tolerance": [Interval(Real, 0, None, closed="neither")],
-        "head_in_fp32": ["boolean"],
+        "int8_settings": [tuple, list, None],
     }
 
 
@@ -58,8 +60,9 @@ class Plan:
     scale: float
     offset: float
     min_top_overlap: float
+    min_kendall_tau: float
     tolerance: float
-    head_in_fp32: bool
+    int8_settings: tuple
     input_name: str
     shape: tuple
     raw_dtype: str
@@ -140,8 +143,9 @@ def prepare(learner, path, **options):
         scale=checked["input_scale"],
         offset=checked["input_offset"],
         min_top_overlap=checked["min_top_overlap"],
+        min_kendall_tau=checked["min_kendall_tau"],
         tolerance=checked["tolerance"],
-        head_in_fp32=checked["head_in_fp32"],
+        int8_settings=check_int8_settings(checked["int8_settings"]),
         input_name=name,
         shape=shape,
         raw_dtype=raw_dtype,
@@ -152,6 +156,26 @@ def prepare(learner, path, **options):
         source=source,
         contract=contract,
     )
+
+
+def check_int8_settings(settings):
+    """The int8 candidates as a tuple (`quantize.INT8_SETTINGS` for None).
+
+    Raises:
+        ExportError: an empty sequence, or an item that is not an
+            `Int8Setting`.
+    """
+    if settings is None:
+        return quantize.INT8_SETTINGS
+    settings = tuple(settings)
+    wrong = [item for item in settings if not isinstance(item, quantize.Int8Setting)]
+    if not settings or wrong:
+        raise ExportError(
+            "Expected int8_settings to be a non-empty sequence of "
+            "kerasll.export.Int8Setting, or None. Received: "
+            f"{[type(item).__name__ for item in settings]}"
+        )
+    return settings
 
 
 def check_backend():

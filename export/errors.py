@@ -15,5 +15,18 @@ class VerificationError(ExportError):
     """The exported graph disagrees with Keras (fp32) or with fp32 (fp16/int8)."""
 
 
+class RankingError(VerificationError):
+    """A lower-precision graph does not keep the fp32 predicted-loss ranking.
+
+    Attributes:
+        trials: the `kerasll.export.verify.RankingTrial` of every setting
+            tried, in order (none passed).
+    """
+
+    def __init__(self, message, trials):
+        super().__init__(message)
+        self.trials = tuple(trials)
+
+
 class LearnerTypeError(TypeError):
     """The object to export is not a built `kerasll.LossLearner`."""

@@ -6,6 +6,7 @@ contract, write next to the target and verify, rename into place, report
 (`kerasll.export.report`).
 """
 
+import contextlib
 import os
 
 import numpy as np
@@ -13,7 +14,7 @@ from kerasll_serving.atomic import atomic_path
 from kerasll_serving.errors import first_line
 
 from kerasll.export import checks, convert, quantize, verify
-from kerasll.export.errors import ExportError, VerificationError
+from kerasll.export.errors import ExportError, RankingError, VerificationError
 from kerasll.export.report import build_report
 
 _PREDICT_BATCH = 256
@@ -35,8 +36,9 @@ def to_onnx(
     from_logits=None,
     resize=None,
     min_top_overlap=checks.DEFAULT_MIN_TOP_OVERLAP,
+    min_kendall_tau=checks.DEFAULT_MIN_KENDALL_TAU,
     tolerance=checks.DEFAULT_TOLERANCE,
-    head_in_fp32=quantize.HEAD_IN_FP32,
+    int8_settings=None,
 ):
     """Exports a trained learner's scoring graph to one verified ONNX file.
 
@@ -48,8 +50,11 @@ def to_onnx(
     Verification runs onnxruntime (CPU) on `verify_data` and compares with
     `learner.scoring_model().predict`. The fp32 graph must match Keras within
     `tolerance * max(1, max|Keras output|)` on every output (fp16/int8 exports
-    check this on their fp32 graph first). An fp16/int8 graph must keep at
-    least `min_top_overlap` of the fp32 graph's top-10% `predicted_loss` picks.
+    check this on their fp32 graph first). An fp16/int8 graph must keep the
+    fp32 graph's `predicted_loss` ranking: at least `min_top_overlap` of its
+    top-10% picks, and a Kendall's tau of at least `min_kendall_tau`. int8
+    tries `int8_settings` in order and keeps the first that passes; the
+    report says which, and what the ones before it scored.
     The file is written to a temporary file next to `path`, checked, verified,
     then renamed into place: on any error nothing is written.
 
@@ -59,9 +64,7 @@ def to_onnx(
         opset: ONNX opset (default 17; 13 to the highest tf2onnx supports).
         precision: "fp32", "fp16" (weights and compute in float16, input and
             outputs still float32) or "int8" (static QDQ quantization with
-            per-channel weights and calibrated activations; the loss head's
-            dense layers stay fp32 unless `head_in_fp32=False`, see
-            `kerasll.export.quantize`).
+            calibrated activations, see `int8_settings`).
         calibration_data: inputs as the device feeds them (raw dtype), used to
             calibrate int8 activation ranges; required for "int8". A few
             hundred representative pool items are enough.
@@ -83,8 +86,14 @@ def to_onnx(
         resize: None (device images must already have the input size), True
             (the device resizes images to the input size), or (height, width).
         min_top_overlap: minimal top-10% overlap for fp16/int8, in [0, 1].
+        min_kendall_tau: minimal Kendall's tau of fp16/int8 predicted losses
+            against fp32's, in [-1, 1].
         tolerance: relative fp32 parity bound.
-        head_in_fp32: int8 only; keep the loss head's dense layers in fp32.
+        int8_settings: int8 only; the `kerasll.export.Int8Setting`s to try,
+            in order. Default `kerasll.export.quantize.INT8_SETTINGS` (the
+            loss head's dense part in fp32, U8S8 first, calibration
+            MinMax, Percentile then Entropy, 7-bit weights, depthwise
+            convolutions in fp32, S8S8 last).
 
     Returns:
         An `ExportReport`.
@@ -97,7 +106,9 @@ def to_onnx(
             calibration data...),
             a Keras backend other than TensorFlow, or a graph that cannot be
             converted.
-        VerificationError: the exported graph disagrees (see above).
+        VerificationError: the exported graph disagrees (see above); a
+            `RankingError` (its `trials` hold every figure) when no fp16/int8
+            graph kept the ranking.
     """
     plan = checks.prepare(
         learner,
@@ -114,17 +125,18 @@ def to_onnx(
         from_logits=from_logits,
         resize=resize,
         min_top_overlap=min_top_overlap,
+        min_kendall_tau=min_kendall_tau,
         tolerance=tolerance,
-        head_in_fp32=head_in_fp32,
+        int8_settings=int8_settings,
     )
     reference, fp32_model, fp32_outputs = _convert(plan)
-    model, fp32_nodes = _lower_precision(plan, fp32_model)
+    model, fp32_nodes, trials = _lower_precision(plan, fp32_model, fp32_outputs)
     _attach_metadata(model, plan.contract.to_metadata())
     _check_model(model, plan.precision)
     numbers = _write_verified(
         model, plan.path, lambda path: _verify(plan, path, reference, fp32_outputs)
     )
-    return build_report(plan, reference, fp32_outputs, fp32_nodes, numbers)
+    return build_report(plan, reference, fp32_outputs, fp32_nodes, numbers, trials)
 
 
 def _convert(plan):
@@ -150,21 +162,57 @@ def _convert(plan):
     return reference, fp32_model, fp32_outputs
 
 
-def _lower_precision(plan, fp32_model):
-    """The graph at `plan.precision`, and the nodes int8 keeps in fp32."""
+def _lower_precision(plan, fp32_model, fp32_outputs):
+    """The graph at `plan.precision`, the nodes it keeps in fp32, and the trials.
+
+    Returns:
+        `(model, fp32_nodes, trials)`: trials are the `RankingTrial`s of the
+        int8 settings tried, the kept one last (empty for fp32 and fp16).
+
+    Raises:
+        RankingError: no int8 setting kept the ranking.
+    """
     if plan.precision == "fp16":
-        return quantize.to_fp16(fp32_model), ()
-    if plan.precision == "int8":
-        model, excluded = quantize.to_int8(
-            fp32_model,
-            input_name=plan.input_name,
-            calibration_data=plan.calibration_data,
-            predicted_loss=plan.contract.predicted_loss_output,
-            task_outputs=list(plan.contract.task_outputs),
-            head_in_fp32=plan.head_in_fp32,
-        )
-        return model, tuple(excluded)
-    return fp32_model, ()
+        return quantize.to_fp16(fp32_model), (), ()
+    if plan.precision == "fp32":
+        return fp32_model, (), ()
+    trials = []
+    candidates = quantize.int8_candidates(
+        fp32_model,
+        input_name=plan.input_name,
+        calibration_data=plan.calibration_data,
+        predicted_loss=plan.contract.predicted_loss_output,
+        task_outputs=list(plan.contract.task_outputs),
+        settings=plan.int8_settings,
+    )
+    with contextlib.closing(candidates):
+        for setting, model, excluded in candidates:
+            trials.append(_ranking(plan, setting.name, fp32_outputs, model))
+            if trials[-1].passes(plan.min_top_overlap, plan.min_kendall_tau):
+                return model, tuple(excluded), tuple(trials)
+    raise _refusal(plan, trials)
+
+
+def _ranking(plan, setting, fp32_outputs, model):
+    """The `RankingTrial` of a `ModelProto`'s predicted losses on `plan.x`."""
+    loss = plan.contract.predicted_loss_output
+    outputs = verify.run_onnx(
+        model.SerializeToString(), plan.input_name, plan.x, [loss]
+    )
+    return verify.ranking_trial(setting, fp32_outputs[loss], outputs[loss])
+
+
+def _refusal(plan, trials):
+    """The `RankingError` of lower-precision graphs that all fell short."""
+    figures = "; ".join(trial.describe() for trial in trials)
+    return RankingError(
+        f"Expected the {plan.precision} graph to keep at least "
+        f"{plan.min_top_overlap:.2f} of the fp32 top-10% predicted-loss picks and "
+        f"a Kendall tau of at least {plan.min_kendall_tau:.2f} on {len(plan.x)} "
+        f"items ({plan.source}). Received {figures}; nothing written. Use more "
+        "representative calibration data, a higher precision, or lower bars.",
+        trials,
+    )
 
 
 def _verify(plan, candidate_path, reference, fp32_outputs):
@@ -180,24 +228,20 @@ def _verify(plan, candidate_path, reference, fp32_outputs):
         key: verify.argmax_agreement(reference[key], final[key])
         for key in plan.contract.task_outputs
     }
-    numbers = {
+    ranking = verify.ranking_trial(plan.precision, baseline[loss], final[loss])
+    if plan.precision != "fp32" and not ranking.passes(
+        plan.min_top_overlap, plan.min_kendall_tau
+    ):
+        raise _refusal(plan, [ranking])
+    return {
         "max_abs_diff": verify.max_abs_diffs(reference, final),
-        "spearman": verify.spearman(baseline[loss], final[loss]),
-        "top_overlap": verify.top_overlap(baseline[loss], final[loss]),
+        "spearman": ranking.spearman,
+        "top_overlap": ranking.top_overlap,
+        "kendall_tau": ranking.kendall_tau,
         "argmax_agreement": {
             key: value for key, value in agreement.items() if value is not None
         },
     }
-    if plan.precision != "fp32" and not numbers["top_overlap"] >= plan.min_top_overlap:
-        raise VerificationError(
-            f"Expected the {plan.precision} graph to keep at least "
-            f"{plan.min_top_overlap:.2f} of the fp32 top-10% predicted-loss picks on "
-            f"{len(plan.x)} items ({plan.source}). Received overlap "
-            f"{numbers['top_overlap']:.3f} (Spearman {numbers['spearman']:.4f}); "
-            "nothing written. Use more representative calibration data, a "
-            "higher precision, or lower min_top_overlap."
-        )
-    return numbers
 
 
 def _keras_outputs(learner, x, model_dtype, scale, offset):

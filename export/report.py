@@ -28,11 +28,16 @@ class ExportReport:
             (Keras for fp32, the fp32 graph for fp16/int8); NaN if undefined.
         top_overlap: share of the reference's top-`top_fraction` predicted-loss
             picks the exported graph also picks.
+        kendall_tau: Kendall's tau of `predicted_loss` with the same reference.
         top_fraction: the share of items picked (0.1).
-        min_top_overlap: the bound fp16/int8 exports had to meet.
+        min_top_overlap, min_kendall_tau: the bounds fp16/int8 exports had to
+            meet.
         argmax_agreement: per (B, C>1) task output, the share of rows whose
             argmax matches Keras.
-        fp32_nodes: int8 only: nodes kept in fp32 (the loss head's dense part).
+        fp32_nodes: int8 only: nodes kept in fp32 (the loss head's dense
+            part, and depthwise convolutions when the setting says so).
+        int8_trials: int8 only: the `kerasll.export.verify.RankingTrial` of
+            each setting tried, in order; the last is the one written.
     """
 
     path: str
@@ -51,10 +56,18 @@ class ExportReport:
     fp32_max_abs_diff: dict
     spearman: float
     top_overlap: float
+    kendall_tau: float
     top_fraction: float
     min_top_overlap: float
+    min_kendall_tau: float
     argmax_agreement: dict
     fp32_nodes: tuple = ()
+    int8_trials: tuple = ()
+
+    @property
+    def int8_setting(self):
+        """int8 only: the name of the setting written, else None."""
+        return self.int8_trials[-1].setting if self.int8_trials else None
 
     def lines(self):
         """The report as printable lines."""
@@ -86,11 +99,18 @@ class ExportReport:
         )
         if self.precision != "fp32":
             overlap += f" (min {self.min_top_overlap:.2f})"
+        overlap += f", Kendall tau {self.kendall_tau:.4f}"
+        if self.precision != "fp32":
+            overlap += f" (min {self.min_kendall_tau:.2f})"
         rows.append(overlap)
-        if self.fp32_nodes:
-            rows.append(
-                f"Kept in fp32: {len(self.fp32_nodes)} loss-head nodes (dense part)"
+        if self.int8_trials:
+            rows.append(f"int8 setting: {self.int8_setting}")
+            rows.extend(
+                f"  tried first, refused: {trial.describe()}"
+                for trial in self.int8_trials[:-1]
             )
+        if self.fp32_nodes:
+            rows.append(f"Kept in fp32: {len(self.fp32_nodes)} nodes")
         return rows
 
     def __str__(self):
@@ -105,7 +125,7 @@ def _size(count):
     return f"{count:.1f} GB"  # pragma: no cover
 
 
-def build_report(plan, reference, fp32_outputs, fp32_nodes, numbers):
+def build_report(plan, reference, fp32_outputs, fp32_nodes, numbers, int8_trials):
     """The `ExportReport` of a written export.
 
     Args:
@@ -114,7 +134,9 @@ def build_report(plan, reference, fp32_outputs, fp32_nodes, numbers):
         fp32_outputs: the fp32 graph's outputs on it.
         fp32_nodes: nodes an int8 graph keeps in fp32.
         numbers: the agreement numbers of the written graph
-            (`max_abs_diff`, `spearman`, `top_overlap`, `argmax_agreement`).
+            (`max_abs_diff`, `spearman`, `top_overlap`, `kendall_tau`,
+            `argmax_agreement`).
+        int8_trials: the `RankingTrial`s of the int8 settings tried.
 
     Returns:
         An `ExportReport`.
@@ -138,6 +160,8 @@ def build_report(plan, reference, fp32_outputs, fp32_nodes, numbers):
         fp32_max_abs_diff=verify.max_abs_diffs(reference, fp32_outputs),
         top_fraction=verify.TOP_FRACTION,
         min_top_overlap=plan.min_top_overlap,
+        min_kendall_tau=plan.min_kendall_tau,
         fp32_nodes=fp32_nodes,
+        int8_trials=tuple(int8_trials),
         **numbers,
     )

@@ -1,8 +1,10 @@
 """Parity and agreement numbers between Keras and exported graphs.
 
-Pure numpy (no scipy): the same functions run wherever the exporter runs.
+numpy, and scipy (a dependency of scikit-learn, which kerasll needs) for
+Kendall's tau.
 """
 
+import dataclasses
 import math
 
 import numpy as np
@@ -83,6 +85,78 @@ def top_overlap(reference, candidate, fraction=TOP_FRACTION):
     picked = set(top_indices(reference, k).tolist())
     also = set(top_indices(candidate, k).tolist())
     return len(picked & also) / k
+
+
+def kendall_tau(reference, candidate):
+    """Kendall's tau-b of two score vectors (`scipy.stats.kendalltau`).
+
+    The share of item pairs both order alike minus the share they order
+    differently, ties accounted for: the figure for how well a lower
+    precision keeps the whole acquisition ranking, not only its top.
+
+    Args:
+        reference, candidate: 1-D array-likes of one length.
+
+    Returns:
+        tau in [-1, 1], or NaN when either vector is constant or has fewer
+        than two values.
+
+    Raises:
+        ValueError: vectors of different lengths.
+    """
+    from scipy import stats
+
+    reference = np.asarray(reference, dtype=np.float64).reshape(-1)
+    candidate = np.asarray(candidate, dtype=np.float64).reshape(-1)
+    if len(reference) != len(candidate):
+        raise ValueError(
+            "Expected score vectors of one length. Received "
+            f"{len(reference)} and {len(candidate)}."
+        )
+    if len(reference) < 2:
+        return math.nan
+    return float(stats.kendalltau(reference, candidate).statistic)
+
+
+@dataclasses.dataclass(frozen=True)
+class RankingTrial:
+    """How well one lower-precision graph keeps the fp32 predicted-loss ranking.
+
+    Attributes:
+        setting: what was tried ("fp16", or an `Int8Setting.name`).
+        top_overlap: share of fp32's top-10% picks it also picks.
+        kendall_tau: Kendall's tau against fp32's predicted losses.
+        spearman: Spearman correlation against them.
+    """
+
+    setting: str
+    top_overlap: float
+    kendall_tau: float
+    spearman: float
+
+    def passes(self, min_top_overlap, min_kendall_tau):
+        """Whether both figures reach their bars (NaN never does)."""
+        return (
+            self.top_overlap >= min_top_overlap
+            and self.kendall_tau >= min_kendall_tau
+        )
+
+    def describe(self):
+        """One line: "<setting>: overlap 0.923, tau 0.912"."""
+        return (
+            f"{self.setting}: overlap {self.top_overlap:.3f}, "
+            f"tau {self.kendall_tau:.3f}"
+        )
+
+
+def ranking_trial(setting, reference, candidate):
+    """The `RankingTrial` of `candidate` predicted losses against `reference`."""
+    return RankingTrial(
+        setting=setting,
+        top_overlap=top_overlap(reference, candidate),
+        kendall_tau=kendall_tau(reference, candidate),
+        spearman=spearman(reference, candidate),
+    )
 
 
 def output_scale(reference):

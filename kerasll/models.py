@@ -192,14 +192,79 @@ def small_cnn(
     return keras.Model(inputs, outputs, name="small_cnn")
 
 
-MODELS = {"resnet18": resnet18, "small_cnn": small_cnn}
+def mobilenet_v2(
+    input_shape, num_classes, width=1.0, weight_decay=5e-4, mean=None, std=None
+):
+    """MobileNetV2 (`keras.applications.MobileNetV2`, no pretrained weights).
+
+    The depthwise-separable network devices run. The application's layers
+    are rebuilt from their configs with this module's conventions: L2 decay
+    on every convolution kernel (depthwise kernels included), BatchNorm
+    momentum `BN_MOMENTUM` and epsilon `BN_EPSILON`. Its own classifier is
+    replaced by global average pooling (`features`) and a dense `logits`
+    layer. Nothing is downloaded: weights are initialised randomly. Layers
+    keep the application's names: `taps="auto"` picks the last layer of each
+    spatial-resolution stage, which is the expansion of each downsampling
+    block (`block_1_expand_relu`, `block_3_expand_relu`, `block_6_expand_relu`,
+    `block_13_expand_relu`, the maps SSDLite also taps) and `out_relu`.
+
+    Args:
+        input_shape: (height, width, channels) of the images, at least 32x32.
+        num_classes: number of classes (logits).
+        width: the width multiplier, MobileNetV2's `alpha` (0.35 is the
+            smallest published one; any positive value builds).
+        weight_decay: L2 weight decay on kernels.
+        mean: optional per-channel mean of raw pixels (0-255 scale).
+        std: optional per-channel std of raw pixels.
+
+    Returns:
+        A functional `keras.Model` named "mobilenet_v2".
+
+    Raises:
+        ValueError: an image side below 32 pixels.
+    """
+    if min(input_shape[:2]) < MOBILENET_MIN_SIDE:
+        raise ValueError(
+            f"Expected images of at least {MOBILENET_MIN_SIDE}x{MOBILENET_MIN_SIDE} "
+            f"for mobilenet_v2. Received: input_shape={tuple(input_shape)}"
+        )
+    inputs = keras.Input(tuple(input_shape), name="pixels")
+    scaled = _input_scaling(inputs, mean, std)
+    application = keras.applications.MobileNetV2(
+        input_tensor=scaled, alpha=width, include_top=False, weights=None
+    )
+    backbone = keras.models.clone_model(
+        application,
+        clone_function=lambda layer: _with_conventions(layer, weight_decay),
+    )
+    outputs = _classifier(backbone.output, num_classes, weight_decay)
+    return keras.Model(backbone.input, outputs, name="mobilenet_v2")
+
+
+def _with_conventions(layer, weight_decay):
+    """A fresh copy of an application layer with this module's decay and BN."""
+    config = layer.get_config()
+    if isinstance(layer, keras.layers.DepthwiseConv2D):
+        config["depthwise_regularizer"] = l2_regularizer(weight_decay)
+    elif isinstance(layer, keras.layers.Conv2D):
+        config["kernel_regularizer"] = l2_regularizer(weight_decay)
+    elif isinstance(layer, keras.layers.BatchNormalization):
+        config.update(momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
+    return layer.__class__.from_config(config)
+
+
+# keras.applications.MobileNetV2 downsamples by 32; below 32 pixels its last
+# stage has no pixel left.
+MOBILENET_MIN_SIDE = 32
+
+MODELS = {"mobilenet_v2": mobilenet_v2, "resnet18": resnet18, "small_cnn": small_cnn}
 
 
 def build_model(name, input_shape, num_classes, **kwargs):
     """Builds a built-in model by name.
 
     Args:
-        name: one of `MODELS` ("resnet18", "small_cnn").
+        name: one of `MODELS` ("mobilenet_v2", "resnet18", "small_cnn").
         input_shape: (height, width, channels) of the images.
         num_classes: number of classes.
         **kwargs: passed to the builder (`width`, `weight_decay`, `mean`,

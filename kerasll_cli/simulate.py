@@ -80,7 +80,8 @@ def _per_task(name):
 @click.option(
     "--model",
     default=None,
-    help="Built-in model: resnet18 (the paper's) or small_cnn (CPU-sized) for "
+    help="Built-in model: resnet18 (the paper's), small_cnn (CPU-sized) or "
+    "mobilenet_v2 (depthwise, what devices run; --width is its alpha) for "
     "classification; ssd for detection. Default: the task's choice "
     "(classification: small_cnn below 32x32 images).",
 )

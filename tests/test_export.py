@@ -15,6 +15,7 @@ from kerasll import LossLearner
 from kerasll.export import (
     ExportError,
     ExportReport,
+    Int8Setting,
     LearnerTypeError,
     VerificationError,
     to_onnx,
@@ -381,8 +382,9 @@ def test_fp16_and_int8_keep_the_fp32_picks_of_a_trained_model(trained, tmp_path)
         precision="int8",
         calibration_data=calibration,
         verify_data=x_test,
-        head_in_fp32=False,
+        int8_settings=[Int8Setting(head_in_fp32=False)],
         min_top_overlap=0.0,
+        min_kendall_tau=-1.0,
     )
     for name, report in [*reports.items(), ("int8, head quantized", quantized_head)]:
         print(
@@ -522,8 +524,9 @@ EVERY_PARAMETER = {
     "from_logits": "yes",
     "resize": "big",
     "min_top_overlap": True,
+    "min_kendall_tau": 1.5,
     "tolerance": 0,
-    "head_in_fp32": 1,
+    "int8_settings": "minmax",
 }
 
 
