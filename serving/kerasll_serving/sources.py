@@ -5,7 +5,8 @@ Four kinds, chosen by `open_pool` from the path:
 * a directory tree of images (`IMAGE_EXTENSIONS`: JPEG, PNG, BMP, GIF,
   TIFF, WebP; sorted walk; item id = the file path);
 * a `.npy` array, memory-mapped (`mmap_mode="r"`), never loaded whole (a
-  file shorter than its header says is refused when opened);
+  file shorter than its header says is refused when opened; headers are
+  read by `kerasll_serving.array_files`);
 * a `.npz` archive holding the pool array (`x`, else `x_train`, else its only
   array): an uncompressed member (`np.savez`) is memory-mapped in place, a
   compressed one (`np.savez_compressed`) is streamed forward in batches;
@@ -25,15 +26,13 @@ import zlib
 
 import numpy as np
 
+from kerasll_serving.array_files import read_header
 from kerasll_serving.errors import PoolError
 
 # The image files pools (and kerasll's training folders) are made of: every
 # format Pillow decodes without plugins. kerasll.data imports this tuple.
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 LIST_EXTENSIONS = (".txt", ".lst", ".list")
-NPZ_KEYS = ("x", "x_train")
-_ZIP_LOCAL_HEADER_SIZE = 30
-_ZIP_NAME_LENGTH_AT = 26
 
 
 @dataclasses.dataclass
@@ -101,28 +100,24 @@ class ArrayPool:
     def __init__(self, path, adapter):
         self.path = os.fspath(path)
         self.adapter = adapter
-        self.member = None
         try:
-            if self.path.lower().endswith(".npz"):
-                self._header = self._read_npz_header()
-            else:
-                self._header = _read_npy_header(self.path)
+            self._header = read_header(self.path)
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             raise PoolError(
                 f"Expected a readable numpy file. Received {self.path!r}: {error}"
             ) from error
-        shape, dtype = self._header["shape"], self._header["dtype"]
-        if len(shape) == 0:
+        header = self._header
+        if len(header.shape) == 0:
             raise PoolError(f"Expected an array of items. Received a scalar in "
                             f"{self.path!r}.")
-        data_bytes = dtype.itemsize * int(np.prod(shape))
-        if self._header["available"] < data_bytes:
+        if header.available < header.data_bytes:
             raise PoolError(
-                f"Expected {data_bytes} bytes of array data (shape {tuple(shape)}, "
-                f"{dtype}) in {self.path!r}. Received only "
-                f"{max(self._header['available'], 0)}: the file is truncated."
+                f"Expected {header.data_bytes} bytes of array data (shape "
+                f"{header.shape}, {header.dtype}) in {self.path!r}. Received only "
+                f"{max(header.available, 0)}: the file is truncated."
             )
-        self.item_shape = adapter.check_array(shape, dtype, self.path)
+        self.member = header.member
+        self.item_shape = adapter.check_array(header.shape, header.dtype, self.path)
         self._reader = None
         self._lock = threading.Lock()
 
@@ -130,10 +125,10 @@ class ArrayPool:
     def sequential(self):
         """True when batches must be read in order by one thread (a compressed
         `.npz` member can only be decompressed forward)."""
-        return self._header["compressed"]
+        return self._header.compressed
 
     def __len__(self):
-        return int(self._header["shape"][0])
+        return int(self._header.shape[0])
 
     def item_id(self, index):
         """Returns the item's id: its index in the array."""
@@ -148,8 +143,8 @@ class ArrayPool:
             "member": self.member,
             "size": stat.st_size,
             "mtime_ns": stat.st_mtime_ns,
-            "shape": list(self._header["shape"]),
-            "dtype": str(self._header["dtype"]),
+            "shape": list(self._header.shape),
+            "dtype": str(self._header.dtype),
         }
 
     def read(self, indices):
@@ -184,40 +179,14 @@ class ArrayPool:
 
     def _open_reader(self):
         try:
-            if self._header["compressed"]:
-                return _CompressedRows(self.path, self.member, self._header)
+            if self._header.compressed:
+                return _CompressedRows(self.path, self._header)
             return _MappedRows(self.path, self._header)
         except (OSError, ValueError, zipfile.BadZipFile) as error:
             # The file changed since it was opened (e.g. truncated meanwhile).
             raise PoolError(
                 f"Expected a readable numpy file. Received {self.path!r}: {error}"
             ) from error
-
-    def _read_npz_header(self):
-        with zipfile.ZipFile(self.path) as archive:
-            names = {
-                name[: -len(".npy")]: name
-                for name in archive.namelist()
-                if name.endswith(".npy")
-            }
-            key = _pick_npz_key(sorted(names), self.path)
-            self.member = names[key]
-            info = archive.getinfo(self.member)
-            with archive.open(info) as stream:
-                header = _parse_npy_header(stream, self.path)
-            compressed = info.compress_type != zipfile.ZIP_STORED
-        header["compressed"] = compressed
-        header["available"] = info.file_size - header["offset"]
-        if compressed:
-            if header["fortran_order"]:
-                raise PoolError(
-                    f"Expected a C-ordered array in compressed {self.path!r}. "
-                    "Received a Fortran-ordered one; re-save it with "
-                    "np.ascontiguousarray."
-                )
-        else:
-            header["offset"] += _member_data_offset(self.path, info)
-        return header
 
 
 class _MappedRows:
@@ -226,11 +195,11 @@ class _MappedRows:
     def __init__(self, path, header):
         self.array = np.memmap(
             path,
-            dtype=header["dtype"],
+            dtype=header.dtype,
             mode="r",
-            offset=header["offset"],
-            shape=tuple(header["shape"]),
-            order="F" if header["fortran_order"] else "C",
+            offset=header.offset,
+            shape=header.shape,
+            order="F" if header.fortran_order else "C",
         )
 
     def __call__(self, low, high):
@@ -244,15 +213,15 @@ class _CompressedRows:
     start, so the scorer reads such pools with a single reader thread.
     """
 
-    def __init__(self, path, member, header):
-        self._path, self._member = path, member
+    def __init__(self, path, header):
+        self._path, self._member = path, header.member
         self._lock = threading.Lock()
         self._archive = zipfile.ZipFile(path)
-        self._stream = self._archive.open(member)
-        self._dtype = header["dtype"]
-        self._item_shape = tuple(header["shape"][1:])
+        self._stream = self._archive.open(header.member)
+        self._dtype = header.dtype
+        self._item_shape = header.shape[1:]
         self._row_bytes = self._dtype.itemsize * int(np.prod(self._item_shape))
-        self._data_start = header["offset"]
+        self._data_start = header.offset
 
     def __call__(self, low, high):
         wanted = (high - low) * self._row_bytes
@@ -382,55 +351,6 @@ class ImagePool:
                 good.append(index)
         x = self.adapter.prepare(np.stack(pixels)) if pixels else None
         return Batch(np.asarray(good, dtype=np.int64), x, errors)
-
-
-def _pick_npz_key(keys, path):
-    if not keys:
-        raise PoolError(f"Expected an .npz holding an array. Received an archive "
-                        f"with none: {path!r}")
-    for key in NPZ_KEYS:
-        if key in keys:
-            return key
-    if len(keys) == 1:
-        return keys[0]
-    raise PoolError(
-        f"Expected an .npz with an array named {' or '.join(map(repr, NPZ_KEYS))}, "
-        f"or a single array. Received arrays {keys} in {path!r}."
-    )
-
-
-def _read_npy_header(path):
-    with open(path, "rb") as stream:
-        header = _parse_npy_header(stream, path)
-    header["compressed"] = False
-    header["available"] = os.path.getsize(path) - header["offset"]
-    return header
-
-
-def _parse_npy_header(stream, path):
-    """Reads the header of a `.npy` stream; `offset` is where data starts."""
-    version = np.lib.format.read_magic(stream)
-    if version == (1, 0):
-        shape, fortran_order, dtype = np.lib.format.read_array_header_1_0(stream)
-    else:
-        shape, fortran_order, dtype = np.lib.format.read_array_header_2_0(stream)
-    if dtype.hasobject:
-        raise PoolError(f"Expected a numeric array. Received an object array in "
-                        f"{path!r}.")
-    return {
-        "shape": tuple(shape),
-        "dtype": dtype,
-        "fortran_order": fortran_order,
-        "offset": stream.tell(),
-    }
-
-
-def _member_data_offset(path, info):
-    """Where an uncompressed zip member's bytes start in the archive."""
-    with open(path, "rb") as stream:
-        stream.seek(info.header_offset + _ZIP_NAME_LENGTH_AT)
-        lengths = np.frombuffer(stream.read(4), dtype="<u2")
-    return info.header_offset + _ZIP_LOCAL_HEADER_SIZE + int(lengths.sum())
 
 
 def _with_digest(identity, ids):
