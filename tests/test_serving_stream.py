@@ -215,6 +215,15 @@ def test_percentiles_come_from_the_models_reference(models, tmp_path):
         assert pick.percentile == pytest.approx(100 * (pick.predicted_loss + 10) / 20)
     first = json.loads(open(tmp_path / "picks.jsonl").readline())
     assert first["percentile"] == pytest.approx(result.picks[0].percentile)
+    # Pool picks carry it too, after `nan`, when the model has a reference.
+    np.save(tmp_path / "pool.npy", random_images(20, seed=6))
+    pooled = scorer.score(tmp_path / "pool.npy", k=3, out=tmp_path / "pool.csv")
+    rows = stream_rows(tmp_path / "pool.csv")
+    assert list(rows[0])[:6] == ["rank", "item", "index", "predicted_loss", "nan",
+                                 "percentile"]
+    for row, pick in zip(rows, pooled.picks):
+        expected = 100 * (pick.predicted_loss + 10) / 20
+        assert float(row["percentile"]) == pytest.approx(expected)
 
 
 def test_interrupted_stream_resumes_to_the_same_picks(models, tmp_path, monkeypatch):

@@ -25,8 +25,9 @@ class Pick:
             `audit`); None without one.
         audit_key: the item's audit key (in [0, 1); the sample holds the
             smallest) when it is in the audit sample, else None.
-        percentile: a stream pick's predicted-loss percentile (0-100) in the
-            export-time distribution, None without one (and for pool picks).
+        percentile: the predicted loss's percentile (0-100) in the
+            export-time distribution (`ModelContract.predicted_loss_quantiles`),
+            None when the model carries none.
         threshold: the threshold a stream pick was decided against, else None.
     """
 

@@ -14,6 +14,7 @@ from kerasll_serving.local_engine import run_local
 from kerasll_serving.locks import output_locks
 from kerasll_serving.model import ScoringModel
 from kerasll_serving.output import (
+    PICK_FIELDS,
     check_not_inputs,
     errors_path,
     output_format,
@@ -225,7 +226,9 @@ class PoolScorer:
                             f"of {len(pool)} where every item was skipped{where}.")
         picks, audit = self._picks(pool, output)
         if out is not None:
-            write_picks(out, picks, self.contract, audit)
+            reference = self.contract.predicted_loss_quantiles is not None
+            write_picks(out, picks, self.contract, audit,
+                        fields=PICK_FIELDS + (("percentile",) if reference else ()))
         if picks_image is not None:
             write_picks_image(picks_image, self.model, pool, picks)
         seconds = output.seconds
@@ -274,6 +277,7 @@ class PoolScorer:
     def _records(self, pool, ranked, ranks, keys):
         """`Pick`s of `(index, loss, columns)`; `keys` None when not audited."""
         index, loss, columns = ranked
+        reference = self.contract.predicted_loss_quantiles
         records = []
         for row, (item_index, value) in enumerate(zip(index.tolist(), loss.tolist())):
             rank = ranks.get(item_index)
@@ -284,6 +288,8 @@ class PoolScorer:
             records.append(Pick(rank=rank, item=pool.item_id(item_index),
                                 index=item_index, predicted_loss=value,
                                 nan=math.isnan(value), role=role, audit_key=key,
+                                percentile=None if reference is None
+                                else reference.percentile(value),
                                 **describe(columns, row, self.contract)))
         return records
 
