@@ -109,7 +109,9 @@ def _load_learner(path):
     type=click.Choice(PRECISIONS),
     default="fp32",
     show_default=True,
-    help="fp16 and int8 must keep --min-top-overlap of fp32's top-10% picks.",
+    help="fp16 and int8 must keep --min-top-overlap of fp32's top-10% picks and "
+    "a Kendall tau of --min-kendall-tau with its predicted losses; int8 tries "
+    "its quantization settings in order and keeps the first that does.",
 )
 @click.option(
     "--calibration",
@@ -164,6 +166,13 @@ def _load_learner(path):
     show_default=True,
     help="fp16/int8: least share of fp32's top-10% predicted-loss picks to keep.",
 )
+@click.option(
+    "--min-kendall-tau",
+    type=click.FloatRange(-1.0, 1.0),
+    default=0.9,
+    show_default=True,
+    help="fp16/int8: least Kendall tau of predicted losses against fp32's.",
+)
 def export_command(
     model,
     out,
@@ -177,6 +186,7 @@ def export_command(
     input_offset,
     resize,
     min_top_overlap,
+    min_kendall_tau,
 ):
     """Export a trained LossLearner (MODEL.keras) to one verified ONNX graph.
 
@@ -212,6 +222,7 @@ def export_command(
             input_offset=input_offset,
             resize=True if resize else None,
             min_top_overlap=min_top_overlap,
+            min_kendall_tau=min_kendall_tau,
         )
     except (ExportError, LearnerTypeError) as error:
         raise click.ClickException(first_line(error)) from error

@@ -99,7 +99,7 @@ def test_cli_int8_with_npz_calibration(saved, tmp_path):
         [
             "export", str(saved["model"]), "--out", str(out), "--precision", "int8",
             "--calibration", str(saved["dir"] / "pixels.npz"), "--input-dtype", "uint8",
-            "--min-top-overlap", "0.5",
+            "--min-top-overlap", "0.5", "--min-kendall-tau", "0.5",
         ],
     )
     assert result.exit_code == 0, result.output

@@ -9,6 +9,7 @@ import numpy as np
 import onnx
 import onnxruntime
 import pytest
+from click.testing import CliRunner
 from scipy import stats
 
 from kerasll import LossLearner
@@ -22,6 +23,7 @@ from kerasll.export import (
 from kerasll.export import quantize, verify
 from kerasll.models import build_model
 from kerasll.taps import auto_taps
+from kerasll_cli import main
 
 SHAPE = (16, 16, 3)
 
@@ -136,6 +138,25 @@ def test_fp16_is_judged_on_both_figures(learner, data, tmp_path):
             min_kendall_tau=1.0,
         )
     assert sorted(os.listdir(tmp_path)) == ["fp16.onnx"]
+
+
+def test_cli_refusal_is_one_line_with_both_figures(learner, data, tmp_path):
+    learner.save(tmp_path / "learner.keras")
+    np.save(tmp_path / "calibration.npy", data[:100])
+    out = tmp_path / "int8.onnx"
+    result = CliRunner().invoke(
+        main,
+        [
+            "export", str(tmp_path / "learner.keras"), "--out", str(out),
+            "--precision", "int8", "--calibration", str(tmp_path / "calibration.npy"),
+            "--min-top-overlap", "1.0", "--min-kendall-tau", "1.0",
+        ],
+    )
+    assert result.exit_code == 1
+    message = result.output.strip()
+    assert "\n" not in message
+    assert "a Kendall tau of at least 1.00" in message and ", tau " in message
+    assert not out.exists()
 
 
 def test_candidates_skip_settings_that_change_nothing_and_exclude_depthwise(
