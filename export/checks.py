@@ -13,7 +13,7 @@ import numpy as np
 from kerasll_serving.contract import PRECISIONS  # The contract owns the list.
 from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
-from kerasll.export import convert, metadata, quantize
+from kerasll.export import convert, keras_internals, metadata, quantize
 from kerasll.export.errors import ExportError, LearnerTypeError
 
 DEFAULT_TOLERANCE = 1e-4
@@ -301,8 +301,7 @@ def input_spec(learner, raw_input_dtype, input_name):
             f"raw_input_dtype={raw_input_dtype!r}."
         )
     if input_name is None:
-        history = getattr(tensor, "_keras_history", None)
-        operation = getattr(history, "operation", None)
+        operation = keras_internals.producing_operation(tensor)
         input_name = getattr(operation, "name", None) or "input"
     return convert.sanitize_name(input_name), shape, raw, model_dtype, layout
 

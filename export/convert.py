@@ -15,6 +15,7 @@ from kerasll_serving.contract import PREDICTED_LOSS_OUTPUT
 from kerasll_serving.errors import first_line
 
 from kerasll.export.errors import ExportError
+from kerasll.export.keras_internals import patch_tf2onnx
 
 MIN_OPSET = 13  # Per-channel QuantizeLinear (int8 export) needs opset 13.
 DEFAULT_OPSET = 17
@@ -32,17 +33,6 @@ def sanitize_name(name):
     """A tensor name valid in TensorFlow and convenient in ONNX."""
     cleaned = re.sub(r"[^A-Za-z0-9_.\-]", "_", str(name)).lstrip("_.-")
     return cleaned or "input"
-
-
-def _patch_tf2onnx():
-    """tf2onnx 1.17 predates numpy 2; Keras ships the fix it uses itself."""
-    try:
-        from keras.src.export.tf2onnx_lib import patch_tf2onnx
-    except ImportError:  # pragma: no cover - older/newer Keras layouts
-        return
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)
-        patch_tf2onnx()
 
 
 def _serving_function(learner, spec, model_dtype, scale, offset):
@@ -117,7 +107,7 @@ def to_onnx_proto(
     import tensorflow as tf
     import tf2onnx
 
-    _patch_tf2onnx()
+    patch_tf2onnx()  # tf2onnx 1.17 predates numpy 2.
     logging.getLogger("tf2onnx").setLevel(logging.ERROR)
     spec = tf.TensorSpec(
         (None, *input_shape[1:]), tf.as_dtype(np.dtype(raw_dtype)), name=input_name

@@ -17,6 +17,7 @@ from kerasll_serving.contract import (
 
 import kerasll
 from kerasll.export.errors import ExportError
+from kerasll.export.keras_internals import producing_operation
 
 _PROBABILITY_ACTIVATIONS = ("softmax", "sigmoid")
 _LOGIT_ACTIVATIONS = ("linear", "log_softmax")
@@ -98,8 +99,7 @@ def final_activation(tensor):
     Returns:
         e.g. "softmax", "sigmoid", "linear", or None when it cannot be told.
     """
-    history = getattr(tensor, "_keras_history", None)
-    operation = getattr(history, "operation", None)
+    operation = producing_operation(tensor)
     if operation is None:
         return None
     if isinstance(operation, keras.layers.Softmax):
