@@ -106,7 +106,7 @@ def test_top_indices_equals_full_sort_with_ties_and_nan(k):
 
 
 def test_top_indices_is_the_one_top_k_of_export_and_demo():
-    from kerasll.active import demo
+    from kerasll_cli import demo
     from kerasll.export import verify
 
     assert verify.top_indices is topk.top_indices
