@@ -156,6 +156,7 @@ def test_device_picks_and_audit_samples_merge_under_the_safe_rule(trained, tmp_p
 
 
 def test_a_version_1_manifest_gains_the_strategy_columns_when_opened(tmp_path):
+    from kerasll.project.errors import ProjectBusyError
     from kerasll.project.manifest import SCHEMA_VERSION, Manifest
 
     project = tmp_path / "old"
@@ -168,6 +169,13 @@ def test_a_version_1_manifest_gains_the_strategy_columns_when_opened(tmp_path):
                           "UPDATE meta SET value = '1' WHERE key = 'schema_version'"):
             connection.execute(statement)
     connection.close()
+    # Upgrading needs the write lock: a busy project is a typed one-line error.
+    holder = sqlite3.connect(project / "manifest.sqlite", isolation_level=None)
+    holder.execute("BEGIN IMMEDIATE")
+    with pytest.raises(ProjectBusyError, match="busy"):
+        Manifest.open(project, timeout=0.1)
+    holder.execute("ROLLBACK")
+    holder.close()
     with Manifest.open(project) as manifest:
         columns = {row[1] for row in manifest.query("PRAGMA table_info(picks)")}
         assert {"role", "score"} <= columns

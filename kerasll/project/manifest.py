@@ -250,6 +250,8 @@ class Manifest:
         Raises:
             ManifestError: no manifest in the folder, or one of another
                 schema version.
+            ProjectBusyError: an older manifest must be upgraded while
+                another command holds its write lock.
         """
         path = Path(root) / MANIFEST_NAME
         if not path.is_file():
@@ -268,8 +270,14 @@ class Manifest:
                 f"Expected a kerasll manifest in {str(path)!r}. Received: {error}"
             ) from error
         if version is not None and json.loads(version[0]) in _MIGRATIONS:
-            _migrate(connection, json.loads(version[0]))
-        elif version is None or json.loads(version[0]) != SCHEMA_VERSION:
+            manifest = cls(root, connection, timeout)
+            try:
+                manifest._upgrade(json.loads(version[0]))
+            except BaseException:
+                connection.close()
+                raise
+            return manifest
+        if version is None or json.loads(version[0]) != SCHEMA_VERSION:
             connection.close()
             raise ManifestError(
                 f"Expected manifest schema version {SCHEMA_VERSION} in "
@@ -323,6 +331,19 @@ class Manifest:
             raise
         finally:
             note.unlink(missing_ok=True)
+
+    def _upgrade(self, version):
+        """Brings a manifest of an older schema version to `SCHEMA_VERSION`,
+        in one transaction (`ProjectBusyError` while another writes)."""
+        with self.transaction() as connection:
+            while version in _MIGRATIONS:
+                for statement in _MIGRATIONS[version]:
+                    connection.execute(statement)
+                version += 1
+            connection.execute(
+                "UPDATE meta SET value = ? WHERE key = 'schema_version'",
+                (json.dumps(version),),
+            )
 
     def _writer(self):
         """Who holds the write lock, from its note, when that process lives."""
@@ -415,20 +436,6 @@ class Manifest:
             """
         )
         return [(item_id, self.resolve(path)) for item_id, path in rows]
-
-
-def _migrate(connection, version):
-    """Brings a manifest of an older schema version to `SCHEMA_VERSION`."""
-    with connection:
-        connection.execute("BEGIN IMMEDIATE")
-        while version in _MIGRATIONS:
-            for statement in _MIGRATIONS[version]:
-                connection.execute(statement)
-            version += 1
-        connection.execute(
-            "UPDATE meta SET value = ? WHERE key = 'schema_version'",
-            (json.dumps(version),),
-        )
 
 
 def _busy(error):
