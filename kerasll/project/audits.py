@@ -13,8 +13,6 @@ import dataclasses
 
 import numpy as np
 
-from kerasll.active.batch import Audit
-from kerasll.active.diagnostics import ranking_evidence
 from kerasll.project.training import MODEL_FILE
 
 
@@ -27,7 +25,8 @@ class RoundAuditEvidence:
         strategy: the strategy that chose it.
         labeled: audit items labeled so far.
         audited: audit items in the round.
-        audit: the `Audit` (score and true loss of the labeled ones).
+        audit: the `kerasll.active.batch.Audit` (score and true loss of the
+            labeled ones).
         tau: Kendall's tau of score vs true loss (NaN with fewer than 3).
         p_value: one-sided p of tau > 0.
     """
@@ -36,9 +35,31 @@ class RoundAuditEvidence:
     strategy: str
     labeled: int
     audited: int
-    audit: Audit
+    audit: object
     tau: float
     p_value: float
+
+
+def class_probabilities(model_path, paths):
+    """Class probabilities of an exported classifier on image files.
+
+    Args:
+        model_path: the `.onnx` file.
+        paths: image files.
+
+    Returns:
+        A (N, classes) float64 array.
+    """
+    from kerasll_serving.model import ScoringModel
+    from kerasll_serving.predictions import softmax
+    from kerasll_serving.preprocess import InputAdapter
+
+    model = ScoringModel(model_path, providers="cpu")
+    adapter = InputAdapter(model.contract)
+    pixels = np.stack([adapter.decode_image(path) for path in paths])
+    _, output = model.run(adapter.prepare(pixels))
+    output = np.asarray(output, dtype=np.float64)
+    return softmax(output) if model.contract.from_logits else output
 
 
 def true_losses(model_path, paths, labels, classes):
@@ -53,8 +74,6 @@ def true_losses(model_path, paths, labels, classes):
     Returns:
         (N,) float64 true losses.
     """
-    from kerasll.project.status import class_probabilities
-
     probabilities = class_probabilities(model_path, paths)
     target = np.array([classes.index(label) for label in labels])
     chosen = probabilities[np.arange(len(target)), target]
@@ -72,6 +91,9 @@ def round_audits(manifest, strategy=None):
     Returns:
         `RoundAuditEvidence`s, oldest round first.
     """
+    from kerasll.active.batch import Audit
+    from kerasll.active.diagnostics import ranking_evidence
+
     truth = {item_id: label for item_id, _, label in manifest.training_labels()}
     rounds = manifest.query(
         "SELECT rounds.id, rounds.strategy, models.folder FROM rounds "

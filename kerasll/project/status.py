@@ -13,6 +13,7 @@ import math
 
 import numpy as np
 
+from kerasll.project.audits import class_probabilities, round_audits
 from kerasll.project.training import MODEL_FILE
 
 
@@ -127,11 +128,7 @@ def project_status(manifest, audit=True):
         "SELECT version FROM models ORDER BY rowid"
     ))
     truth = {item_id: label for item_id, _, label in labels}
-    evidence = {}
-    if audit:
-        from kerasll.project.audits import round_audits
-
-        evidence = {e.round_id: e for e in round_audits(manifest)}
+    evidence = {e.round_id: e for e in round_audits(manifest)} if audit else {}
     rounds = tuple(
         dataclasses.replace(
             _audit_round(manifest, row, truth, audit), audit=evidence.get(row[0])
@@ -180,28 +177,6 @@ def _audit_round(manifest, row, truth, audit):
         mean_true_loss=float(true_loss.mean()),
         spearman=_spearman(predicted, true_loss),
     )
-
-
-def class_probabilities(model_path, paths):
-    """Class probabilities of an exported classifier on image files.
-
-    Args:
-        model_path: the `.onnx` file.
-        paths: image files.
-
-    Returns:
-        A (N, classes) float64 array.
-    """
-    from kerasll_serving.model import ScoringModel
-    from kerasll_serving.predictions import softmax
-    from kerasll_serving.preprocess import InputAdapter
-
-    model = ScoringModel(model_path, providers="cpu")
-    adapter = InputAdapter(model.contract)
-    pixels = np.stack([adapter.decode_image(path) for path in paths])
-    _, output = model.run(adapter.prepare(pixels))
-    output = np.asarray(output, dtype=np.float64)
-    return softmax(output) if model.contract.from_logits else output
 
 
 def _spearman(a, b):
