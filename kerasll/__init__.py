@@ -1,24 +1,58 @@
 """kerasll: Learning Loss for Active Learning (Yoo & Kweon, CVPR 2019) in Keras.
 
-Importing `kerasll` registers its Keras serializables (`LossLearner`, the
-head's layers), so `keras.models.load_model` reads saved learners after a
-plain `import kerasll`.
+Importing `kerasll` is light: its public names load on first use (PEP 562),
+so `import kerasll.project.manifest` and the `kerasll project` commands that
+do not train never import TensorFlow.
+
+`keras.models.load_model` finds `LossLearner` (and the head's layers) once
+they are registered, which importing `kerasll.learner` does. `import kerasll`
+does it at once when Keras is already imported (`import keras` first, as
+isort orders the two); otherwise `from kerasll import LossLearner`, or any
+use of `kerasll.LossLearner`, registers it before loading.
 """
 
-from kerasll.callbacks import DetachHead
-from kerasll.head import GradientGate, build_loss_head
-from kerasll.learner import LossLearner
-from kerasll.losses import margin_ranking_loss
-from kerasll.taps import auto_taps
+import importlib
+import sys
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "DetachHead",
-    "GradientGate",
-    "LossLearner",
-    "__version__",
-    "auto_taps",
-    "build_loss_head",
-    "margin_ranking_loss",
-]
+# Public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "DetachHead": "kerasll.callbacks",
+    "GradientGate": "kerasll.head",
+    "LossLearner": "kerasll.learner",
+    "auto_taps": "kerasll.taps",
+    "build_loss_head": "kerasll.head",
+    "margin_ranking_loss": "kerasll.losses",
+}
+
+__all__ = sorted([*_LAZY, "__version__"])
+
+
+def __getattr__(name):
+    """Imports a public name's module on first access (PEP 562).
+
+    Args:
+        name: the attribute asked for.
+
+    Returns:
+        The public object, cached in the module's namespace.
+
+    Raises:
+        AttributeError: `name` is not one of `kerasll.__all__`.
+    """
+    if name not in _LAZY:
+        raise AttributeError(f"module 'kerasll' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
+
+
+if "keras" in sys.modules:
+    # Keras is in use already, so registering costs nothing more: a plain
+    # `import keras, kerasll` is then enough for `keras.models.load_model`.
+    importlib.import_module("kerasll.learner")

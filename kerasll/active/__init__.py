@@ -10,28 +10,51 @@
   (`kerasll.active.view`; a task provides views of trained models).
 - `Task`: the interface a task implements for the engine.
 - `greedy_k_center`: bounded-memory core-set selection.
+
+The names load on first use (PEP 562): the strategies and the selection
+rules need only numpy and scipy, so `kerasll project select --picks`, which
+imports `kerasll.active.strategies`, never imports TensorFlow.
 """
 
-from kerasll.active.experiment import ExperimentListener, run_experiment
-from kerasll.active.kcenter import greedy_k_center
-from kerasll.active.pool import Pool
-from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.strategies import STRATEGIES, Selection, Strategy, get_strategy
-from kerasll.active.task import Task
-from kerasll.active.training import TrainingConfig
-from kerasll.active.view import ArrayModelView
+import importlib
 
-__all__ = [
-    "ArrayModelView",
-    "ExperimentConfig",
-    "ExperimentListener",
-    "Pool",
-    "STRATEGIES",
-    "Selection",
-    "Strategy",
-    "Task",
-    "TrainingConfig",
-    "get_strategy",
-    "greedy_k_center",
-    "run_experiment",
-]
+# Public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "ArrayModelView": "kerasll.active.view",
+    "ExperimentConfig": "kerasll.active.protocol",
+    "ExperimentListener": "kerasll.active.experiment",
+    "Pool": "kerasll.active.pool",
+    "STRATEGIES": "kerasll.active.strategies",
+    "Selection": "kerasll.active.strategies",
+    "Strategy": "kerasll.active.strategies",
+    "Task": "kerasll.active.task",
+    "TrainingConfig": "kerasll.active.training",
+    "get_strategy": "kerasll.active.strategies",
+    "greedy_k_center": "kerasll.active.kcenter",
+    "run_experiment": "kerasll.active.experiment",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name):
+    """Imports a public name's module on first access (PEP 562).
+
+    Args:
+        name: the attribute asked for.
+
+    Returns:
+        The public object, cached in the package's namespace.
+
+    Raises:
+        AttributeError: `name` is not one of `kerasll.active.__all__`.
+    """
+    if name not in _LAZY:
+        raise AttributeError(f"module 'kerasll.active' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_LAZY[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted({*globals(), *_LAZY})
