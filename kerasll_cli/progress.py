@@ -10,16 +10,21 @@ class ClickProgress:
 
     Args:
         echo: a callable printing one line.
+        model_note: a line saying which model was chosen and why, printed
+            once every input is valid (None: nothing).
     """
 
-    def __init__(self, echo=click.echo):
+    def __init__(self, echo=click.echo, model_note=None):
         self.echo = echo
+        self.model_note = model_note
         self._bar = None
         self._metric = "accuracy"
 
     def experiment_started(self, config, task, out_dir):
         self._metric = task.metric_name
         self.echo(task.describe())
+        if self.model_note:
+            self.echo(self.model_note)
         self.echo(
             f"{', '.join(config.strategies)}: {config.trials} trial(s) x "
             f"{config.cycles} cycles, {config.training.epochs} epochs each; "

@@ -10,7 +10,7 @@ import click
 
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.results import final_table
+from kerasll.active.summary import final_table
 from kerasll.active.training import TrainingConfig
 from kerasll.tasks import KINDS, load_task, task_class
 from kerasll_cli.options import config_default, library_errors, number, out_option
@@ -240,9 +240,10 @@ def simulate_command(
         )
     except (ValueError, *library_errors()) as error:
         raise click.ClickException(str(error)) from error
+    model_note = None
     if model is None:
         chosen, reason = data.default_model()
-        click.echo(f"Model: {chosen}, {reason} (--model names another)")
+        model_note = f"Model: {chosen}, {reason} (--model names another)"
     if deterministic:
         import keras
 
@@ -261,13 +262,13 @@ def simulate_command(
             out_dir,
             resume=resume,
             overwrite=overwrite,
-            listener=ClickProgress(),
+            listener=ClickProgress(model_note=model_note),
             save_models=save_models,
         )
     except library_errors() as error:
         raise click.ClickException(str(error)) from error
     click.echo("")
-    click.echo(final_table(result.paths["summary"].read_text(encoding="utf-8")))
+    click.echo("\n".join(final_table(result.records)))
     click.echo("")
     for name, path in result.paths.items():
         click.echo(f"{name:>8}: {path}")
