@@ -91,9 +91,8 @@ def to_onnx(
         tolerance: relative fp32 parity bound.
         int8_settings: int8 only; the `kerasll.export.Int8Setting`s to try,
             in order. Default `kerasll.export.quantize.INT8_SETTINGS` (the
-            loss head's dense part in fp32, U8S8 first, calibration
-            MinMax, Percentile then Entropy, 7-bit weights, depthwise
-            convolutions in fp32, S8S8 last).
+            loss head's dense part in fp32; U8S8 MinMax, U8S8 Percentile,
+            7-bit weights, depthwise convolutions in fp32, S8S8 last).
 
     Returns:
         An `ExportReport`.
