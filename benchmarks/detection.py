@@ -133,7 +133,7 @@ def main():
     if not Path(args.data).is_file():
         sys.exit(f"CIFAR-10 npz not found at {args.data}; pass --data or set KERASLL_DATA")
     records = run_regime(DETECTION, Path(args.out), args.data)
-    from kerasll.active.results import format_summary
+    from kerasll.active.summary import format_summary
 
     print(format_summary(records, metric=regime_metric(DETECTION)))
 

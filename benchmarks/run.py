@@ -8,6 +8,7 @@ RESULTS.md can be re-rendered (`--report-only`) or one section rerun
 """
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -17,6 +18,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from kerasll_serving.atomic import write_text
 
@@ -29,7 +31,6 @@ import loop_cost  # noqa: E402
 import scoring  # noqa: E402
 import selection  # noqa: E402
 
-SECTIONS = ("selection", "loop_cost", "head_cost", "scoring", "detection")
 DEFAULT_DATA = os.environ.get(
     "KERASLL_DATA", str(HERE.parents[1] / "shared" / "data" / "cifar10.npz")
 )
@@ -63,60 +64,63 @@ def machine():
     )
 
 
+def _recorded(out_dir):
+    """A regime's description and cycle seconds, from its `state.json`."""
+    from kerasll.active.state import ExperimentState
+
+    state = ExperimentState.load(out_dir)
+    runs = state.records(state.config["strategies"], state.config["trials"])
+    return state.description, sum(record.seconds for record in runs)
+
+
 def _selection_figures(data, output):
     """Runs (or resumes) every regime; keeps its tables, map and curves.
 
     A regime that extends another (an ablation on the same protocol and
-    seeds) is reported inside it: one table, one curve per protocol.
+    seeds) is reported inside it: one table, one curve per protocol. Tables
+    are built from each run's results.csv and state.json.
     """
-    from kerasll.active.results import SUMMARY_FILE, format_summary, plot_curves
+    from kerasll.active.curves import plot_curves
+    from kerasll.active.summary import format_summary
 
-    from kerasll.active.state import ExperimentState
-
-    records, seconds = {}, {}
+    records, descriptions, seconds = {}, {}, {}
     for name, regime in selection.REGIMES.items():
         out_dir = output / "selection" / name
         records[name] = selection.run_regime(regime, out_dir, data)
-        state = ExperimentState.load(out_dir)
-        runs = state.records(state.config["strategies"], state.config["trials"])
-        seconds[name] = sum(record.seconds for record in runs)
+        descriptions[name], seconds[name] = _recorded(out_dir)
     regimes = {}
     for name, merged in selection.merge_extensions(records).items():
         parts = [name] + [n for n, r in selection.REGIMES.items() if r.extends == name]
-        summary = (output / "selection" / name / SUMMARY_FILE).read_text(encoding="utf-8")
-        header = summary.split("\n\n")[1]  # the experiment's description
         plot_curves(merged, HERE / f"curves-{name}.png",
                     title=selection.REGIMES[name].title)
         regimes[name] = {
             "seconds": sum(seconds[part] for part in parts),
             "commands": [selection.REGIMES[part].shown_command() for part in parts],
-            "summary": format_summary(merged, header),
+            "summary": format_summary(merged, descriptions[name]),
         }
-    return {"map": selection.regime_map(records), "regimes": regimes}
+    return {
+        "map": selection.regime_map(records),
+        "regimes": regimes,
+        # A resumed run's own time says nothing: count the work.
+        "seconds": sum(regime["seconds"] for regime in regimes.values()),
+    }
 
 
 def _detection_figures(data, output):
     """Runs (or resumes) the detection benchmark; keeps its tables and curves."""
-    from kerasll.active.results import (
-        SUMMARY_FILE,
-        format_summary,
-        per_cycle_table,
-        plot_curves,
-    )
-    from kerasll.active.state import ExperimentState
+    from kerasll.active.curves import plot_curves
+    from kerasll.active.summary import format_summary, per_cycle_table
 
     regime, out_dir = detection.DETECTION, output / "detection"
     records = selection.run_regime(regime, out_dir, data)
     metric = selection.regime_metric(regime)
-    state = ExperimentState.load(out_dir)
-    runs = state.records(state.config["strategies"], state.config["trials"])
-    summary = (out_dir / SUMMARY_FILE).read_text(encoding="utf-8")
+    description, seconds = _recorded(out_dir)
     plot_curves(records, HERE / "curves-detection.png", title=regime.title,
                 metric=metric)
     return {
-        "cycle_seconds": sum(record.seconds for record in runs),
+        "seconds": seconds,  # the cycles' wall times, as for selection
         "command": regime.shown_command(),
-        "summary": format_summary(records, summary.split("\n\n")[1], metric),
+        "summary": format_summary(records, description, metric),
         "rank": per_cycle_table(
             records, "rank_accuracy", "Loss head's rank accuracy on the test scenes"
         ),
@@ -131,27 +135,29 @@ def _detection_figures(data, output):
     }
 
 
-def run_section(name, data, output):
-    """Runs one section and saves its figures as JSON."""
+def _head_cost_figures(data, output):
+    models = ("small_cnn", "resnet18")
+    return {"models": [head_cost.measure_head_cost(model) for model in models]}
+
+
+def run_section(section, data, output):
+    """Runs one section and saves its figures as JSON.
+
+    Args:
+        section: a `Section`.
+        data: the CIFAR-10 npz.
+        output: the folder of every section's figures.
+
+    Returns:
+        The figures; `seconds` is the section's wall time unless it counts
+        its own.
+    """
     start = time.perf_counter()
-    if name == "selection":
-        figures = _selection_figures(data, output)
-    elif name == "loop_cost":
-        figures = loop_cost.measure_loop_cost()
-    elif name == "detection":
-        figures = _detection_figures(data, output)
-    elif name == "head_cost":
-        figures = {"models": [head_cost.measure_head_cost(m) for m in ("small_cnn", "resnet18")]}
-    else:
-        figures = scoring.run(data, output / "scoring")
-    figures["seconds"] = time.perf_counter() - start
-    if name == "selection":  # a resumed run's own time says nothing: count the work
-        figures["seconds"] = sum(r["seconds"] for r in figures["regimes"].values())
-    if name == "detection":
-        figures["seconds"] = figures["cycle_seconds"]
+    figures = section.run(data, output)
+    figures.setdefault("seconds", time.perf_counter() - start)
     figures["load_average"] = os.getloadavg()[1]  # 5-minute, at the end
     figures["finished"] = datetime.datetime.now().isoformat(timespec="minutes")
-    (output / f"{name}.json").write_text(json.dumps(figures, indent=1))
+    (output / f"{section.name}.json").write_text(json.dumps(figures, indent=1))
     return figures
 
 
@@ -442,6 +448,32 @@ provider libraries); a CPU-only device using the `onnxruntime` wheel installs le
 """
 
 
+@dataclasses.dataclass(frozen=True)
+class Section:
+    """One benchmark section of RESULTS.md: how it runs and how it reads.
+
+    Attributes:
+        name: its key (`--sections`, `benchmarks/output/<name>.json`).
+        run: (data, output folder) -> figures (JSON-friendly dict).
+        markdown: figures -> its RESULTS.md text.
+    """
+
+    name: str
+    run: Callable
+    markdown: Callable
+
+
+SECTIONS = (
+    Section("selection", _selection_figures, _selection_markdown),
+    Section("loop_cost", lambda data, output: loop_cost.measure_loop_cost(),
+            _loop_cost_markdown),
+    Section("head_cost", _head_cost_figures, _head_cost_markdown),
+    Section("scoring", lambda data, output: scoring.run(data, output / "scoring"),
+            _scoring_markdown),
+    Section("detection", _detection_figures, _detection_markdown),
+)
+
+
 def render(output):
     """RESULTS.md text from the saved section figures."""
     parts = [
@@ -453,28 +485,25 @@ def render(output):
         "benchmarks/RESULTS.md`); each section's command is given below. CIFAR-10 "
         "is read from `$KERASLL_DATA` or `../shared/data/cifar10.npz`.",
     ]
-    saved = [json.loads((output / f"{n}.json").read_text())
-             for n in SECTIONS if (output / f"{n}.json").exists()]
+    saved = [json.loads((output / f"{s.name}.json").read_text())
+             for s in SECTIONS if (output / f"{s.name}.json").exists()]
     if saved:
         total = sum(figures["seconds"] for figures in saved) / 60
         parts.append(f"\nTime of the sections below, added up: {total:.0f} min (the "
                      "selection regimes' cycle times, recorded while two or three "
                      "runs shared the cores, plus each other section's wall time).")
-    renderers = {"selection": _selection_markdown, "loop_cost": _loop_cost_markdown,
-                 "head_cost": _head_cost_markdown, "scoring": _scoring_markdown,
-                 "detection": _detection_markdown}
-    for name in SECTIONS:
-        path = output / f"{name}.json"
+    for section in SECTIONS:
+        path = output / f"{section.name}.json"
         if path.exists():
             figures = json.loads(path.read_text())
             load = figures.get("load_average")
             load_note = (f"; 5-minute load average at the end {load:.1f} on "
                          f"{os.cpu_count()} cores" if load is not None else "")
-            parts += ["", renderers[name](figures).strip(),
+            parts += ["", section.markdown(figures).strip(),
                       f"\n(Measured {figures['finished']}, {figures['seconds'] / 60:.1f} "
                       f"min{load_note}.)"]
         else:
-            parts += ["", f"## {name}: not run yet"]
+            parts += ["", f"## {section.name}: not run yet"]
     return "\n".join(parts) + "\n"
 
 
@@ -482,7 +511,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--data", default=DEFAULT_DATA)
-    parser.add_argument("--sections", default=",".join(SECTIONS))
+    parser.add_argument("--sections", default=",".join(s.name for s in SECTIONS))
     parser.add_argument("--report-only", action="store_true")
     args = parser.parse_args()
     output = HERE / "output"
@@ -490,10 +519,11 @@ def main():
     if not args.report_only:
         if not Path(args.data).is_file():
             sys.exit(f"CIFAR-10 npz not found at {args.data}; set KERASLL_DATA or --data")
+        sections = {section.name: section for section in SECTIONS}
         for name in args.sections.split(","):
-            if name not in SECTIONS:
-                sys.exit(f"unknown section {name!r}; expected one of {list(SECTIONS)}")
-            run_section(name, args.data, output)
+            if name not in sections:
+                sys.exit(f"unknown section {name!r}; expected one of {list(sections)}")
+            run_section(sections[name], args.data, output)
     text = render(output)
     write_text(args.out, text)
     print(text)

@@ -1,8 +1,8 @@
 """Does learning loss pay, and when? Selection quality in three regimes.
 
 Runs `kerasll simulate` once per regime with every strategy on shared seeds
-and reads its results back with `kerasll.active.results`, so the tables here
-are the ones `summary.md` holds (one home for the statistics):
+and reads its results back from `results.csv` (`kerasll.active.records`); the
+tables here are built as `summary.md`'s are (one home for the statistics):
 
 - `cifar10-cold`: real CIFAR-10 from 500 to 2,500 labels, models at 27-47%
   accuracy: the cold-start regime the paper's method is not built for;
@@ -240,7 +240,7 @@ def run_regime(regime, out_dir, data_path=DEFAULT_DATA):
     Returns:
         The experiment's `CycleRecord`s.
     """
-    from kerasll.active.results import RESULTS_FILE, read_results_csv
+    from kerasll.active.records import RESULTS_FILE, read_results_csv
 
     out_dir = Path(out_dir)
     resume = (out_dir / "state.json").exists()
@@ -249,7 +249,7 @@ def run_regime(regime, out_dir, data_path=DEFAULT_DATA):
 
 
 def regime_metric(regime):
-    """The `kerasll.active.results.Metric` of a regime's task."""
+    """The `kerasll.active.records.Metric` of a regime's task."""
     from kerasll.tasks import task_class
 
     return task_class(regime.task).metric()
@@ -264,7 +264,8 @@ def regime_map(records_by_regime):
     Returns:
         Markdown lines.
     """
-    from kerasll.active.results import compare_to_baseline, format_p_value, summarize
+    from kerasll.active.statistics import compare_to_baseline
+    from kerasll.active.summary import format_p_value, summarize
 
     records_by_regime = merge_extensions(records_by_regime)
     lines = [

@@ -24,8 +24,8 @@ from kerasll.active.experiment import run_experiment
 from kerasll.active.picks import plot_picks
 from kerasll.active.pool import Pool
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.results import final_table
 from kerasll.active.state import ExperimentState
+from kerasll.active.summary import final_table
 from kerasll.active.training import TrainingConfig
 from kerasll.data import load_digits
 from kerasll.export import to_onnx
@@ -258,7 +258,7 @@ def run_demo(
         keras.models.load_model(model_path), dataset, unlabeled, out_dir
     )
     echo("")
-    echo(final_table(result.paths["summary"].read_text(encoding="utf-8")))
+    echo("\n".join(final_table(result.records)))
     echo("")
     artifacts.update(onnx=device.onnx_path, device_picks=device.picks_path)
     echo(f"Device scorer on the {len(unlabeled)} unlabeled digits: {device.summary}")

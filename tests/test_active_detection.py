@@ -13,7 +13,7 @@ from PIL import Image
 from kerasll.active.errors import ProtocolError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.results import read_results_csv
+from kerasll.active.records import read_results_csv
 from kerasll.active.training import TrainingConfig, train_model
 from kerasll_cli import main
 from kerasll.data import DATA_ENV

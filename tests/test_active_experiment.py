@@ -13,7 +13,7 @@ from click.testing import CliRunner
 
 from kerasll.active.experiment import ExperimentListener, run_experiment
 from kerasll.active.protocol import ExperimentConfig
-from kerasll.active.results import read_results_csv
+from kerasll.active.records import read_results_csv
 from kerasll.active.state import ExperimentState
 from kerasll.active.training import TrainingConfig
 from kerasll_cli import main

@@ -6,7 +6,7 @@ import stat
 import pytest
 from kerasll_serving import atomic
 
-from kerasll.active.results import write_results_csv
+from kerasll.active.records import write_results_csv
 
 
 @pytest.fixture

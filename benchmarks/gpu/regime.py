@@ -236,7 +236,8 @@ def run(argv=None):
             f"Expected KERAS_BACKEND=jax. Received: {keras.backend.backend()!r}"
         )
     from compact import load_subset
-    from kerasll.active import results as results_io
+    from kerasll.active import folder
+    from kerasll.active.summary import SUMMARY_FILE
     from kerasll.active.experiment import run_experiment
     from kerasll.tasks.classification import ClassificationTask
 
@@ -257,11 +258,11 @@ def run(argv=None):
     records = listener.records
     complete, cut = _complete_records(records, preset.cycles)
     if complete:
-        results_io.write_outputs(
+        folder.write_outputs(
             complete, args.out, header=protocol,
             title="CIFAR-10 (reduced), ResNet-18, JAX",
         )
-        print((args.out / results_io.SUMMARY_FILE).read_text(), flush=True)
+        print((args.out / SUMMARY_FILE).read_text(), flush=True)
     trained = sum(r.labeled for r in records) * preset.epochs
     report = {
         "preset": dataclasses.asdict(preset),

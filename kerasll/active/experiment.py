@@ -44,7 +44,7 @@ import numpy as np
 from kerasll_serving.atomic import atomic_path
 
 from kerasll.active import folder
-from kerasll.active import results as results_io
+from kerasll.active.records import RESULTS_FILE, write_results_csv
 from kerasll.active.pool import Pool
 from kerasll.active.seeds import derive_seed, generator
 from kerasll.active.state import STATE_FILE, CycleRecord, ExperimentState
@@ -193,6 +193,7 @@ def run_experiment(
         state.check_matches(config.to_dict(), fingerprint)
     else:
         state = ExperimentState(config.to_dict(), fingerprint)
+    state.description = describe(config, task)
     out_dir = folder.prepare(out_dir, resume=resume, overwrite=overwrite)
     experiment = _Experiment(
         config, task, out_dir, state, listener or ExperimentListener(), save_models
@@ -289,10 +290,11 @@ class _Experiment:
                     models[(strategy.name, trial)] = path
             self.first_cycle_weights.clear()
         records = self.state.records(config.strategies, config.trials)
-        paths = results_io.write_outputs(
+        self.state.save(self.out_dir)  # With this run's description.
+        paths = folder.write_outputs(
             records,
             self.out_dir,
-            header=describe(config, self.task),
+            header=self.state.description,
             title=f"{self.task.name}, {config.model}: active learning",
             metric=self.metric,
         )
@@ -382,9 +384,9 @@ class _Experiment:
         run.records.append(record)
         run.save(self.state)
         self.state.save(self.out_dir)
-        results_io.write_results_csv(
+        write_results_csv(
             self.state.records(config.strategies, config.trials),
-            self.out_dir / results_io.RESULTS_FILE,
+            self.out_dir / RESULTS_FILE,
             self.metric,
         )
         if warm:

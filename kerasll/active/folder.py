@@ -4,7 +4,7 @@
 OUT/state.json      saved after every cycle (resume point)
 OUT/results.csv     one row per cycle, rewritten after every cycle
 OUT/summary.md      final tables, written at the end
-OUT/curves.png      accuracy against labels, written at the end
+OUT/curves.png      the task metric against labels, written at the end
 OUT/weights/        previous cycle's weights (warm start only)
 OUT/models/         final models (when asked to save them)
 ```
@@ -13,15 +13,18 @@ A folder holding results is never silently reused: continue it (resume) or
 replace it (overwrite). Replacing removes only what the saved experiment
 wrote: the files above, and the weights and models of the runs recorded in
 its `state.json`. Anything else in the folder is the user's and stays.
+`write_outputs` writes the files an experiment ends with.
 """
 
 from pathlib import Path
 
 from kerasll_serving.atomic import TEMPORARY_PREFIX
 
+from kerasll.active.curves import CURVES_FILE, plot_curves
 from kerasll.active.errors import ExperimentError, OutputExistsError, ResumeError
-from kerasll.active.results import CURVES_FILE, RESULTS_FILE, SUMMARY_FILE
+from kerasll.active.records import ACCURACY, RESULTS_FILE, write_results_csv
 from kerasll.active.state import STATE_FILE, ExperimentState
+from kerasll.active.summary import SUMMARY_FILE, write_summary
 
 MODELS_DIR = "models"
 WEIGHTS_DIR = "weights"
@@ -122,3 +125,28 @@ def _remove_temporaries(out_dir):
 def _remove_outputs(out_dir):
     for path in created_files(out_dir):
         path.unlink(missing_ok=True)
+
+
+def write_outputs(records, out_dir, header="", title="", metric=ACCURACY):
+    """Writes results.csv, summary.md and curves.png into `out_dir`.
+
+    Args:
+        records: `CycleRecord`s.
+        out_dir: the results folder.
+        header: the summary's first paragraph.
+        title: the plot's title.
+        metric: the task `Metric`.
+
+    Returns:
+        Dict of output name to `Path`.
+    """
+    out_dir = Path(out_dir)
+    paths = {
+        "results": out_dir / RESULTS_FILE,
+        "summary": out_dir / SUMMARY_FILE,
+        "curves": out_dir / CURVES_FILE,
+    }
+    write_results_csv(records, paths["results"], metric)
+    write_summary(records, paths["summary"], header, metric)
+    plot_curves(records, paths["curves"], title, metric)
+    return paths

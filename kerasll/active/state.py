@@ -1,6 +1,7 @@
 """The saved state of an experiment, written atomically after every cycle.
 
-`state.json` holds the configuration, the data set's fingerprint and, per
+`state.json` holds the configuration, the data set's fingerprint, the
+experiment's description (the summary's first paragraph) and, per
 (strategy, trial) run, the pool (indices labeled per cycle), the scores of
 each selection and the metrics of each completed cycle. A run resumes from
 its last completed cycle.
@@ -25,6 +26,8 @@ FORMAT_VERSION = 3
 class CycleRecord:
     """Metrics of one trained cycle, and diagnostics of the selection it made.
 
+    The fields' order is results.csv's column order (`kerasll.active.records`).
+
     Attributes:
         strategy: strategy name.
         trial: trial number.
@@ -40,6 +43,8 @@ class CycleRecord:
         entropy_spearman: the same for predictive entropy (every strategy).
         seconds: wall time of training, evaluation and selection.
         warm_start: whether the cycle started from the previous weights.
+        head_share: share of the picks taken from the head's ranking by a
+            strategy that audits (None for the others).
         pick_histogram: class counts of the items this cycle picked (None in
             the last cycle, which picks nothing; so are the fields below).
         pick_class_entropy: entropy of that histogram relative to uniform.
@@ -47,8 +52,6 @@ class CycleRecord:
         random_loss: the same for a random batch of as many candidates.
         pick_distance: mean pairwise feature distance of the picks.
         random_distance: the same for the random batch.
-        head_share: share of the picks taken from the head's ranking by a
-            strategy that audits (None for the others).
         balanced_accuracy: mean per-class recall on the test set, for tasks
             that have one per item (classification), else None.
         worst_class_recall: the lowest per-class recall (None likewise).
@@ -67,13 +70,13 @@ class CycleRecord:
     entropy_spearman: float = None
     seconds: float = 0.0
     warm_start: bool = False
+    head_share: float = None
     pick_histogram: list = None
     pick_class_entropy: float = None
     pick_loss: float = None
     random_loss: float = None
     pick_distance: float = None
     random_distance: float = None
-    head_share: float = None
     balanced_accuracy: float = None
     worst_class_recall: float = None
     duplicate_picks: int = None
@@ -110,11 +113,14 @@ class ExperimentState:
     Args:
         config: the experiment configuration as a dict.
         fingerprint: the data set's fingerprint.
+        description: a paragraph describing the experiment (task, data,
+            model, protocol), or None (states saved before it was kept).
     """
 
-    def __init__(self, config, fingerprint):
+    def __init__(self, config, fingerprint, description=None):
         self.config = config
         self.fingerprint = fingerprint
+        self.description = description
         self.runs = {}
 
     def run(self, strategy, trial):
@@ -159,6 +165,7 @@ class ExperimentState:
                 "format_version": FORMAT_VERSION,
                 "config": self.config,
                 "fingerprint": self.fingerprint,
+                "description": self.description,
                 "runs": self.runs,
             },
             indent=1,
@@ -183,7 +190,9 @@ class ExperimentState:
             # Runs saved before tasks existed were all classification.
             saved["config"].setdefault("task", "classification")
             _rename_head_training(saved["config"])
-            state = cls(saved["config"], saved["fingerprint"])
+            state = cls(
+                saved["config"], saved["fingerprint"], saved.get("description")
+            )
             state.runs = saved["runs"]
         except (ValueError, KeyError) as error:
             raise ResumeError(f"Could not read {str(path)!r}: {error}") from error

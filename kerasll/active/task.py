@@ -10,7 +10,7 @@ import the engine, never the other way round.
 
 import abc
 
-from kerasll.active.results import Metric
+from kerasll.active.records import Metric
 from kerasll.active.training import TrainingConfig
 
 
@@ -80,7 +80,7 @@ class Task(abc.ABC):
 
     @classmethod
     def metric(cls):
-        """The task's `kerasll.active.results.Metric` (name and CSV column)."""
+        """The task's `kerasll.active.records.Metric` (name and CSV column)."""
         return Metric(cls.metric_name, cls.metric_column)
 
     def default_model(self):

@@ -1,148 +1,18 @@
-"""Experiment outputs: `results.csv`, `summary.md` and `curves.png`.
+"""`summary.md`: the Markdown tables of an experiment's records.
 
-All three are written atomically. The CSV holds one row per (strategy,
-trial, cycle) with deterministic content only (no timings), so a resumed run
-writes the same file as an uninterrupted one.
+Built from `CycleRecord`s only (`kerasll.active.records`); readers that need
+numbers read `results.csv` or `state.json`, never this text. The statistics
+are `kerasll.active.statistics`'.
 """
-
-import collections
-import csv
-import io
-from pathlib import Path
 
 import numpy as np
-from kerasll_serving.atomic import atomic_path, write_text
+from kerasll_serving.atomic import write_text
 
 from kerasll.active import statistics
-from kerasll.active.state import CycleRecord
+from kerasll.active.records import ACCURACY, group_runs
 from kerasll.active.statistics import BASELINE, CONTROL, compare_to_baseline
 
-RESULTS_FILE = "results.csv"
 SUMMARY_FILE = "summary.md"
-CURVES_FILE = "curves.png"
-COLUMNS = (
-    "strategy",
-    "trial",
-    "cycle",
-    "labeled",
-    "metric",
-    "rank_accuracy",
-    "head_spearman",
-    "entropy_spearman",
-    "warm_start",
-    "head_share",
-    "pick_histogram",
-    "pick_class_entropy",
-    "pick_loss",
-    "random_loss",
-    "pick_distance",
-    "random_distance",
-    "balanced_accuracy",
-    "worst_class_recall",
-    "duplicate_picks",
-)
-_OPTIONAL_FLOATS = (
-    "balanced_accuracy",
-    "worst_class_recall",
-    "rank_accuracy",
-    "head_spearman",
-    "entropy_spearman",
-    "head_share",
-    "pick_class_entropy",
-    "pick_loss",
-    "random_loss",
-    "pick_distance",
-    "random_distance",
-)
-
-Metric = collections.namedtuple("Metric", ["name", "column"])
-Metric.__doc__ = """The task metric a `CycleRecord.metric` holds.
-
-Attributes:
-    name: how tables and plots call it ("accuracy", "mAP@0.5").
-    column: its results.csv column ("accuracy", "map50").
-"""
-ACCURACY = Metric("accuracy", "accuracy")
-
-
-def _cell(value):
-    if value is None:
-        return ""
-    if isinstance(value, list):
-        return " ".join(str(count) for count in value)
-    return value
-
-
-def write_results_csv(records, path, metric=ACCURACY):
-    """Writes one row per cycle record (class histograms as space-separated counts).
-
-    Args:
-        records: `CycleRecord`s.
-        path: target file.
-        metric: the task `Metric`; its column holds `CycleRecord.metric`.
-    """
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([metric.column if c == "metric" else c for c in COLUMNS])
-    for record in records:
-        row = record.to_dict()
-        writer.writerow([_cell(row[column]) for column in COLUMNS])
-    write_text(path, buffer.getvalue())
-
-
-def read_results_csv(path, metric=ACCURACY):
-    """Reads a `results.csv` back into `CycleRecord`s (timings are 0).
-
-    Args:
-        path: the file.
-        metric: the task `Metric` the file was written with.
-
-    Raises:
-        ValueError: the file has no column for `metric`.
-    """
-    records = []
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.DictReader(handle)
-        if metric.column not in (reader.fieldnames or ()):
-            raise ValueError(
-                f"Expected a {metric.column!r} column ({metric.name}) in "
-                f"{str(path)!r}. Received columns {reader.fieldnames}; pass the "
-                "task's metric"
-            )
-        for row in reader:
-            optional = {
-                name: float(row[name]) if row.get(name) else None
-                for name in _OPTIONAL_FLOATS
-            }
-            duplicates = row.get("duplicate_picks")
-            optional["duplicate_picks"] = int(duplicates) if duplicates else None
-            histogram = row.get("pick_histogram")
-            records.append(
-                CycleRecord(
-                    strategy=row["strategy"],
-                    trial=int(row["trial"]),
-                    cycle=int(row["cycle"]),
-                    labeled=int(row["labeled"]),
-                    metric=float(row[metric.column]),
-                    warm_start=row["warm_start"] == "True",
-                    pick_histogram=[int(n) for n in histogram.split()]
-                    if histogram
-                    else None,
-                    **optional,
-                )
-            )
-    return records
-
-
-def _runs(records):
-    """{strategy: {trial: [records sorted by cycle]}} in first-seen order."""
-    runs = {}
-    for record in records:
-        runs.setdefault(record.strategy, {}).setdefault(record.trial, []).append(record)
-    for trials in runs.values():
-        for trial in trials:
-            trials[trial].sort(key=lambda r: r.cycle)
-    return runs
 
 
 def summarize(records):
@@ -155,7 +25,7 @@ def summarize(records):
         {strategy: {trial: {"first", "final", "auc", "labeled", "rank"}}},
         strategies in first-seen order (`kerasll.active.statistics.summarize`).
     """
-    return statistics.summarize(_runs(records))
+    return statistics.summarize(group_runs(records))
 
 
 def _mean_std(values):
@@ -206,6 +76,36 @@ def format_summary(records, header="", metric=ACCURACY):
     lines += [
         f"## Test {metric.name} after the last cycle ({final_labeled} labels)",
         "",
+        *final_table(records),
+        "",
+        f"The {metric.name} is measured after the last epoch of each cycle. Area "
+        f"under curve: trapezoidal area under {metric.name} vs. labels divided by the "
+        f"label range (the mean {metric.name} over it). First cycle: every strategy "
+        "trains on the same random labels with the same seed, so differences "
+        "there come from training with the loss head. Rank accuracy: share of "
+        "test pairs the loss head orders like the true loss, last cycle.",
+        "",
+    ]
+    lines += per_cycle_table(records, "metric", f"Test {metric.name} per cycle")
+    lines += _paired_table(summary, trials)
+    lines += diagnostics_table(records)
+    return "\n".join(lines) + "\n"
+
+
+def final_table(records):
+    """The final metric per strategy: the summary's first table.
+
+    Args:
+        records: `CycleRecord`s of complete runs.
+
+    Returns:
+        Markdown lines: per strategy, the final metric (mean ± std, then per
+        trial), the area under its curve, the first cycle's metric and the
+        head's final rank accuracy.
+    """
+    summary = summarize(records)
+    trials = sorted({trial for runs in summary.values() for trial in runs})
+    lines = [
         "| strategy | final (mean ± std) | "
         + " | ".join(f"trial {t}" for t in trials)
         + " | area under curve | first cycle | rank accuracy |",
@@ -221,40 +121,28 @@ def format_summary(records, header="", metric=ACCURACY):
             + f" | {_mean_std([runs[t]['first'] for t in runs])}"
             + f" | {_mean_std([runs[t]['rank'] for t in runs])} |"
         )
-    lines += [
-        "",
-        f"The {metric.name} is measured after the last epoch of each cycle. Area "
-        f"under curve: trapezoidal area under {metric.name} vs. labels divided by the "
-        f"label range (the mean {metric.name} over it). First cycle: every strategy "
-        "trains on the same random labels with the same seed, so differences "
-        "there come from training with the loss head. Rank accuracy: share of test pairs the loss head orders like the "
-        "true loss, last cycle.",
-        "",
-    ]
-    lines += per_cycle_table(records, "metric", f"Test {metric.name} per cycle")
-    lines += _paired_table(summary, trials)
-    lines += diagnostics_table(records)
-    return "\n".join(lines) + "\n"
+    return lines
 
 
-def per_cycle_table(records, metric, title):
-    """A Markdown table of one metric, mean ± std over trials, per cycle.
+def per_cycle_table(records, field, title):
+    """A Markdown table of one `CycleRecord` field, mean ± std over trials,
+    per cycle.
 
     Args:
         records: `CycleRecord`s.
-        metric: a `CycleRecord` field.
+        field: a `CycleRecord` field's name ("metric", "rank_accuracy").
         title: the table's heading.
 
     Returns:
-        A list of Markdown lines (empty when no record has the metric).
+        A list of Markdown lines (empty when no record has the field).
     """
-    runs = _runs(records)
+    runs = group_runs(records)
     labeled = sorted({r.labeled for trials in runs.values() for c in trials.values()
                       for r in c})
     rows = []
     for strategy, trials in runs.items():
         cells = [
-            [getattr(r, metric) for c in trials.values() for r in c if r.labeled == n]
+            [getattr(r, field) for c in trials.values() for r in c if r.labeled == n]
             for n in labeled
         ]
         if all(value is None for values in cells for value in values):
@@ -381,7 +269,7 @@ def diagnostics_table(records):
         "test Spearman head / entropy |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    for strategy, trials in _runs(records).items():
+    for strategy, trials in group_runs(records).items():
         cycles = sorted({r.cycle for c in trials.values() for r in c})
         for cycle in cycles:
             rows = [r for c in trials.values() for r in c if r.cycle == cycle]
@@ -412,7 +300,7 @@ def diagnostics_table(records):
 
 def _last_selection_histogram(records):
     """Class counts of each strategy's last selection, summed over trials."""
-    runs = _runs(records)
+    runs = group_runs(records)
     rows = []
     for strategy, trials in runs.items():
         last = [
@@ -441,84 +329,6 @@ def _last_selection_histogram(records):
     ]
 
 
-def final_table(summary_text):
-    """The first table of a `format_summary` text (final metric per strategy)."""
-    lines = summary_text.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("| strategy"))
-    end = next(
-        (i for i in range(start, len(lines)) if not lines[i].startswith("|")),
-        len(lines),
-    )
-    return "\n".join(lines[start:end])
-
-
 def write_summary(records, path, header="", metric=ACCURACY):
     """Writes `format_summary` to `path` atomically."""
     write_text(path, format_summary(records, header, metric))
-
-
-def plot_curves(records, path, title="", metric=ACCURACY):
-    """Mean test metric (± std over trials) against labels, per strategy.
-
-    Uses matplotlib's Agg canvas directly: no display, no global state.
-
-    Args:
-        records: `CycleRecord`s.
-        path: target .png file.
-        title: figure title.
-        metric: the task `Metric` (the y axis).
-    """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    figure = Figure(figsize=(7, 4.5), dpi=120)
-    FigureCanvasAgg(figure)
-    axes = figure.add_subplot()
-    for strategy, trials in _runs(records).items():
-        labeled = sorted({r.labeled for cycles in trials.values() for r in cycles})
-        table = [
-            [r.metric for cycles in trials.values() for r in cycles if r.labeled == n]
-            for n in labeled
-        ]
-        mean = np.array([np.mean(values) for values in table])
-        std = np.array([statistics.mean_std(values)[1] for values in table])
-        std = np.nan_to_num(std)  # A single trial has no spread to draw.
-        (line,) = axes.plot(
-            labeled, mean, marker="o", label=f"{strategy} ({len(trials)} trials)"
-        )
-        axes.fill_between(
-            labeled, mean - std, mean + std, color=line.get_color(), alpha=0.2
-        )
-    axes.set_xlabel("labeled items")
-    axes.set_ylabel(f"test {metric.name} (mean ± std over trials)")
-    axes.set_title(title)
-    axes.grid(alpha=0.3)
-    axes.legend()
-    figure.tight_layout()
-    with atomic_path(path) as temporary:
-        figure.savefig(temporary, format="png")
-
-
-def write_outputs(records, folder, header="", title="", metric=ACCURACY):
-    """Writes results.csv, summary.md and curves.png into `folder`.
-
-    Args:
-        records: `CycleRecord`s.
-        folder: the results folder.
-        header: the summary's first paragraph.
-        title: the plot's title.
-        metric: the task `Metric`.
-
-    Returns:
-        Dict of output name to `Path`.
-    """
-    folder = Path(folder)
-    paths = {
-        "results": folder / RESULTS_FILE,
-        "summary": folder / SUMMARY_FILE,
-        "curves": folder / CURVES_FILE,
-    }
-    write_results_csv(records, paths["results"], metric)
-    write_summary(records, paths["summary"], header, metric)
-    plot_curves(records, paths["curves"], title, metric)
-    return paths

@@ -1,0 +1,118 @@
+"""`results.csv`: one row per `CycleRecord`, written and read back.
+
+The columns are `CycleRecord`'s fields in its order, but the wall time
+(`seconds`): the file holds deterministic content only, so a resumed run
+writes the same file as an uninterrupted one. The metric's column is named
+by the task's `Metric` (`accuracy`, `map50`).
+"""
+
+import collections
+import csv
+import dataclasses
+import io
+
+from kerasll_serving.atomic import write_text
+
+from kerasll.active.state import CycleRecord
+
+RESULTS_FILE = "results.csv"
+
+Metric = collections.namedtuple("Metric", ["name", "column"])
+Metric.__doc__ = """The task metric a `CycleRecord.metric` holds.
+
+Attributes:
+    name: how tables and plots call it ("accuracy", "mAP@0.5").
+    column: its results.csv column ("accuracy", "map50").
+"""
+ACCURACY = Metric("accuracy", "accuracy")
+
+_FIELDS = [f for f in dataclasses.fields(CycleRecord) if f.name != "seconds"]
+_PARSERS = {
+    str: str,
+    int: int,
+    float: float,
+    bool: lambda text: text == "True",
+    list: lambda text: [int(count) for count in text.split()],
+}
+
+
+def _column(field, metric):
+    return metric.column if field.name == "metric" else field.name
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, list):
+        return " ".join(str(count) for count in value)
+    return value
+
+
+def write_results_csv(records, path, metric=ACCURACY):
+    """Writes one row per cycle record (class histograms as space-separated counts).
+
+    Args:
+        records: `CycleRecord`s.
+        path: target file.
+        metric: the task `Metric`; its column holds `CycleRecord.metric`.
+    """
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow([_column(field, metric) for field in _FIELDS])
+    for record in records:
+        writer.writerow([_cell(getattr(record, field.name)) for field in _FIELDS])
+    write_text(path, buffer.getvalue())
+
+
+def read_results_csv(path, metric=ACCURACY):
+    """Reads a `results.csv` back into `CycleRecord`s (timings are 0).
+
+    An empty cell, or a column the file lacks (written before the field
+    existed), gives the field's default.
+
+    Args:
+        path: the file.
+        metric: the task `Metric` the file was written with.
+
+    Returns:
+        The `CycleRecord`s, in the file's order.
+
+    Raises:
+        ValueError: the file has no column for `metric`.
+    """
+    records = []
+    with open(path, encoding="utf-8", newline="") as handle:
+        reader = csv.DictReader(handle)
+        if metric.column not in (reader.fieldnames or ()):
+            raise ValueError(
+                f"Expected a {metric.column!r} column ({metric.name}) in "
+                f"{str(path)!r}. Received columns {reader.fieldnames}; pass the "
+                "task's metric"
+            )
+        for row in reader:
+            values = {}
+            for field in _FIELDS:
+                text = row.get(_column(field, metric))
+                if text:
+                    values[field.name] = _PARSERS[field.type](text)
+            records.append(CycleRecord(**values))
+    return records
+
+
+def group_runs(records):
+    """The records by run.
+
+    Args:
+        records: `CycleRecord`s.
+
+    Returns:
+        {strategy: {trial: [records sorted by cycle]}}, strategies and
+        trials in first-seen order.
+    """
+    runs = {}
+    for record in records:
+        runs.setdefault(record.strategy, {}).setdefault(record.trial, []).append(record)
+    for trials in runs.values():
+        for trial in trials:
+            trials[trial].sort(key=lambda r: r.cycle)
+    return runs
