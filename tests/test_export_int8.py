@@ -274,8 +274,15 @@ def test_mobilenet_v2_builds_with_taps_and_exports_with_parity(tmp_path):
         "block_13_expand_relu",
         "out_relu",
     ]
-    learner = LossLearner(model)
     pixels = np.random.default_rng(0).integers(0, 256, (64, 32, 32, 3), dtype=np.uint8)
+    model.save(tmp_path / "mobilenet.keras")
+    loaded = keras.models.load_model(tmp_path / "mobilenet.keras")
+    np.testing.assert_allclose(
+        loaded.predict(pixels[:4].astype("float32"), verbose=0),
+        model.predict(pixels[:4].astype("float32"), verbose=0),
+        atol=1e-5,
+    )
+    learner = LossLearner(model)
     report = to_onnx(
         learner, tmp_path / "mobilenet.onnx", raw_input_dtype="uint8",
         verify_data=pixels,

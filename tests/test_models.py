@@ -78,7 +78,7 @@ def test_built_in_model_round_trips_through_keras_save(tmp_path):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        ({"name": "vgg16"}, r"\['resnet18', 'small_cnn'\].*'vgg16'"),
+        ({"name": "vgg16"}, r"\['mobilenet_v2', 'resnet18', 'small_cnn'\].*'vgg16'"),
         ({"input_shape": (8, 8)}, "input_shape"),
         ({"num_classes": 1}, "num_classes=1"),
         ({"width": 0}, "width=0"),
@@ -95,4 +95,4 @@ def test_bad_model_arguments_are_rejected(kwargs, match):
     }
     with pytest.raises(ValueError, match=match):
         build_model(**arguments)
-    assert sorted(MODELS) == ["resnet18", "small_cnn"]
+    assert sorted(MODELS) == ["mobilenet_v2", "resnet18", "small_cnn"]
