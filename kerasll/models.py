@@ -1,10 +1,13 @@
 """Built-in target networks for active-learning experiments.
 
 Every model takes raw pixel values (0-255, float) and scales them inside the
-graph, so an exported graph can be fed the pixels a device captured. The last
-feature map of each stage is a layer named `stage1`, `stage2`, ..., which is
-exactly what `taps="auto"` picks for the loss head. The penultimate features
-(input of the final `logits` layer) come from the layer named `features`.
+graph, so an exported graph can be fed the pixels a device captured. In
+`resnet18` and `small_cnn` the last feature map of each stage is a layer named
+`stage1`, `stage2`, ..., which is exactly what `taps="auto"` picks for the
+loss head; `mobilenet_v2` keeps `keras.applications`' layer names, and
+`taps="auto"` picks its stages' last maps all the same. The penultimate
+features (input of the final `logits` layer) come from the layer named
+`features`.
 
 Weight decay is applied as an L2 kernel regularizer on every convolution and
 dense kernel, with coefficient `weight_decay / 2`: its gradient is then
@@ -12,12 +15,13 @@ dense kernel, with coefficient `weight_decay / 2`: its gradient is then
 of PyTorch's `SGD(weight_decay=...)` in the paper's reference code. (Keras'
 `SGD(weight_decay=...)` decays decoupled from momentum, about 10x weaker at
 momentum 0.9.) It is not identical to PyTorch: there every parameter is
-decayed, here only the kernels are. Decayed: convolution kernels and the
-kernel of the `logits` layer. Not decayed: BatchNorm scale (gamma) and shift
-(beta), the `logits` bias (the convolutions have none), and BatchNorm's
-moving statistics (not trained in either framework). The loss head is
-decayed by `LossLearner(head_weight_decay=...)`, with the same convention,
-on its Dense kernels only.
+decayed, here only the kernels are. Decayed: convolution kernels
+(`mobilenet_v2`'s depthwise kernels included) and the kernel of the `logits`
+layer. Not decayed: BatchNorm scale (gamma) and shift (beta), the `logits`
+bias (the convolutions have none), and BatchNorm's moving statistics (not
+trained in either framework). The loss head is decayed by
+`LossLearner(head_weight_decay=...)`, with the same convention, on its Dense
+kernels only.
 """
 
 import keras
@@ -27,6 +31,9 @@ import keras
 # the short runs of early active-learning cycles.
 BN_MOMENTUM = 0.9
 BN_EPSILON = 1e-5
+# keras.applications.MobileNetV2 downsamples by 32; below 32 pixels its last
+# stage has no pixel left.
+MOBILENET_MIN_SIDE = 32
 
 
 def l2_regularizer(weight_decay):
@@ -252,10 +259,6 @@ def _with_conventions(layer, weight_decay):
         config.update(momentum=BN_MOMENTUM, epsilon=BN_EPSILON)
     return layer.__class__.from_config(config)
 
-
-# keras.applications.MobileNetV2 downsamples by 32; below 32 pixels its last
-# stage has no pixel left.
-MOBILENET_MIN_SIDE = 32
 
 MODELS = {"mobilenet_v2": mobilenet_v2, "resnet18": resnet18, "small_cnn": small_cnn}
 
