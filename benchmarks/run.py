@@ -381,6 +381,9 @@ average given below.
 
 def _scoring_markdown(figures):
     def row(name, entry):
+        if entry["refused"]:
+            return (f"| kerasll-score {name} | refused: {scoring.refusal(entry)} | "
+                    "- | - | - | - | - |")
         extra = (
             f"{entry['top10_overlap_vs_fp32']:.3f} | {entry['spearman_vs_fp32']:.4f}"
             if "top10_overlap_vs_fp32" in entry else "- | -"
@@ -422,6 +425,11 @@ is warmed up on the same shapes, then timed as the best of
 
 fp32 ONNX vs Keras, max abs difference of predicted loss over the pool:
 {figures['fp32']['max_abs_diff_vs_keras']:.2e}.
+
+Both models side by side, MobileNetV2 with every int8 setting exported alone
+(images/s against each model's own fp32 graph):
+
+{scoring.table(figures)}
 
 Peak memory of `kerasll-score` (whole process; VmRSS counts the memory-mapped
 pool pages the kernel keeps resident, RssAnon is the process's own memory):
