@@ -264,29 +264,36 @@ def regime_map(records_by_regime):
     Returns:
         Markdown lines.
     """
-    from kerasll.active.statistics import compare_to_baseline
+    from kerasll.active.statistics import compare_to_baseline, noise_floor
     from kerasll.active.summary import format_p_value, summarize
 
     records_by_regime = merge_extensions(records_by_regime)
     lines = [
         "| regime | strategy | final accuracy | Δ final vs random | Wilcoxon p | "
-        "Δ AUC vs random | Wilcoxon p | trials better |",
-        "|---|---|---|---|---|---|---|---|",
+        "Δ AUC vs random | Wilcoxon p | trials better | A/A floor (final) | "
+        "beyond the floor |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for name, records in records_by_regime.items():
         summary = summarize(records)
+        floor = noise_floor(summary)
+        limit = None if floor is None else floor["floor_final"]
+        shown = "unknown (no random_control)" if limit is None else f"{limit:.4f}"
         for strategy, runs in summary.items():
             finals = [run["final"] for run in runs.values()]
             comparison = compare_to_baseline(summary, strategy)
             if strategy == "random" or comparison is None:
                 lines.append(f"| {name} | {strategy} | {sum(finals) / len(finals):.4f}"
-                             " | - | - | - | - | - |")
+                             f" | - | - | - | - | - | {shown} | - |")
                 continue
+            beyond = "-" if limit is None else (
+                "yes" if abs(comparison["mean_final"]) > limit else "no")
             lines.append(
                 f"| {name} | {strategy} | {sum(finals) / len(finals):.4f} | "
                 f"{comparison['mean_final']:+.4f} | {format_p_value(comparison['final_p'])} | "
                 f"{comparison['mean_auc']:+.4f} | {format_p_value(comparison['auc_p'])} | "
-                f"{comparison['better']}/{len(comparison['trials'])} |"
+                f"{comparison['better']}/{len(comparison['trials'])} | {shown} | "
+                f"{beyond} |"
             )
     return lines
 

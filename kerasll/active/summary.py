@@ -260,14 +260,18 @@ def diagnostics_table(records):
         "rank_accuracy",
         "head_spearman",
         "entropy_spearman",
+        "balanced_accuracy",
+        "worst_class_recall",
+        "duplicate_picks",
     )
     lines = [
         "## Selection diagnostics (mean over trials)",
         "",
         "| strategy | labeled | class entropy | loss picks / random | "
         "distance picks / random | head share | test rank acc. | "
-        "test Spearman head / entropy |",
-        "|---|---|---|---|---|---|---|---|",
+        "test Spearman head / entropy | test balanced acc. / worst-class recall | "
+        "duplicate picks |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for strategy, trials in group_runs(records).items():
         cycles = sorted({r.cycle for c in trials.values() for r in c})
@@ -279,7 +283,9 @@ def diagnostics_table(records):
                 f"{mean['pick_loss']} / {mean['random_loss']} | "
                 f"{mean['pick_distance']} / {mean['random_distance']} | "
                 f"{mean['head_share']} | {mean['rank_accuracy']} | "
-                f"{mean['head_spearman']} / {mean['entropy_spearman']} |"
+                f"{mean['head_spearman']} / {mean['entropy_spearman']} | "
+                f"{mean['balanced_accuracy']} / {mean['worst_class_recall']} | "
+                f"{_mean([r.duplicate_picks for r in rows], digits=1)} |"
             )
     lines += [
         "",
@@ -291,7 +297,11 @@ def diagnostics_table(records):
         "that picked them, next to a random batch of as many items from the same "
         "candidates. Distance: mean pairwise Euclidean distance of the model's "
         "features (a classifier's penultimate layer; a detector's feature maps "
-        "pooled per image; lower = more redundant). Per-class counts of every "
+        "pooled per image; lower = more redundant). Balanced accuracy: mean "
+        "per-class recall on the test set; worst-class recall: the lowest one "
+        "(classification). Duplicate picks: picks whose original image is "
+        "already labeled or picked earlier in the batch, in a pool of "
+        "near-duplicates (`--duplicates`). Per-class counts of every "
         "selection are in results.csv (`pick_histogram`).",
         "",
     ]
