@@ -38,9 +38,10 @@ $(LS_STAMP):
 
 label-studio: $(LS_STAMP)
 
-# TensorFlow's C++ start-up notices are silenced; Python errors still show.
+# The kerasll commands keep TensorFlow's C++ start-up notices off the terminal
+# themselves (kerasll_cli/notices.py); Python errors still show.
 demo: install
-	TF_CPP_MIN_LOG_LEVEL=2 $(BIN)/kerasll demo --out demo-output
+	$(BIN)/kerasll demo --out demo-output
 
 test: install label-studio
 	$(BIN)/pytest

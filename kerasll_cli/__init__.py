@@ -2,11 +2,13 @@
 
 Each sub-command is a thin click layer over the library: it parses, calls
 one function and turns library errors into one line (`click.ClickException`).
-This package sits outside `kerasll` on purpose: importing `kerasll` loads
-TensorFlow (it registers `LossLearner` for `keras.models.load_model`). Each
-sub-command's module is imported only when it runs, so `kerasll --help` and
-`kerasll score` (the TensorFlow-free `kerasll_serving` scorer) never import
-`kerasll`.
+Each sub-command's module is imported only when it runs, so `kerasll --help`
+and `kerasll score` (the TensorFlow-free `kerasll_serving` scorer) never
+import `kerasll`, and the `kerasll project` commands that do not train never
+import TensorFlow. The commands that train start TensorFlow through
+`kerasll_cli.notices.start_tensorflow`, which keeps its C++ start-up notices
+off the terminal (`demo` and `simulate` before their modules load; `export`
+and `project train` when they run).
 
 - `simulate`: `kerasll_cli.simulate`; `demo`: `kerasll_cli.demo`;
   `export`: `kerasll_cli.export`; `project`: `kerasll_cli.project`;
@@ -24,6 +26,8 @@ _COMMANDS = {
     "project": ("kerasll_cli.project", "project_group"),
     "score": ("kerasll_serving.cli", "main"),
 }
+# The commands whose modules import TensorFlow as they load.
+_LOAD_TENSORFLOW = {"demo", "simulate"}
 
 _HELP = {
     "demo": "Compare strategies on the embedded digits and show what they pick.",
@@ -42,6 +46,10 @@ class _LazyGroup(click.Group):
         if name not in _COMMANDS:
             return None
         module, attribute = _COMMANDS[name]
+        if name in _LOAD_TENSORFLOW:
+            from kerasll_cli.notices import start_tensorflow
+
+            start_tensorflow()
         command = getattr(importlib.import_module(module), attribute)
         command.name = name
         return command

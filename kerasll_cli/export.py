@@ -4,13 +4,14 @@ A thin layer over `kerasll.export.to_onnx`: click validates the option types,
 library errors become a one-line message and exit code 1.
 """
 
-import os
 import pathlib
 
 import click
 from kerasll_serving.contract import PRECISIONS
 from kerasll_serving.errors import first_line
 from kerasll_serving.output import same_file
+
+from kerasll_cli.notices import start_tensorflow
 
 
 def load_array(path, what):
@@ -79,7 +80,6 @@ def check_output_is_not_an_input(out, inputs):
 
 
 def _load_learner(path):
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
 
     import kerasll.learner  # noqa: F401 - registers LossLearner for loading
@@ -193,6 +193,7 @@ def export_command(
     The graph returns the task output(s) and predicted_loss; its metadata tells
     devices how to feed it. Nothing is written unless verification passes.
     """
+    start_tensorflow()
     from kerasll.export.errors import ExportError, LearnerTypeError
 
     check_output_is_not_an_input(

@@ -10,6 +10,8 @@ import dataclasses
 
 import click
 
+from kerasll_cli.notices import start_tensorflow
+
 _DIR = click.Path(file_okay=False, path_type=str)
 _PROJECT = click.Path(exists=True, file_okay=False, path_type=str)
 
@@ -114,6 +116,7 @@ def add_command(directory, source, device):
 def train_command(directory, model, width, backbone, epochs, batch_size,
                   learning_rate, flip, head, seed):
     """Train a LossLearner on the labeled items; save, export, version it."""
+    start_tensorflow()
     from kerasll.export.errors import ExportError
 
     from kerasll.active.training import TrainingConfig
