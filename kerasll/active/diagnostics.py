@@ -16,7 +16,6 @@ picks come back labeled):
 """
 
 import numpy as np
-from scipy import spatial, stats
 
 
 def cross_entropy(probabilities, labels):
@@ -69,6 +68,8 @@ def class_balance(labels, num_classes):
     histogram = np.bincount(labels, minlength=int(num_classes))
     if not len(labels) or num_classes == 1:
         return histogram, float("nan")
+    from scipy import stats  # Imported here: slow to load (kerasll project select).
+
     return histogram, float(stats.entropy(histogram) / np.log(num_classes))
 
 
@@ -85,7 +86,9 @@ def mean_pairwise_distance(features):
     features = features.reshape(len(features), -1)
     if len(features) < 2:
         return float("nan")
-    return float(spatial.distance.pdist(features).mean())
+    from scipy.spatial import distance
+
+    return float(distance.pdist(features).mean())
 
 
 def pair_rank_accuracy(true_loss, score):
@@ -120,6 +123,8 @@ def spearman(true_loss, score):
     score = np.asarray(score, dtype=np.float64).reshape(-1)
     if len(true_loss) < 2 or np.ptp(true_loss) == 0 or np.ptp(score) == 0:
         return float("nan")
+    from scipy import stats
+
     return float(stats.spearmanr(true_loss, score).statistic)
 
 
@@ -143,6 +148,8 @@ def ranking_evidence(true_loss, score):
     score = np.asarray(score, dtype=np.float64).reshape(-1)
     if len(true_loss) < 3 or np.ptp(true_loss) == 0 or np.ptp(score) == 0:
         return float("nan"), 1.0
+    from scipy import stats
+
     result = stats.kendalltau(true_loss, score, alternative="greater")
     return float(result.statistic), float(result.pvalue)
 

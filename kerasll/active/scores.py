@@ -14,7 +14,6 @@ Scores read a model view (`kerasll.active.view`), never a model.
 import abc
 
 import numpy as np
-from scipy import stats
 
 from kerasll.active.errors import ProtocolError
 from kerasll.active.uncertainty import MEASURES
@@ -88,6 +87,8 @@ def rank_fraction(values):
         (n,) float64 array; ties share their average rank.
     """
     values = np.asarray(values, dtype=np.float64).reshape(-1)
+    from scipy import stats  # Imported here: slow to load (kerasll project select).
+
     return stats.rankdata(values) / max(len(values), 1)
 
 

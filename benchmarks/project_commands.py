@@ -1,0 +1,174 @@
+"""Wall time of the `kerasll project` commands that do not train.
+
+`init`, `add`, `select --picks`, `tasks`, `labels` and `status --no-audit`
+import no TensorFlow (tests/test_project_imports.py), so each should take
+well under a second on a small project. This benchmark builds one small
+digits project with a trained model (untimed: `train` and `kerasll score`),
+then runs a round on a fresh copy of it per repetition, timing each command
+as a user runs it: the `kerasll` console script in a new process, from start
+to exit, with Python's bytecode cache as an install has it. It prints the median (and range) per command against the 1 s target,
+with the machine's load average, which the figures depend on.
+
+    python benchmarks/project_commands.py --images 60 --repeats 5
+"""
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+COMMANDS = ("init", "add", "select --picks", "tasks", "labels", "status --no-audit")
+TARGET_S = 1.0
+CLASSES = ",".join(str(digit) for digit in range(10))
+# Tiny training: the model only has to exist for `select --picks`.
+TRAIN_ARGS = ("--epochs", "1", "--width", "0.25", "--batch-size", "32")
+
+
+def _kerasll():
+    """The `kerasll` console script of this environment."""
+    script = Path(sys.executable).with_name("kerasll")
+    found = script if script.exists() else shutil.which("kerasll")
+    if found is None:
+        raise FileNotFoundError(
+            "Expected the kerasll console script beside this Python or on PATH "
+            f"(pip install -e .). Received: none beside {sys.executable}"
+        )
+    return str(found)
+
+
+def _run(*args):
+    """Runs `kerasll ARGS...`; returns its wall time in seconds.
+
+    Python writes and reads its bytecode cache as in any install
+    (PYTHONDONTWRITEBYTECODE is dropped); the untimed set-up warms it.
+    """
+    env = {name: value for name, value in os.environ.items()
+           if name != "PYTHONDONTWRITEBYTECODE"}
+    start = time.perf_counter()
+    done = subprocess.run([_kerasll(), *map(str, args)], capture_output=True,
+                          text=True, env=env)
+    elapsed = time.perf_counter() - start
+    if done.returncode != 0:
+        raise RuntimeError(
+            f"Expected kerasll {' '.join(map(str, args))} to succeed. Received "
+            f"exit code {done.returncode}: {done.stderr.strip()[-500:]}"
+        )
+    return elapsed
+
+
+def _write_digits(folder, indices):
+    """scikit-learn digits as 8x8 PNGs; returns {file name: label}."""
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    images = np.rint(digits.images * (255.0 / 16.0)).astype(np.uint8)
+    folder.mkdir(parents=True)
+    truth = {}
+    for index in indices:
+        name = f"digit_{index:04d}.png"
+        Image.fromarray(images[index]).save(folder / name)
+        truth[name] = str(digits.target[index])
+    return truth
+
+
+def _labels_csv(tasks_csv, out, truth):
+    """A filled-in `tasks --format csv` file: every row gets its true label."""
+    import csv
+
+    with open(tasks_csv, newline="", encoding="utf-8") as stream:
+        rows = list(csv.DictReader(stream))
+    for row in rows:
+        row["label"] = truth[Path(row["path"]).name]
+    with open(out, "w", newline="", encoding="utf-8") as stream:
+        writer = csv.DictWriter(stream, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+    return out
+
+
+def _base_project(root, images):
+    """A project with one labeled round and a trained model, plus device picks."""
+    truth = _write_digits(root / "dev1", range(images))
+    truth.update(_write_digits(root / "dev2", range(images, 2 * images)))
+    project = root / "base"
+    _run("project", "init", project, "--classes", CLASSES)
+    _run("project", "add", project, root / "dev1")
+    _run("project", "select", project, "--k", images // 2, "--random")
+    _run("project", "tasks", project, "--format", "csv")
+    _run("project", "labels", project,
+         _labels_csv(project / "tasks" / "round-1.csv", root / "labels-1.csv", truth))
+    _run("project", "train", project, *TRAIN_ARGS)
+    model = sorted((project / "models").glob("*/model.onnx"))[0]
+    picks = root / "dev1-picks.csv"
+    _run("score", model, root / "dev1", "--k", 4, "--audit", 30, "--out", picks,
+         "--quiet")
+    return project, picks, truth
+
+
+def measure_project_commands(images=60, repeats=5):
+    """Times each command once per repetition, each on a fresh project copy.
+
+    Args:
+        images: images per device (two devices; the first is labeled half).
+        repeats: repetitions (the median is reported).
+
+    Returns:
+        Dict: per command the median, min and max seconds and whether the
+        median meets the target; the load average before and after.
+    """
+    load_before = os.getloadavg()
+    times = {command: [] for command in COMMANDS}
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        base, picks, truth = _base_project(root, images)
+        for repeat in range(repeats):
+            fresh = root / f"init-{repeat}"
+            times["init"].append(_run("project", "init", fresh, "--classes", CLASSES))
+            project = root / f"round-{repeat}"
+            shutil.copytree(base, project)
+            times["add"].append(_run("project", "add", project, root / "dev2"))
+            times["select --picks"].append(_run(
+                "project", "select", project, "--k", 4, "--picks", f"dev1={picks}"))
+            times["tasks"].append(_run("project", "tasks", project, "--format", "csv"))
+            labels = _labels_csv(project / "tasks" / "round-2.csv",
+                                 root / f"labels-2-{repeat}.csv", truth)
+            times["labels"].append(_run("project", "labels", project, labels))
+            times["status --no-audit"].append(
+                _run("project", "status", project, "--no-audit"))
+    rows = {}
+    for command, seconds in times.items():
+        median = statistics.median(seconds)
+        rows[command] = {"median_s": round(median, 3), "min_s": round(min(seconds), 3),
+                         "max_s": round(max(seconds), 3),
+                         "under_target": median < TARGET_S}
+    return {"images_per_device": images, "repeats": repeats, "commands": rows,
+            "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--images", type=int, default=60)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args()
+    result = measure_project_commands(args.images, args.repeats)
+    print(f"| command | median wall s (of {args.repeats}) | min | max | "
+          f"< {TARGET_S:g} s |")
+    print("|---|---|---|---|---|")
+    for command, row in result["commands"].items():
+        print(f"| kerasll project {command} | {row['median_s']:.3f} | "
+              f"{row['min_s']:.3f} | {row['max_s']:.3f} | "
+              f"{'yes' if row['under_target'] else 'no'} |")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
