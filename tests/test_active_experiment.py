@@ -223,7 +223,10 @@ def _write_npz(path, **changes):
         ),
         (["--subset", "20"], "subset_size=20 < budget=30"),
         (["--strategies", "learning_loss,bald"], "Received: 'bald'"),
-        (["--model", "vgg"], "['resnet18', 'small_cnn']. Received: model='vgg'"),
+        (
+            ["--model", "vgg"],
+            "['mobilenet_v2', 'resnet18', 'small_cnn']. Received: model='vgg'",
+        ),
         (["--dataset", "cifar10", "--data", "/nonexistent/c.npz"], "No such file"),
         (["--resume"], "start without --resume"),
     ],
