@@ -7,8 +7,8 @@ and `kerasll score` (the TensorFlow-free `kerasll_serving` scorer) never
 import `kerasll`, and the `kerasll project` commands that do not train never
 import TensorFlow. The commands that train start TensorFlow through
 `kerasll_cli.notices.start_tensorflow`, which keeps its C++ start-up notices
-off the terminal (`demo` and `simulate` before their modules load; `export`
-and `project train` when they run).
+off the terminal (`demo` and `simulate` before their modules load; `export`,
+`project train` and `project select` scoring here when they run).
 
 - `simulate`: `kerasll_cli.simulate`; `demo`: `kerasll_cli.demo`;
   `export`: `kerasll_cli.export`; `project`: `kerasll_cli.project`;

@@ -3,7 +3,9 @@
 A thin layer: each command opens the manifest, calls one library function
 and prints its summary. Every error raised on purpose (a `ProjectError`, a
 serving or export error) becomes one line and exit code 1; the manifest is
-left as it was.
+left as it was. Only `train` and `select` scoring here (through Keras model
+views) start TensorFlow (`kerasll_cli.notices`); the others never import it
+(tests/test_project_imports.py).
 """
 
 import dataclasses
@@ -173,6 +175,8 @@ def select_command(directory, pick_files, k, merge, at_random, spec, seed):
             f"without it. Received --picks={merge}, --random={at_random}, "
             f"files={list(pick_files)}"
         )
+    if not (merge or at_random):  # Scoring here reads Keras model views.
+        start_tensorflow()
     try:
         with _open(directory) as manifest:
             if merge:
