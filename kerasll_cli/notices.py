@@ -4,8 +4,8 @@ TensorFlow 2.21 prints notices while it loads and looks for devices ("Could
 not find cuda drivers", oneDNN, absl's "All log messages before
 absl::InitializeLog() is called ..." banner, a failed `cuInit` on a machine
 without a GPU) before it applies TF_CPP_MIN_LOG_LEVEL, so the variable alone
-cannot hide them. The commands that train call `start_tensorflow()` before
-anything imports TensorFlow.
+cannot hide them. The commands that use TensorFlow call `start_tensorflow()`
+before anything imports it.
 """
 
 import logging

@@ -3,7 +3,7 @@
 Each command runs in a fresh interpreter with a meta-path finder that refuses
 TensorFlow, Keras, tf2onnx, JAX and PyTorch and records every attempt, even
 one a library would swallow: the command must succeed and attempt none.
-Only `train` starts TensorFlow (the control below proves the finder blocks).
+`train` needs TensorFlow (the control below proves the finder blocks).
 """
 
 import subprocess
