@@ -114,3 +114,28 @@ def cli(*args):
     from kerasll_cli import main
 
     return CliRunner().invoke(main, ["project", *map(str, args)])
+
+
+def ok(result):
+    """Asserts a command succeeded; returns its output, stripped."""
+    assert result.exit_code == 0, result.output
+    return result.output.strip()
+
+
+def refused(result, *fragments):
+    """Asserts a command failed with one `Error: ` line holding `fragments`."""
+    assert result.exit_code == 1, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    return lines[0]
+
+
+def rows(project, sql):
+    """All rows of a query on a project's manifest."""
+    connection = sqlite3.connect(Path(project, "manifest.sqlite"))
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()

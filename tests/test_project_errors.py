@@ -5,7 +5,7 @@ import json
 
 import numpy as np
 import pytest
-from project_helpers import CLASSES, cli, snapshot, write_digits
+from project_helpers import CLASSES, cli, refused, snapshot, write_digits
 
 from kerasll.project.errors import ManifestError, PicksError
 from kerasll.project.labelstudio import label_config, parse_export
@@ -25,14 +25,6 @@ def project(tmp_path):
     return folder
 
 
-def _refused(result, *fragments):
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-
-
 def _labels_csv(folder, path, **changes):
     """The round's tasks CSV labeled "3", with `changes` to every row."""
     with open(folder / "tasks" / "round-1.csv", newline="") as stream:
@@ -47,14 +39,14 @@ def _labels_csv(folder, path, **changes):
 def test_labels_with_unknown_class_are_refused(project, tmp_path):
     bad = _labels_csv(project, tmp_path / "bad.csv", label="cat")
     before = snapshot(project)
-    _refused(cli("labels", project, bad), "project's classes", "'cat'")
+    refused(cli("labels", project, bad), "project's classes", "'cat'")
     assert snapshot(project) == before
 
 
 def test_labels_of_unknown_items_are_refused(project, tmp_path):
     bad = _labels_csv(project, tmp_path / "bad.csv", item="999")
     before = snapshot(project)
-    _refused(cli("labels", project, bad), "[999]", "does not have")
+    refused(cli("labels", project, bad), "[999]", "does not have")
     assert snapshot(project) == before
 
 
@@ -65,11 +57,11 @@ def test_labels_of_another_project_are_refused(project, tmp_path):
         other_id = manifest.config.project_id
     bad = _labels_csv(project, tmp_path / "bad.csv", project=other_id)
     before = snapshot(project)
-    _refused(cli("labels", project, bad), f"project {other_id!r}")
+    refused(cli("labels", project, bad), f"project {other_id!r}")
     export = [{"id": 1, "data": {"kerasll_project": other_id, "kerasll_item": 1},
                "annotations": []}]
     (tmp_path / "export.json").write_text(json.dumps(export))
-    _refused(cli("labels", project, tmp_path / "export.json"), f"project {other_id}")
+    refused(cli("labels", project, tmp_path / "export.json"), f"project {other_id}")
     assert snapshot(project) == before
 
 
@@ -77,37 +69,37 @@ def test_labels_file_of_other_kind_is_refused(project, tmp_path):
     (tmp_path / "labels.txt").write_text("1,3\n")
     (tmp_path / "plain.json").write_text(json.dumps([{"data": {"image": "x.png"}}]))
     before = snapshot(project)
-    _refused(cli("labels", project, tmp_path / "labels.txt"), ".json", ".csv")
-    _refused(cli("labels", project, tmp_path / "plain.json"), "kerasll_project")
+    refused(cli("labels", project, tmp_path / "labels.txt"), ".json", ".csv")
+    refused(cli("labels", project, tmp_path / "plain.json"), "kerasll_project")
     assert snapshot(project) == before
 
 
 def test_commands_that_need_a_model_or_a_round_say_so(project, tmp_path):
     before = snapshot(project)
-    _refused(cli("select", project, "--k", "3"), "trained model")
-    _refused(cli("train", project, "--epochs", "1"), "at least 2 labeled")
-    _refused(cli("tasks", project, "--round", "7"), "Expected a round in [1]")
-    _refused(cli("tasks", project, "--out", project / "tasks" / "round-1.csv"),
+    refused(cli("select", project, "--k", "3"), "trained model")
+    refused(cli("train", project, "--epochs", "1"), "at least 2 labeled")
+    refused(cli("tasks", project, "--round", "7"), "Expected a round in [1]")
+    refused(cli("tasks", project, "--out", project / "tasks" / "round-1.csv"),
              "exists")
     assert snapshot(project) == before
 
 
 def test_init_add_and_open_refuse_bad_folders(project, tmp_path):
-    _refused(cli("init", project, "--classes", CLASSES), "already holds")
-    _refused(cli("init", tmp_path / "new", "--classes", "only"), "two distinct")
+    refused(cli("init", project, "--classes", CLASSES), "already holds")
+    refused(cli("init", tmp_path / "new", "--classes", "only"), "two distinct")
     (tmp_path / "mine").mkdir()
     (tmp_path / "mine" / "label_config.xml").write_text("<View/>")
-    _refused(cli("init", tmp_path / "mine", "--classes", CLASSES), "label_config.xml")
+    refused(cli("init", tmp_path / "mine", "--classes", CLASSES), "label_config.xml")
     assert (tmp_path / "mine" / "label_config.xml").read_text() == "<View/>"
     assert not (tmp_path / "mine" / "manifest.sqlite").exists()
-    _refused(cli("status", tmp_path), "manifest.sqlite")
+    refused(cli("status", tmp_path), "manifest.sqlite")
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / "not-an-image.png").write_bytes(b"nope")
     before = snapshot(project)
-    _refused(cli("add", project, broken), "not-an-image.png", "cannot be decoded")
+    refused(cli("add", project, broken), "not-an-image.png", "cannot be decoded")
     np.save(tmp_path / "floats.npy", np.zeros((2, 8, 8), dtype=np.float32))
-    _refused(cli("add", project, tmp_path / "floats.npy"), "uint8", "float32")
+    refused(cli("add", project, tmp_path / "floats.npy"), "uint8", "float32")
     assert snapshot(project) == before
 
 
@@ -159,7 +151,7 @@ def test_images_of_several_sizes_need_an_image_size(tmp_path):
     write_digits(tmp_path, {"mixed": range(3)})
     Image.new("RGB", (16, 12), (200, 10, 10)).save(folder / "large.png")
     assert cli("init", tmp_path / "a", "--classes", CLASSES).exit_code == 0
-    _refused(cli("add", tmp_path / "a", folder), "one size", "16x12")
+    refused(cli("add", tmp_path / "a", folder), "one size", "16x12")
     assert snapshot(tmp_path / "a")["items"] == []
     assert cli("init", tmp_path / "b", "--classes", CLASSES, "--image-size", "8",
                "8").exit_code == 0

@@ -9,7 +9,6 @@ model and of unknown items are refused with the manifest untouched.
 
 import csv
 import json
-import sqlite3
 from pathlib import Path
 
 import numpy as np
@@ -22,32 +21,13 @@ from project_helpers import (
     annotate_csv,
     cli,
     label_studio_export,
+    ok,
+    refused,
+    rows,
     snapshot,
     true_label,
     write_digits,
 )
-
-
-def _ok(result):
-    assert result.exit_code == 0, result.output
-    return result.output.strip()
-
-
-def _refused(result, *fragments):
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
-    return lines[0]
-
-
-def _rows(project, sql):
-    connection = sqlite3.connect(project / "manifest.sqlite")
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
 
 
 def _more_digits(count):
@@ -68,11 +48,11 @@ def test_two_rounds_on_digits(tmp_path):
     truth = write_digits(captures, {"dev1": range(0, 150), "dev2": range(150, 300)})
     project = tmp_path / "project"
 
-    _ok(cli("init", project, "--classes", CLASSES))
-    assert "Added 150 item(s) from device 'dev1'" in _ok(
+    ok(cli("init", project, "--classes", CLASSES))
+    assert "Added 150 item(s) from device 'dev1'" in ok(
         cli("add", project, captures / "dev1"))
-    _ok(cli("add", project, captures / "dev2"))
-    assert "Added 0 item(s)" in _ok(cli("add", project, captures / "dev1"))
+    ok(cli("add", project, captures / "dev2"))
+    assert "Added 0 item(s)" in ok(cli("add", project, captures / "dev1"))
     # A third device keeps its captures as one .npy array (items are rows).
     pixels = np.stack([np.asarray(Image.open(path)) for path in
                        sorted((captures / "dev2").glob("*.png"))[:30]])
@@ -80,20 +60,20 @@ def test_two_rounds_on_digits(tmp_path):
     np.save(captures / "dev3.npy", np.concatenate([pixels, more]))
     truth.update({f"{content_hash(encode_png(row))}.png": label
                   for row, label in zip(more, more_labels)})
-    assert "Added 30 item(s) from device 'dev3' (60 found, 30 duplicate(s)" in _ok(
+    assert "Added 30 item(s) from device 'dev3' (60 found, 30 duplicate(s)" in ok(
         cli("add", project, captures / "dev3.npy"))
 
     # Round 1: no model yet, a random draw; the annotator fills in the CSV.
-    _ok(cli("select", project, "--k", "40", "--random"))
-    _ok(cli("tasks", project, "--format", "csv"))
+    ok(cli("select", project, "--k", "40", "--random"))
+    ok(cli("tasks", project, "--format", "csv"))
     labels_1 = annotate_csv(project / "tasks" / "round-1.csv",
                             tmp_path / "labels-1.csv", truth)
-    assert "40 new" in _ok(cli("labels", project, labels_1))
+    assert "40 new" in ok(cli("labels", project, labels_1))
     before = snapshot(project)
-    assert "0 new, 0 changed, 40 unchanged" in _ok(cli("labels", project, labels_1))
+    assert "0 new, 0 changed, 40 unchanged" in ok(cli("labels", project, labels_1))
     assert snapshot(project) == before  # Importing the same file twice: no change.
 
-    first = _model_version(_ok(cli("train", project, *TRAIN_ARGS)))
+    first = _model_version(ok(cli("train", project, *TRAIN_ARGS)))
     model = project / "models" / first / "model.onnx"
 
     # Each device scores its own pool with the exported model (kerasll-score).
@@ -104,23 +84,23 @@ def test_two_rounds_on_digits(tmp_path):
     unknown = tmp_path / "elsewhere.csv"
     unknown.write_text(picks["dev1"].read_text().replace("digit_0", "other_0"))
     before = snapshot(project)
-    _refused(cli("select", project, "--k", "5", "--picks", unknown),
+    refused(cli("select", project, "--k", "5", "--picks", unknown),
              "not an item of the project")
     assert snapshot(project) == before
 
-    summary = _ok(cli("select", project, "--k", "20", "--strategy", "learning_loss",
+    summary = ok(cli("select", project, "--k", "20", "--strategy", "learning_loss",
                       "--picks", picks["dev1"], picks["dev2"], f"dev3={picks['dev3']}"))
     assert summary.startswith("Round 2: picked 20 of ") and first in summary
-    round_2 = _rows(project, "SELECT item_id, predicted_loss, device FROM picks "
+    round_2 = rows(project, "SELECT item_id, predicted_loss, device FROM picks "
                              "WHERE round_id = 2 ORDER BY rank")
     losses = [loss for _, loss, _ in round_2]
     assert losses == sorted(losses, reverse=True)
-    labeled_before = {item for (item,) in _rows(project, "SELECT item_id FROM labels")}
+    labeled_before = {item for (item,) in rows(project, "SELECT item_id FROM labels")}
     assert not labeled_before & {item for item, _, _ in round_2}
     assert {device for _, _, device in round_2} <= {"dev1", "dev2", "dev3"}
     # The global top 20 of all devices' open items, each item once.
     origins = {(device, origin): item for device, origin, item in
-               _rows(project, "SELECT device, origin, item_id FROM origins")}
+               rows(project, "SELECT device, origin, item_id FROM origins")}
     offered = {}
     for device, path in picks.items():
         for row in csv.DictReader(path.read_text().splitlines()):
@@ -132,33 +112,33 @@ def test_two_rounds_on_digits(tmp_path):
     assert [item for item, _, _ in round_2] == expected
 
     # Round 2 goes to Label Studio: import file, a simulated export back.
-    _ok(cli("tasks", project))
+    ok(cli("tasks", project))
     tasks = json.loads((project / "tasks" / "round-2.json").read_text())
     assert len(tasks) == 20
     assert tasks[0]["predictions"][0]["model_version"] == first
     assert tasks[0]["predictions"][0]["result"][0]["value"]["choices"][0] in CLASSES
     export = label_studio_export(project / "tasks" / "round-2.json",
                                  tmp_path / "export-2.json", truth)
-    assert "20 new" in _ok(cli("labels", project, export))
-    assert "20 unchanged" in _ok(cli("labels", project, export))
+    assert "20 new" in ok(cli("labels", project, export))
+    assert "20 unchanged" in ok(cli("labels", project, export))
 
-    second = _model_version(_ok(cli("train", project, *TRAIN_ARGS)))
+    second = _model_version(ok(cli("train", project, *TRAIN_ARGS)))
     assert second != first
     before = snapshot(project)
-    _refused(cli("select", project, "--k", "5", "--picks", picks["dev1"]),
+    refused(cli("select", project, "--k", "5", "--picks", picks["dev1"]),
              f"current model {second}", "another model")
     assert snapshot(project) == before
 
-    _ok(cli("select", project, "--k", "10"))
-    status = _ok(cli("status", project))
+    ok(cli("select", project, "--k", "10"))
+    status = ok(cli("status", project))
     assert "Items: 330 (dev1 150, dev2 150, dev3 30)" in status
     assert "labeled 60" in status and "open pool 260" in status
     assert "round 2: 20 picked by" in status and "Spearman" in status
 
     # No label lost or duplicated: one label per picked item, the true one.
-    labels = _rows(project, "SELECT labels.item_id, labels.label, items.path "
+    labels = rows(project, "SELECT labels.item_id, labels.label, items.path "
                             "FROM labels JOIN items ON items.id = labels.item_id")
-    picked = _rows(project, "SELECT item_id FROM picks WHERE round_id IN (1, 2)")
+    picked = rows(project, "SELECT item_id FROM picks WHERE round_id IN (1, 2)")
     assert len(labels) == 60
     assert sorted(item for item, _, _ in labels) == sorted(item for (item,) in picked)
     assert all(label == true_label(truth, path) for _, label, path in labels)

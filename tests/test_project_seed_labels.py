@@ -4,7 +4,7 @@ of class sub-folders, for images already added, matched by path or content."""
 import shutil
 
 import pytest
-from project_helpers import CLASSES, cli, snapshot, write_digits
+from project_helpers import CLASSES, cli, refused, snapshot, write_digits
 
 from kerasll.project.manifest import Manifest
 
@@ -21,14 +21,6 @@ def project(tmp_path):
 def _labels(folder):
     with Manifest.open(folder) as manifest:
         return {path.name: label for _, path, label in manifest.training_labels()}
-
-
-def _refused(result, *fragments):
-    assert result.exit_code == 1, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("Error: "), result.output
-    for fragment in fragments:
-        assert fragment in lines[0], lines[0]
 
 
 def test_a_path_label_csv_seeds_labels_by_path_and_by_content(project, tmp_path):
@@ -79,18 +71,18 @@ def test_unknown_images_and_classes_refuse_the_whole_input(project, tmp_path):
 
     labels = tmp_path / "labels.csv"
     labels.write_text(f"path,label\n{images / name},{truth[name]}\n{stranger},3\n")
-    _refused(cli("labels", folder, labels), "images already in the project",
+    refused(cli("labels", folder, labels), "images already in the project",
              "stranger.png")
     labels.write_text(f"path,label\n{images / name},cat\n")
-    _refused(cli("labels", folder, labels), "project's classes", "'cat'")
+    refused(cli("labels", folder, labels), "project's classes", "'cat'")
 
     seed = tmp_path / "by-class"
     (seed / "3").mkdir(parents=True)
     (seed / "dog").mkdir()
     shutil.copy(images / name, seed / "3" / name)
     shutil.copy(images / name, seed / "dog" / name)
-    _refused(cli("labels", folder, seed), "project's classes", "'dog'")
+    refused(cli("labels", folder, seed), "project's classes", "'dog'")
     shutil.rmtree(seed / "dog")
     shutil.copy(stranger, seed / "3")
-    _refused(cli("labels", folder, seed), "that it does not have", "stranger.png")
+    refused(cli("labels", folder, seed), "that it does not have", "stranger.png")
     assert snapshot(folder) == before

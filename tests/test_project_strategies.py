@@ -18,6 +18,8 @@ from project_helpers import (
     TRAIN_ARGS,
     annotate_csv,
     cli,
+    ok,
+    rows,
     snapshot,
     write_digits,
 )
@@ -25,24 +27,11 @@ from project_helpers import (
 from kerasll.active.seeds import generator
 
 
-def _ok(result):
-    assert result.exit_code == 0, result.output
-    return result.output
-
-
-def _rows(project, sql):
-    connection = sqlite3.connect(project / "manifest.sqlite")
-    try:
-        return connection.execute(sql).fetchall()
-    finally:
-        connection.close()
-
-
 def _label_round(project, round_id, truth, tmp_path):
-    _ok(cli("tasks", project, "--format", "csv", "--round", round_id))
+    ok(cli("tasks", project, "--format", "csv", "--round", round_id))
     labels = annotate_csv(project / "tasks" / f"round-{round_id}.csv",
                           tmp_path / f"labels-{round_id}.csv", truth)
-    _ok(cli("labels", project, labels))
+    ok(cli("labels", project, labels))
 
 
 @pytest.fixture(scope="module")
@@ -51,12 +40,12 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("strategies")
     truth = write_digits(root / "captures", {"dev1": range(80), "dev2": range(80, 160)})
     project = root / "project"
-    _ok(cli("init", project, "--classes", CLASSES))
-    _ok(cli("add", project, root / "captures" / "dev1"))
-    _ok(cli("add", project, root / "captures" / "dev2"))
-    _ok(cli("select", project, "--k", "40", "--random"))
+    ok(cli("init", project, "--classes", CLASSES))
+    ok(cli("add", project, root / "captures" / "dev1"))
+    ok(cli("add", project, root / "captures" / "dev2"))
+    ok(cli("select", project, "--k", "40", "--random"))
     _label_round(project, 1, truth, root)
-    _ok(cli("train", project, *TRAIN_ARGS))
+    ok(cli("train", project, *TRAIN_ARGS))
     return project, truth, root
 
 
@@ -69,25 +58,25 @@ def test_the_default_strategy_audits_everything_before_it_has_evidence(
     import shutil
 
     shutil.copytree(project, copy)
-    pool = [item for (item,) in _rows(copy, (
+    pool = [item for (item,) in rows(copy, (
         "SELECT id FROM items WHERE id NOT IN (SELECT item_id FROM labels) "
         "AND id NOT IN (SELECT item_id FROM picks) ORDER BY id"))]
-    summary = _ok(cli("select", copy, "--k", "12", "--seed", "5"))
+    summary = ok(cli("select", copy, "--k", "12", "--seed", "5"))
     assert "learning_loss_safe: 0 by score, 12 random audit item(s)" in summary
-    rows = _rows(copy, "SELECT item_id, role, score FROM picks WHERE round_id = 2 "
+    picked = rows(copy, "SELECT item_id, role, score FROM picks WHERE round_id = 2 "
                        "ORDER BY rank")
-    assert {role for _, role, _ in rows} == {"audit"}
-    assert all(score is not None for _, _, score in rows)
-    assert _rows(copy, "SELECT strategy FROM rounds WHERE id = 2") == [
+    assert {role for _, role, _ in picked} == {"audit"}
+    assert all(score is not None for _, _, score in picked)
+    assert rows(copy, "SELECT strategy FROM rounds WHERE id = 2") == [
         ("learning_loss_safe",)]
     # Item for item what random picks: the round's 12 highest keys of the pool.
     keys = generator(5, "keys", "shared", 2).random(len(pool))
     expected = np.asarray(pool)[np.argsort(-keys, kind="stable")[:12]]
-    assert sorted(item for item, _, _ in rows) == sorted(expected.tolist())
+    assert sorted(item for item, _, _ in picked) == sorted(expected.tolist())
 
     # Once labeled, status reports the audit of round 2.
     _label_round(copy, 2, truth, tmp_path)
-    status = _ok(cli("status", copy))
+    status = ok(cli("status", copy))
     assert "audit (learning_loss_safe): 12 of 12 random item(s) labeled" in status
     assert "Kendall tau of score vs true loss" in status
 
@@ -110,12 +99,12 @@ def test_learning_loss_is_the_top_k_and_feature_strategies_are_refused(
 
     copy = tmp_path / "copy"
     shutil.copytree(project, copy)
-    _ok(cli("select", copy, "--k", "6", "--strategy", "learning_loss"))
-    rows = _rows(copy, "SELECT predicted_loss, role FROM picks WHERE round_id = 2 "
+    ok(cli("select", copy, "--k", "6", "--strategy", "learning_loss"))
+    picked = rows(copy, "SELECT predicted_loss, role FROM picks WHERE round_id = 2 "
                        "ORDER BY rank")
-    losses = [loss for loss, _ in rows]
-    assert losses == sorted(losses, reverse=True) and len(rows) == 6
-    assert {role for _, role in rows} == {"pick"}
+    losses = [loss for loss, _ in picked]
+    assert losses == sorted(losses, reverse=True) and len(picked) == 6
+    assert {role for _, role in picked} == {"pick"}
 
 
 @pytest.mark.slow
@@ -135,14 +124,14 @@ def test_device_picks_and_audit_samples_merge_under_the_safe_rule(trained, tmp_p
     assert refused.exit_code == 1 and "--audit" in refused.output
     assert snapshot(project) == before
 
-    summary = _ok(cli("select", project, "--k", "8", "--picks",
+    summary = ok(cli("select", project, "--k", "8", "--picks",
                       f"dev1={picks['dev1']}", f"dev2={picks['dev2']}"))
     assert "0 by predicted loss (head share 0.00), 8 from the devices' audit" in summary
-    merged = _rows(project, "SELECT items.path, picks.role FROM picks JOIN items "
+    merged = rows(project, "SELECT items.path, picks.role FROM picks JOIN items "
                             "ON items.id = picks.item_id WHERE round_id = 2")
     assert {role for _, role in merged} == {"audit"}
     # The 8 smallest audit keys of both devices' samples, among open items.
-    labeled = {path for (path,) in _rows(project, (
+    labeled = {path for (path,) in rows(project, (
         "SELECT items.path FROM labels JOIN items ON items.id = labels.item_id"))}
     offered = []
     for device, path in picks.items():
@@ -160,7 +149,7 @@ def test_a_version_1_manifest_gains_the_strategy_columns_when_opened(tmp_path):
     from kerasll.project.manifest import SCHEMA_VERSION, Manifest
 
     project = tmp_path / "old"
-    _ok(cli("init", project, "--classes", CLASSES))
+    ok(cli("init", project, "--classes", CLASSES))
     connection = sqlite3.connect(project / "manifest.sqlite")
     with connection:
         for statement in ("ALTER TABLE picks DROP COLUMN role",
@@ -180,5 +169,5 @@ def test_a_version_1_manifest_gains_the_strategy_columns_when_opened(tmp_path):
         columns = {row[1] for row in manifest.query("PRAGMA table_info(picks)")}
         assert {"role", "score"} <= columns
         assert "strategy" in {row[1] for row in manifest.query("PRAGMA table_info(rounds)")}
-    assert _rows(project, "SELECT value FROM meta WHERE key = 'schema_version'") == [
+    assert rows(project, "SELECT value FROM meta WHERE key = 'schema_version'") == [
         (str(SCHEMA_VERSION),)]
