@@ -7,10 +7,12 @@ contract, write next to the target and verify, rename into place, report
 """
 
 import contextlib
+import dataclasses
 import os
 
 import numpy as np
 from kerasll_serving.atomic import atomic_path
+from kerasll_serving.contract import LossQuantiles
 from kerasll_serving.errors import first_line
 
 from kerasll.export import checks, convert, quantize, verify
@@ -130,7 +132,7 @@ def to_onnx(
     )
     reference, fp32_model, fp32_outputs = _convert(plan)
     model, fp32_nodes, trials = _lower_precision(plan, fp32_model, fp32_outputs)
-    _attach_metadata(model, plan.contract.to_metadata())
+    _attach_metadata(model, _with_quantiles(plan, model).to_metadata())
     _check_model(model, plan.precision)
     numbers = _write_verified(
         model, plan.path, lambda path: _verify(plan, path, reference, fp32_outputs)
@@ -190,6 +192,33 @@ def _lower_precision(plan, fp32_model, fp32_outputs):
             if trials[-1].passes(plan.min_top_overlap, plan.min_kendall_tau):
                 return model, tuple(excluded), tuple(trials)
     raise _refusal(plan, trials)
+
+
+# Levels of the export-time predicted-loss quantiles a device starts from.
+QUANTILE_LEVELS = (0.5, 0.75, 0.9, 0.95, 0.99, 0.999)
+
+
+def _with_quantiles(plan, model):
+    """The contract with the exported graph's predicted-loss quantiles on the
+    verification or calibration data, so that a device knows what a "top 1%"
+    score was at export time (none for generated data, which says nothing
+    about the pool)."""
+    if plan.source == "generated":
+        return plan.contract
+    loss = plan.contract.predicted_loss_output
+    values = verify.run_onnx(
+        model.SerializeToString(), plan.input_name, plan.x, [loss]
+    )[loss]
+    values = np.asarray(values, dtype=np.float64).reshape(-1)
+    values = values[np.isfinite(values)]
+    if len(values) < 2:
+        return plan.contract
+    quantiles = LossQuantiles(
+        QUANTILE_LEVELS,
+        tuple(float(v) for v in np.quantile(values, QUANTILE_LEVELS)),
+        int(len(values)),
+    )
+    return dataclasses.replace(plan.contract, predicted_loss_quantiles=quantiles)
 
 
 def _ranking(plan, setting, fp32_outputs, model):

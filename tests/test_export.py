@@ -285,6 +285,17 @@ def test_metadata_round_trips_through_onnxruntime(learners, pool, tmp_path):
     assert (pre.in_graph, pre.scale, pre.offset, pre.resize, pre.color_mode) == (
         True, 1.0, 0.0, None, "rgb"
     )
+    # The export-time predicted-loss quantiles of the verification data.
+    quantiles = contract.predicted_loss_quantiles
+    predicted = learner.predict_loss(pool[:20])
+    assert quantiles.count == 20 and quantiles.levels[-2] == 0.99
+    np.testing.assert_allclose(
+        quantiles.values, np.quantile(predicted, quantiles.levels), rtol=1e-4, atol=1e-5
+    )
+    # Generated data says nothing about a pool: no quantiles.
+    to_onnx(learner, tmp_path / "bare.onnx")
+    bare = _session(tmp_path / "bare.onnx").get_modelmeta().custom_metadata_map
+    assert ModelContract.from_metadata(bare).predicted_loss_quantiles is None
 
 
 @pytest.mark.parametrize(
