@@ -1,14 +1,14 @@
-"""Tasks: what differs between classification and detection, behind one seam.
+"""Tasks: what differs between classification, detection and pose, behind one seam.
 
-- `ClassificationTask` (`kerasll.tasks.classification`) and `DetectionTask`
-  (`kerasll.tasks.detection`) implement `kerasll.active.task.Task`, the
-  interface the active-learning engine owns (data, models, per-item loss,
-  metric, model views).
+- `ClassificationTask` (`kerasll.tasks.classification`), `DetectionTask`
+  (`kerasll.tasks.detection`) and `KeypointTask` (`kerasll.tasks.keypoints`)
+  implement `kerasll.active.task.Task`, the interface the active-learning
+  engine owns (data, models, per-item loss, metric, model views).
 - `task_class`, `load_task`: a task's class by name, a task from a data
   source.
 """
 
-KINDS = ("classification", "detection")
+KINDS = ("classification", "detection", "keypoints")
 
 
 def task_class(kind):
@@ -31,6 +31,10 @@ def task_class(kind):
         from kerasll.tasks.detection import DetectionTask
 
         return DetectionTask
+    if kind == "keypoints":
+        from kerasll.tasks.keypoints import KeypointTask
+
+        return KeypointTask
     raise ValueError(f"Expected task in {list(KINDS)}. Received: task={kind!r}")
 
 
@@ -50,7 +54,8 @@ def load_task(
         kind: one of `KINDS`.
         source: the data set (see `kerasll.data.load_dataset` for
             classification, `kerasll.tasks.detection.load_detection_task` for
-            detection).
+            detection, `kerasll.tasks.keypoints.load_keypoint_task` for
+            keypoints).
         data: the CIFAR-10 npz, for "cifar10".
         seed: seed of generated scenes and of splits.
         image_size: (height, width) to resize images to.
@@ -60,8 +65,8 @@ def load_task(
         copies: classification: make every pool image `copies`
             near-duplicates, as consecutive frames are
             (`kerasll.pools.with_near_duplicates`), after `imbalance_ratio`.
-        **kwargs: more arguments of the detection loader (scene counts,
-            images folder).
+        **kwargs: more arguments of the detection and keypoint loaders
+            (scene or figure counts, images folder).
 
     Returns:
         A `Task`.
@@ -72,15 +77,19 @@ def load_task(
     """
     task_class(kind)
     pool_options = {"imbalance_ratio": imbalance_ratio, "copies": copies}
-    if kind == "detection" and any(v is not None for v in pool_options.values()):
+    if kind != "classification" and any(v is not None for v in pool_options.values()):
         raise ValueError(
-            "Expected no pool options (imbalance ratio, copies) for a detection "
+            f"Expected no pool options (imbalance ratio, copies) for a {kind} "
             f"task. Received {pool_options}"
         )
     if kind == "detection":
         from kerasll.tasks.detection import load_detection_task
 
         return load_detection_task(source, data, seed, image_size, **kwargs)
+    if kind == "keypoints":
+        from kerasll.tasks.keypoints import load_keypoint_task
+
+        return load_keypoint_task(source, data, seed, image_size, **kwargs)
     if kwargs:
         raise ValueError(
             f"Expected no detection options for a classification task. Received "

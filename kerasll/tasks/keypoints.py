@@ -1,0 +1,330 @@
+"""Human pose: the paper's third task (stacked hourglass), behind the `Task` seam.
+
+Data: `Figures` (`kerasll.keypoints`: stick figures drawn on CIFAR-10
+backgrounds, or the people of a user's COCO keypoint JSON cropped into
+figures). Model: a small hourglass (`build_hourglass`), the features of its
+last hourglass tapped by the loss head. Loss: the heatmap mean squared error
+per image over its labeled joints. Metric: PCKh@0.5 for figures with head
+sizes (`KeypointTask`), OKS keypoint AP through pycocotools for COCO people,
+whose skeleton has no head segment (`CocoKeypointTask`). Views:
+`KeypointModelView`, whose uncertainty is the mean entropy of the joints'
+heatmaps and whose features are the hourglass features pooled per image.
+
+Augmentation: each labeled figure is trained on together with its mirror
+image (`kerasll.keypoints.mirror`: left and right joints swap labels), so an
+epoch covers twice the labeled figures.
+"""
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from kerasll.active.task import Task
+from kerasll.keypoints.figures import mirror as mirror_figures
+from kerasll.keypoints.figures import split_figures
+from kerasll.keypoints.heatmaps import encode_heatmaps
+from kerasll.keypoints.inference import inference_learner, inference_model
+from kerasll.keypoints.loss import HeatmapLoss
+from kerasll.keypoints.metric import oks_average_precision, pckh
+from kerasll.keypoints.model import (
+    HOURGLASS_FILTERS,
+    STEM_FILTERS,
+    build_hourglass,
+    feature_map_names,
+)
+from kerasll.keypoints.view import KeypointModelView
+from kerasll.learner import LossLearner
+from kerasll.models import scaled_channels
+
+# Figures hold one person each: the picks' class histogram has one class.
+PERSON = "person"
+
+
+class KeypointTask(Task):
+    """Keypoints of one figure per image, on train and test `Figures`.
+
+    Args:
+        name: short name of the data set.
+        train: the pool's `Figures`.
+        test: the test `Figures` (same image size and skeleton).
+        mirror: also train on the mirror image of every labeled figure.
+
+    Raises:
+        ValueError: empty splits, different image shapes or skeletons, or
+            test figures without positive head sizes (PCKh's normalizer).
+    """
+
+    kind = "keypoints"
+    metric_name = "PCKh@0.5"
+    metric_column = "pckh"
+    models = ("hourglass",)
+    # One small hourglass (stem 16/32, 48 channels, depth 3) on 64x64
+    # figures, from scratch on the CPU: SGD lr 0.1 (with BatchNorm), batch
+    # 32, 20 epochs over the figures and their mirror images; the paper's
+    # pose weight lambda = 1e-4 for the loss-prediction loss.
+    training_defaults = {
+        "epochs": 20, "batch_size": 32, "learning_rate": 0.1, "weight": 1e-4,
+    }
+
+    def __init__(self, name, train, test, mirror=True):
+        if not len(train) or not len(test):
+            raise ValueError(
+                "Expected train and test figures. Received "
+                f"{len(train)} train and {len(test)} test figures"
+            )
+        if train.images.shape[1:] != test.images.shape[1:]:
+            raise ValueError(
+                "Expected train and test figures of one shape. Received "
+                f"{train.images.shape[1:]} and {test.images.shape[1:]}"
+            )
+        if train.skeleton.names != test.skeleton.names:
+            raise ValueError(
+                "Expected train and test figures of one skeleton. Received "
+                f"{list(train.skeleton.names)} and {list(test.skeleton.names)}"
+            )
+        self._check_test(test)
+        self._name, self.train, self.test = name, train, test
+        self.mirror = bool(mirror)
+        self._targets = {}
+
+    def _check_test(self, test):
+        """Raises unless the metric can score `test`."""
+        sizes = np.asarray(test.head_sizes, dtype=np.float64)
+        if not np.all(np.isfinite(sizes) & (sizes > 0)):
+            raise ValueError(
+                "Expected test figures with positive head sizes for PCKh. Received "
+                f"{int(np.sum(~(np.isfinite(sizes) & (sizes > 0))))} without"
+            )
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def class_names(self):
+        return (PERSON,)
+
+    @property
+    def pool_size(self):
+        return len(self.train)
+
+    @property
+    def input_shape(self):
+        """(height, width, channels) of a figure's image."""
+        return tuple(self.train.images.shape[1:])
+
+    @property
+    def num_keypoints(self):
+        """J, keypoints per figure."""
+        return len(self.train.skeleton)
+
+    def describe(self):
+        labeled = int(np.sum(self.train.visibility > 0))
+        return (
+            f"{self.name}: {len(self.train)} train / {len(self.test)} test figures of "
+            f"shape {self.input_shape}, {self.num_keypoints} keypoints "
+            f"({labeled} labeled in the pool)"
+        )
+
+    def fingerprint(self):
+        digest = hashlib.sha256()
+        for figures in (self.train, self.test):
+            digest.update(str(figures.images.shape).encode())
+            for array, dtype in (
+                (figures.images, np.uint8),
+                (figures.keypoints, np.float32),
+                (figures.visibility, np.int8),
+                (figures.head_sizes, np.float32),
+                (figures.areas, np.float32),
+            ):
+                digest.update(np.ascontiguousarray(array, dtype=dtype).tobytes())
+        skeleton = self.train.skeleton
+        digest.update(
+            f"skeleton={skeleton.names};{skeleton.flip_pairs};{skeleton.sigmas};"
+            f"mirror={self.mirror};metric={self.metric_column}".encode()
+        )
+        return digest.hexdigest()
+
+    def build_model(self, model, width, weight_decay):
+        self.check_model(model)
+        return build_hourglass(
+            self.input_shape,
+            self.num_keypoints,
+            stem_filters=[scaled_channels(f, width) for f in STEM_FILTERS],
+            filters=scaled_channels(HOURGLASS_FILTERS, width),
+            weight_decay=weight_decay,
+        )
+
+    def taps(self, backbone):
+        return feature_map_names(backbone)
+
+    def loss(self):
+        return HeatmapLoss()
+
+    def targets(self, split):
+        """The heatmap targets of a split's figures, (n, h, w, J), computed once."""
+        if split not in self._targets:
+            figures = self._figures(split)
+            self._targets[split] = encode_heatmaps(
+                figures.keypoints, figures.visibility, figures.image_size
+            )
+        return self._targets[split]
+
+    def training_arrays(self, indices):
+        indices = np.asarray(indices, dtype=np.int64)
+        images, targets = self.train.images[indices], self.targets("train")[indices]
+        if not self.mirror:
+            return images, targets
+        flipped = mirror_figures(self.train.take(indices))
+        flipped_targets = encode_heatmaps(
+            flipped.keypoints, flipped.visibility, flipped.image_size
+        )
+        return (
+            np.concatenate([images, flipped.images]),
+            np.concatenate([targets, flipped_targets]),
+        )
+
+    def view(self, model, split, batch_size):
+        return KeypointModelView(
+            model, self._figures(split).images, batch_size, targets=self.targets(split)
+        )
+
+    def evaluate(self, test_view):
+        """PCKh@0.5 of the decoded keypoints over the test figures' labeled
+        keypoints (flag >= 1)."""
+        predicted, _ = test_view.keypoints(np.arange(len(test_view)))
+        value, _ = pckh(
+            self.test.keypoints, self.test.visibility, predicted, self.test.head_sizes
+        )
+        return value
+
+    def deployable(self, model):
+        """Keypoints, confidences and (with a head) the predicted loss.
+
+        Returns:
+            `inference_learner` of a `LossLearner`, `inference_model` of a
+            plain network: outputs "keypoints" and "confidences" (and
+            "predicted_loss"), which `kerasll export` turns into a keypoints
+            contract for `kerasll-score`.
+        """
+        if isinstance(model, LossLearner):
+            return inference_learner(model)
+        return inference_model(model)
+
+    def item_classes(self, indices):
+        """Class 0 ("person") for every figure."""
+        return np.zeros(len(np.asarray(indices).reshape(-1)), dtype=np.int64)
+
+    def _figures(self, split):
+        if split == "train":
+            return self.train
+        if split == "test":
+            return self.test
+        raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
+
+
+class CocoKeypointTask(KeypointTask):
+    """Keypoints of people cropped from a COCO keypoint JSON.
+
+    COCO's skeleton has no head segment, so the metric is OKS keypoint AP
+    (pycocotools, the skeleton's sigmas) instead of PCKh.
+
+    Raises:
+        ValueError: as `KeypointTask`, or a skeleton without OKS sigmas.
+    """
+
+    metric_name = "OKS AP"
+    metric_column = "oks_ap"
+
+    def _check_test(self, test):
+        if test.skeleton.sigmas is None:
+            raise ValueError(
+                "Expected COCO keypoint names with known OKS sigmas for OKS AP. "
+                f"Received: keypoints={list(test.skeleton.names)}"
+            )
+
+    def evaluate(self, test_view):
+        """OKS AP of the decoded keypoints, each person scored by its mean
+        keypoint confidence."""
+        predicted, confidences = test_view.keypoints(np.arange(len(test_view)))
+        value, _ = oks_average_precision(
+            self.test.keypoints, self.test.visibility, self.test.areas, predicted,
+            confidences.mean(axis=-1), self.test.skeleton.sigmas,
+        )
+        return value
+
+
+def load_keypoint_task(
+    source, data=None, seed=0, image_size=None, train_count=None, test_count=None,
+    images=None,
+):
+    """A keypoint task from CIFAR-10-backed figures or a COCO keypoint JSON.
+
+    Args:
+        source: "cifar10" (figures drawn on CIFAR-10 backgrounds: the pool's
+            on its training images, the test figures on its test images) or
+            a COCO keypoint .json file.
+        data: the CIFAR-10 npz for "cifar10" (default: `KERASLL_DATA`, else
+            `../shared/data/cifar10.npz`).
+        seed: seed of the figures (the test figures': seed + 1), or of the
+            train/test split of a COCO file's people.
+        image_size: (height, width), square, of the figures (default 64x64).
+        train_count: figures in the pool (default 5,000; cifar10 only).
+        test_count: test figures (default 1,000; cifar10 only).
+        images: folder of the images of a COCO file (default: the file's
+            folder).
+
+    Returns:
+        A `KeypointTask` (cifar10), or a `CocoKeypointTask` with the people
+        of the file split 80/20 with `seed`.
+
+    Raises:
+        ValueError: an unknown source, a missing file, bad annotations, a
+            non-square size, or an option the source does not use (counts or
+            `data` for a COCO file, `images` for cifar10).
+    """
+    from kerasll.data import load_dataset
+    from kerasll.keypoints.coco import load_coco_keypoints, to_figures
+    from kerasll.keypoints.figures import make_figures
+
+    height, width = image_size or (64, 64)
+    if height != width:
+        raise ValueError(
+            f"Expected square figures. Received image_size={tuple(image_size)}"
+        )
+    path = Path(str(source))
+    cifar = str(source) == "cifar10"
+    unused = {
+        "train_count": train_count is not None and not cifar,
+        "test_count": test_count is not None and not cifar,
+        "data": data is not None and not cifar,
+        "images": images is not None and cifar,
+    }
+    if any(unused.values()):
+        names = [name for name, given in unused.items() if given]
+        raise ValueError(
+            f"Expected no {names} for keypoints dataset {str(source)!r}: figure "
+            "counts and data apply to cifar10, images to a COCO .json. Received them"
+        )
+    if cifar:
+        # make_figures refuses counts below 1, naming them.
+        cifar10 = load_dataset("cifar10", data=data)
+        train = make_figures(
+            cifar10.x_train, 5000 if train_count is None else train_count,
+            image_size=height, seed=seed,
+        )
+        test = make_figures(
+            cifar10.x_test, 1000 if test_count is None else test_count,
+            image_size=height, seed=seed + 1,
+        )
+        return KeypointTask("cifar10-figures", train, test)
+    if not (path.suffix == ".json" and path.is_file()):
+        raise ValueError(
+            "Expected keypoints dataset 'cifar10' or a COCO keypoint .json file. "
+            f"Received: {str(source)!r}"
+        )
+    annotations = load_coco_keypoints(path)
+    figures = to_figures(annotations, Path(images) if images else path.parent, height)
+    train, test = split_figures(figures, seed=seed)
+    return CocoKeypointTask(path.stem, train, test)
