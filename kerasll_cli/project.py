@@ -94,7 +94,7 @@ def add_command(directory, source, device):
 
 @project_group.command("train")
 @click.argument("directory", type=_PROJECT)
-@click.option("--model", type=click.Choice(["small_cnn", "resnet18"]),
+@click.option("--model", type=click.Choice(["small_cnn", "resnet18", "mobilenet_v2"]),
               default="small_cnn", show_default=True, help="Built-in model.")
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Channel multiplier of the built-in model.")
