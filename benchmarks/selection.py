@@ -248,6 +248,64 @@ def run_regime(regime, out_dir, data_path=DEFAULT_DATA):
     return read_results_csv(out_dir / RESULTS_FILE, regime_metric(regime))
 
 
+def complete_trials(records, strategies, cycles):
+    """The records of the trials every strategy finished (all cycles).
+
+    Args:
+        records: `CycleRecord`s of a run that may still be going.
+        strategies: the regime's strategy names.
+        cycles: cycles per run.
+
+    Returns:
+        The records of complete trials, and the sorted list of those trials.
+    """
+    done = {}
+    for record in records:
+        done.setdefault(record.trial, set()).add((record.strategy, record.cycle))
+    full = sorted(t for t, runs in done.items() if len(runs) == strategies * cycles)
+    return [r for r in records if r.trial in full], full
+
+
+def report(regimes, out):
+    """Markdown of regimes run so far: command, deviations, the regime map and
+    the summary tables of the complete trials (nothing is run).
+
+    Args:
+        regimes: `Regime`s.
+        out: the folder holding one results folder per regime.
+
+    Returns:
+        Markdown lines.
+    """
+    from kerasll.active.records import RESULTS_FILE, read_results_csv
+    from kerasll.active.summary import format_summary
+
+    lines, records = [], {}
+    for regime in regimes:
+        path = out / regime.name / RESULTS_FILE
+        metric = regime_metric(regime)
+        cycles = int(regime.options["--cycles"])
+        strategies = len(regime.strategies.split(","))
+        kept, trials = complete_trials(read_results_csv(path, metric), strategies, cycles)
+        records[regime.name] = kept
+        planned = regime.options.get("--trials")
+        lines += [
+            f"### {regime.title}",
+            "",
+            f"Command: `{regime.shown_command()}` ({len(trials)} of {planned} trials "
+            "complete; rerunning it resumes the rest).",
+            "",
+            "Deviations from the paper:",
+            "",
+            *[f"- {line}" for line in regime.deviations],
+            "",
+        ]
+        summary = format_summary(kept, metric=metric).splitlines()
+        lines += [line.replace("## ", "#### ", 1) if line.startswith("## ") else line
+                  for line in summary if not line.startswith("# ")]
+    return regime_map(records) + [""] + lines
+
+
 def regime_metric(regime):
     """The `kerasll.active.records.Metric` of a regime's task."""
     from kerasll.tasks import task_class
@@ -323,8 +381,14 @@ def main():
                         help=f"comma-separated, from {list(REGIMES)}")
     parser.add_argument("--paper", action="store_true",
                         help="the paper's settings (ResNet-18, 200 epochs): a GPU job")
+    parser.add_argument("--report", action="store_true",
+                        help="run nothing: print the Markdown of the trials the "
+                        "regimes' results.csv hold (complete trials only)")
     args = parser.parse_args()
     regimes = [PAPER] if args.paper else [REGIMES[n] for n in args.regimes.split(",")]
+    if args.report:
+        print("\n".join(report(regimes, Path(args.out))))
+        return
     if any(r.dataset == "cifar10" for r in regimes) and not Path(args.data).is_file():
         sys.exit(f"CIFAR-10 npz not found at {args.data}; pass --data or set KERASLL_DATA")
     records = {r.name: run_regime(r, Path(args.out) / r.name, args.data) for r in regimes}
