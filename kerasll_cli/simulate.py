@@ -35,7 +35,8 @@ def _per_task(name):
     type=click.Choice(KINDS),
     default=_experiment("task"),
     show_default=True,
-    help="What the model does: classify images, or detect objects (SSD).",
+    help="What the model does: classify images, detect objects (SSD), or find a "
+    "figure's keypoints (hourglass).",
 )
 @click.option(
     "--dataset",
@@ -44,7 +45,8 @@ def _per_task(name):
     help="Classification: digits, cifar10, a .npz file (x_train, y_train, "
     "x_test, y_test) or a folder of class sub-folders. Detection: cifar10 "
     "(scenes of pasted CIFAR-10 objects), a Pascal VOC folder (Annotations/, "
-    "JPEGImages/) or a COCO .json file.",
+    "JPEGImages/) or a COCO .json file. Keypoints: cifar10 (stick figures on "
+    "CIFAR-10 backgrounds) or a COCO person_keypoints .json file.",
 )
 @click.option(
     "--data",
@@ -59,7 +61,8 @@ def _per_task(name):
     default=None,
     metavar="HEIGHT WIDTH",
     help="Resize the images of a folder --dataset to this size (needed when "
-    "they differ in size); detection: the scene size (default 64 64).",
+    "they differ in size); detection: the scene size, keypoints: the figure "
+    "size (default 64 64).",
 )
 @click.option(
     "--scenes",
@@ -67,22 +70,23 @@ def _per_task(name):
     nargs=2,
     default=None,
     metavar="TRAIN TEST",
-    help="Detection on cifar10: scenes in the pool and in the test set "
-    "(default 5000 1000).",
+    help="Detection or keypoints on cifar10: scenes (figures) in the pool and in "
+    "the test set (default 5000 1000).",
 )
 @click.option(
     "--images",
     "images_dir",
     type=click.Path(file_okay=False),
     default=None,
-    help="Detection on a COCO .json: the image folder (default: the file's).",
+    help="Detection or keypoints on a COCO .json: the image folder (default: "
+    "the file's).",
 )
 @click.option(
     "--model",
     default=None,
     help="Built-in model: resnet18 (the paper's), small_cnn (CPU-sized) or "
     "mobilenet_v2 (depthwise, what devices run; --width is its alpha) for "
-    "classification; ssd for detection. Default: the task's choice "
+    "classification; ssd for detection; hourglass for keypoints. Default: the task's choice "
     "(classification: small_cnn below 32x32 images).",
 )
 @number("--width", _experiment("width"), "Channel multiplier of the model.",
@@ -122,7 +126,7 @@ def _per_task(name):
 @number("--cycles", _experiment("cycles"),
         "Training cycles; cycle c trains on initial + c x budget labels.")
 @number("--epochs", None, "Epochs per cycle (lr drop at 80%, head detached at 60% "
-        f"of them; detection: over each scene and its mirror image). Default: "
+        f"of them; detection and keypoints: over each item and its mirror image). Default: "
         f"{_per_task('epochs')}.")
 @number("--trials", _experiment("trials"),
         "Repetitions; strategies share each trial's initial set and seeds.")
@@ -134,8 +138,8 @@ def _per_task(name):
         f"{_per_task('learning_rate')}.", type=float)
 @number("--margin", config_default(TrainingConfig, "margin"), "Ranking margin xi.",
         type=float)
-@number("--weight", config_default(TrainingConfig, "weight"),
-        "Weight lambda of the loss-prediction loss.", type=float)
+@number("--weight", None, "Weight lambda of the loss-prediction loss. Default: "
+        f"{_per_task('weight')}.", type=float)
 @click.option(
     "--warm-start/--from-scratch",
     default=_experiment("warm_start"),
@@ -215,12 +219,12 @@ def simulate_command(
             weight=weight,
             run_eagerly=run_eagerly,
         )
-        detection = {"images": images_dir} if images_dir else {}
+        loader_options = {"images": images_dir} if images_dir else {}
         if scenes:
-            detection.update(train_count=scenes[0], test_count=scenes[1])
+            loader_options.update(train_count=scenes[0], test_count=scenes[1])
         data = load_task(
             task, dataset, data=data_path, seed=seed, image_size=image_size or None,
-            imbalance_ratio=imbalance_ratio, copies=copies, **detection,
+            imbalance_ratio=imbalance_ratio, copies=copies, **loader_options,
         )
         config = ExperimentConfig(
             task=task,

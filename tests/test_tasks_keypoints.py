@@ -258,3 +258,54 @@ def test_every_strategy_runs_two_cycles(task, tmp_path):
     assert all(sum(r.pick_histogram) == config.budget for r in selections)
     with_head = [r for r in records if r.strategy == "learning_loss_safe"]
     assert all(r.rank_accuracy is not None for r in with_head)
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--long-tail", "2"], "Expected no pool options (imbalance ratio, copies) "
+         "for a keypoints task"),
+        (["--duplicates", "3"], "Expected no pool options"),
+        (["--model", "ssd"], "Expected a keypoints model in ['hourglass']"),
+        (["--dataset", "nowhere.json"], "Expected keypoints dataset 'cifar10' or a "
+         "COCO keypoint .json file"),
+        (["--images", "."], "Expected no ['images'] for keypoints dataset 'cifar10'"),
+        (["--image-size", "64", "32"], "Expected square figures"),
+    ],
+)
+def test_simulate_refuses_keypoint_options_in_one_line(tmp_path, arguments, message):
+    from click.testing import CliRunner
+
+    from kerasll_cli import main
+
+    out = tmp_path / "out"
+    result = CliRunner().invoke(
+        main, ["simulate", "--task", "keypoints", "--dataset", "cifar10",
+               "--out", str(out), *arguments],
+    )
+    assert result.exit_code == 1
+    assert message in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+@pytest.mark.slow
+def test_simulate_trains_on_a_coco_keypoint_file(tmp_path):
+    from click.testing import CliRunner
+
+    from kerasll_cli import main
+
+    figures = make_figures(_backgrounds(), 30, seed=5)
+    path = write_coco(figures, tmp_path / "images", list(COCO_SIGMAS)[:14])
+    moved = tmp_path / "person_keypoints.json"
+    path.rename(moved)
+    result = CliRunner().invoke(
+        main, ["simulate", "--task", "keypoints", "--dataset", str(moved),
+               "--images", str(tmp_path / "images"), "--width", "0.25",
+               "--strategies", "random", "--initial", "10", "--budget", "5",
+               "--subset", "10", "--cycles", "1", "--trials", "1", "--epochs", "1",
+               "--batch-size", "8", "--out", str(tmp_path / "out")],
+    )
+    assert result.exit_code == 0, result.output
+    assert "Model: hourglass" in result.output
+    header = (tmp_path / "out" / "results.csv").read_text().splitlines()[0]
+    assert "oks_ap" in header.split(",")
