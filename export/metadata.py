@@ -7,7 +7,9 @@ module only fills it in from a `LossLearner` and the export options.
 import keras
 from kerasll_serving.contract import (
     BOXES_OUTPUT,
+    CONFIDENCES_OUTPUT,
     FORMAT_VERSION,
+    KEYPOINTS_OUTPUT,
     PREDICTED_LOSS_OUTPUT,
     SCORES_OUTPUT,
     InputSpec,
@@ -43,7 +45,9 @@ def task_type(outputs):
     """Task type from the task outputs.
 
     "detection" for outputs named "boxes" (B, N, 4) and "scores" (B, N, K), as
-    `kerasll.detection.inference_learner` exports; "classification" for a
+    `kerasll.detection.inference_learner` exports; "keypoints" for outputs
+    named "keypoints" (B, J, 2) and "confidences" (B, J), as
+    `kerasll.keypoints.inference_learner` exports; "classification" for a
     single (B, C) output with C > 1, "regression" for a single (B, 1) output,
     "other" for anything else (the device would not know how to read it).
 
@@ -54,7 +58,8 @@ def task_type(outputs):
         The task type.
 
     Raises:
-        ExportError: "boxes" and "scores" outputs of other shapes.
+        ExportError: "boxes" and "scores", or "keypoints" and "confidences",
+            outputs of other shapes.
     """
     if set(outputs) == {BOXES_OUTPUT, SCORES_OUTPUT}:
         boxes, scores = outputs[BOXES_OUTPUT], outputs[SCORES_OUTPUT]
@@ -66,6 +71,16 @@ def task_type(outputs):
                 f"shapes {boxes} and {scores}."
             )
         return "detection"
+    if set(outputs) == {KEYPOINTS_OUTPUT, CONFIDENCES_OUTPUT}:
+        keypoints, confidences = outputs[KEYPOINTS_OUTPUT], outputs[CONFIDENCES_OUTPUT]
+        if (len(keypoints) != 3 or keypoints[-1] != 2
+                or tuple(confidences) != tuple(keypoints[:2])):
+            raise ExportError(
+                f"Expected pose outputs {KEYPOINTS_OUTPUT!r} of shape (batch, J, 2) "
+                f"and {CONFIDENCES_OUTPUT!r} of shape (batch, J). Received shapes "
+                f"{keypoints} and {confidences}."
+            )
+        return "keypoints"
     if len(outputs) != 1:
         return "other"
     (shape,) = outputs.values()
@@ -251,7 +266,8 @@ def build_contract(
 
     Raises:
         ExportError: class names or resize do not fit the model, or its
-            "boxes" and "scores" outputs are not a detector's.
+            "boxes" and "scores" outputs are not a detector's ("keypoints"
+            and "confidences" not a pose network's).
     """
     shape = tuple(input_shape)
     layout = input_layout(shape)

@@ -9,6 +9,7 @@ confidences and `predicted_loss` in one graph.
 """
 
 import keras
+from kerasll_serving.contract import CONFIDENCES_OUTPUT, KEYPOINTS_OUTPUT
 
 from kerasll.keypoints.heatmaps import (
     STRIDE,
@@ -18,9 +19,6 @@ from kerasll.keypoints.heatmaps import (
 )
 from kerasll.keypoints.model import heatmap_output
 from kerasll.learner import LossLearner
-
-KEYPOINTS_OUTPUT = "keypoints"
-CONFIDENCES_OUTPUT = "confidences"
 
 
 @keras.saving.register_keras_serializable(package="kerasll.keypoints")

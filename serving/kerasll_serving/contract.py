@@ -17,13 +17,20 @@ FORMAT_VERSION = 1
 PREFIX = "kerasll."
 PREDICTED_LOSS_OUTPUT = "predicted_loss"
 PRECISIONS = ("fp32", "fp16", "int8")
-TASK_TYPES = ("classification", "regression", "detection", "other")
+TASK_TYPES = ("classification", "regression", "detection", "keypoints", "other")
 # A detector's task outputs: (B, N, 4) normalized corner boxes (xmin, ymin,
 # xmax, ymax) and (B, N, K) class probabilities, background first.
 BOXES_OUTPUT = "boxes"
 SCORES_OUTPUT = "scores"
+# A pose network's task outputs: (B, J, 2) (x, y) input pixel coordinates
+# (integers at pixel centers) and (B, J) heatmap peaks.
+KEYPOINTS_OUTPUT = "keypoints"
+CONFIDENCES_OUTPUT = "confidences"
 # The task outputs a task type must name; others read their first output.
-REQUIRED_OUTPUTS = {"detection": (BOXES_OUTPUT, SCORES_OUTPUT)}
+REQUIRED_OUTPUTS = {
+    "detection": (BOXES_OUTPUT, SCORES_OUTPUT),
+    "keypoints": (KEYPOINTS_OUTPUT, CONFIDENCES_OUTPUT),
+}
 # Optional: the predicted-loss distribution at export time (`LossQuantiles`).
 QUANTILES_KEY = "predicted_loss_quantiles"
 
@@ -158,7 +165,8 @@ class ModelContract:
     Attributes:
         input: the `InputSpec` of the graph input.
         task_outputs: names of the task output(s), in model order (for
-            detection, `BOXES_OUTPUT` and `SCORES_OUTPUT`).
+            detection, `BOXES_OUTPUT` and `SCORES_OUTPUT`; for keypoints,
+            `KEYPOINTS_OUTPUT` and `CONFIDENCES_OUTPUT`).
         predicted_loss_output: name of the 1-D predicted-loss output.
         preprocessing: the `Preprocessing` a device applies before feeding.
         task_type: one of `TASK_TYPES`; older metadata without it reads as

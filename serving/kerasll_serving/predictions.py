@@ -8,12 +8,19 @@ index) and a confidence: the top probability, after a softmax (or a sigmoid for
 a single-unit binary head) when the model outputs logits. Regressors give the
 raw value. Detectors give the number of detections and the top detection's
 class and score, after SSD's NMS (`detections.select_detections`) counting only
-detections scoring above `DISPLAY_THRESHOLD`. Task type "other" gives nothing.
+detections scoring above `DISPLAY_THRESHOLD`. Pose networks give their
+keypoints and the mean of their confidences. Task type "other" gives nothing.
 """
 
 import numpy as np
 
-from kerasll_serving.contract import BOXES_OUTPUT, SCORES_OUTPUT, ContractError
+from kerasll_serving.contract import (
+    BOXES_OUTPUT,
+    CONFIDENCES_OUTPUT,
+    KEYPOINTS_OUTPUT,
+    SCORES_OUTPUT,
+    ContractError,
+)
 from kerasll_serving.detections import select_detections
 
 # A detector's boxes that count and are drawn: SSD's NMS threshold (0.01)
@@ -28,6 +35,7 @@ _TASK_FIELDS = {
         ("top_class", "prediction"),
         ("top_score", "confidence"),
     ),
+    "keypoints": (("keypoints", "prediction"), ("mean_confidence", "confidence")),
 }
 
 
@@ -36,16 +44,18 @@ def task_columns(task_output, contract):
 
     Args:
         task_output: what `ScoringModel.run` returns for a batch of B items:
-            the task output, a detector's (boxes, scores) pair (the contract's
-            `read_outputs`), or None for "other".
+            the task output, a detector's (boxes, scores) or a pose network's
+            (keypoints, confidences) pair (the contract's `read_outputs`), or
+            None for "other".
         contract: the model's `ModelContract`.
 
     Returns:
         A dict of arrays with B rows: `class_index` (int64) and `confidence`
         (float64) for classification, `value` (float64, shape (B,) or (B, D))
         for regression, `detections` (int64), `class_index` (int64, -1 when
-        none) and `confidence` (float64, NaN when none) for detection, empty
-        for "other".
+        none) and `confidence` (float64, NaN when none) for detection,
+        `keypoints` (float64, (B, J, 2)) and `confidence` (float64, the mean
+        over the joints) for keypoints, empty for "other".
 
     Raises:
         ContractError: the output's shape does not fit the task type.
@@ -69,7 +79,8 @@ def describe(columns, row, contract):
         or a list for vector outputs) and None; for detectors the top
         detection's class name (or index) and score (None for both when no
         detection passes `DISPLAY_THRESHOLD`), and `detections`, their count;
-        None for both for "other".
+        for pose networks the keypoints (a list of [x, y]) and their mean
+        confidence; None for both for "other".
     """
     if "detections" in columns:
         count = int(columns["detections"][row])
@@ -78,6 +89,9 @@ def describe(columns, row, contract):
         return {"prediction": label(columns["class_index"][row], contract),
                 "confidence": float(columns["confidence"][row]),
                 "detections": count}
+    if "keypoints" in columns:
+        return {"prediction": columns["keypoints"][row].tolist(),
+                "confidence": float(columns["confidence"][row])}
     if "class_index" in columns:
         return {"prediction": label(columns["class_index"][row], contract),
                 "confidence": float(columns["confidence"][row])}
@@ -198,6 +212,19 @@ def _detector_columns(task_output, contract):
     }
 
 
+def _keypoint_columns(task_output, contract):
+    keypoints, confidences = (np.asarray(value, dtype=np.float64)
+                              for value in task_output)  # `read_outputs` order.
+    if (keypoints.ndim != 3 or keypoints.shape[-1] != 2
+            or confidences.shape != keypoints.shape[:2]):
+        raise ContractError(
+            f"Expected the pose outputs {KEYPOINTS_OUTPUT!r} of shape (batch, J, 2) "
+            f"and {CONFIDENCES_OUTPUT!r} of shape (batch, J). Received shapes "
+            f"{keypoints.shape} and {confidences.shape}."
+        )
+    return {"keypoints": keypoints, "confidence": confidences.mean(axis=-1)}
+
+
 def _sigmoid(logits):
     return 0.5 * (1.0 + np.tanh(0.5 * logits))  # Never overflows, unlike exp.
 
@@ -206,4 +233,5 @@ _READERS = {
     "classification": _classifier_columns,
     "regression": _regression_columns,
     "detection": _detector_columns,
+    "keypoints": _keypoint_columns,
 }

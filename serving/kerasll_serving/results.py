@@ -16,9 +16,10 @@ class Pick:
         nan: True when the predicted loss is NaN (such items rank last).
         prediction: the class name (or index) for classifiers, the raw value
             (a float, or a list) for regressors, the top detection's class
-            name (or index) for detectors, None otherwise.
-        confidence: the classifier's top probability or the top detection's
-            score, else None.
+            name (or index) for detectors, the keypoints (a list of [x, y]
+            input pixels) for pose networks, None otherwise.
+        confidence: the classifier's top probability, the top detection's
+            score or the keypoints' mean confidence, else None.
         detections: a detector's number of detections above
             `predictions.DISPLAY_THRESHOLD`, else None.
         role: with an audit sample, "pick", "audit" or "pick+audit" (see
