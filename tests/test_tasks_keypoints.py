@@ -151,6 +151,10 @@ def test_bad_splits_and_sources_are_refused(task, tmp_path):
     small = make_figures(_backgrounds(), 4, image_size=32, seed=3)
     with pytest.raises(ValueError, match="of one shape"):
         KeypointTask("x", task.train, small)
+    odd = make_figures(_backgrounds(), 4, image_size=48, seed=3)
+    with pytest.raises(ValueError, match="multiples of 32.*Received figures of "
+                       "shape \\(48, 48, 3\\)"):
+        KeypointTask("x", odd, odd)
     headless = task.test.take(np.arange(len(task.test)))
     headless.head_sizes[0] = np.nan
     with pytest.raises(ValueError, match="positive head sizes for PCKh"):
@@ -271,6 +275,8 @@ def test_every_strategy_runs_two_cycles(task, tmp_path):
          "COCO keypoint .json file"),
         (["--images", "."], "Expected no ['images'] for keypoints dataset 'cifar10'"),
         (["--image-size", "64", "32"], "Expected square figures"),
+        (["--image-size", "48", "48", "--scenes", "2", "1", "--data", str(CIFAR10)],
+         "multiples of 32"),
     ],
 )
 def test_simulate_refuses_keypoint_options_in_one_line(tmp_path, arguments, message):
@@ -279,6 +285,8 @@ def test_simulate_refuses_keypoint_options_in_one_line(tmp_path, arguments, mess
     from kerasll_cli import main
 
     out = tmp_path / "out"
+    if "--data" in arguments and not CIFAR10.is_file():
+        pytest.skip(f"needs {CIFAR10}")
     result = CliRunner().invoke(
         main, ["simulate", "--task", "keypoints", "--dataset", "cifar10",
                "--out", str(out), *arguments],

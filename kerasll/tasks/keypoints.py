@@ -28,6 +28,7 @@ from kerasll.keypoints.inference import inference_learner, inference_model
 from kerasll.keypoints.loss import HeatmapLoss
 from kerasll.keypoints.metric import oks_average_precision, pckh
 from kerasll.keypoints.model import (
+    DEPTH,
     HOURGLASS_FILTERS,
     STEM_FILTERS,
     build_hourglass,
@@ -51,8 +52,9 @@ class KeypointTask(Task):
         mirror: also train on the mirror image of every labeled figure.
 
     Raises:
-        ValueError: empty splits, different image shapes or skeletons, or
-            test figures without positive head sizes (PCKh's normalizer).
+        ValueError: empty splits, different image shapes or skeletons, sides
+            that are not multiples of 32, or test figures without positive
+            head sizes (PCKh's normalizer).
     """
 
     kind = "keypoints"
@@ -77,6 +79,13 @@ class KeypointTask(Task):
             raise ValueError(
                 "Expected train and test figures of one shape. Received "
                 f"{train.images.shape[1:]} and {test.images.shape[1:]}"
+            )
+        side = 4 * 2**DEPTH  # the stem's 1/4, then the hourglass' halvings
+        if train.images.shape[1] % side or train.images.shape[2] % side:
+            raise ValueError(
+                f"Expected figures whose height and width are multiples of {side} "
+                f"(the hourglass' resolutions). Received figures of shape "
+                f"{train.images.shape[1:]}"
             )
         if train.skeleton.names != test.skeleton.names:
             raise ValueError(
