@@ -86,7 +86,8 @@ def _per_task(name):
     default=None,
     help="Built-in model: resnet18 (the paper's), small_cnn (CPU-sized) or "
     "mobilenet_v2 (depthwise, what devices run; --width is its alpha) for "
-    "classification; ssd for detection; hourglass for keypoints. Default: the task's choice "
+    "classification; ssd for detection; hourglass for keypoints. Default: the "
+    "task's choice "
     "(classification: small_cnn below 32x32 images).",
 )
 @number("--width", _experiment("width"), "Channel multiplier of the model.",
@@ -126,8 +127,8 @@ def _per_task(name):
 @number("--cycles", _experiment("cycles"),
         "Training cycles; cycle c trains on initial + c x budget labels.")
 @number("--epochs", None, "Epochs per cycle (lr drop at 80%, head detached at 60% "
-        f"of them; detection and keypoints: over each item and its mirror image). Default: "
-        f"{_per_task('epochs')}.")
+        "of them; detection and keypoints: over each item and its mirror image). "
+        f"Default: {_per_task('epochs')}.")
 @number("--trials", _experiment("trials"),
         "Repetitions; strategies share each trial's initial set and seeds.")
 @number("--seed", _experiment("seed"), "The one seed every random choice derives "
