@@ -74,7 +74,7 @@ def test_the_task_is_registered_with_its_metric_and_pose_weight():
     assert KeypointTask.metric() == Metric("PCKh@0.5", "pckh")
     config = KeypointTask.training_config()
     assert config.weight == 1e-4  # the paper's pose lambda
-    assert (config.epochs, config.batch_size) == (20, 32)
+    assert (config.epochs, config.batch_size, config.learning_rate) == (20, 32, 1.0)
     assert KeypointTask.training_config(weight=1.0).weight == 1.0
     with pytest.raises(ValueError, match="Expected a keypoints model in"):
         KeypointTask.check_model("ssd")
