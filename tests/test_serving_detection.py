@@ -101,8 +101,10 @@ def test_cli_ranks_like_keras_with_detection_columns_and_picks_image(detector,
                     "--picks-image", image, "--providers", "cpu", "--quiet")
     assert result.exit_code == 0, result.output
     rows = list(csv.DictReader(open(out)))
+    # The export wrote its predicted-loss quantiles: picks carry a percentile.
     assert list(rows[0]) == ["rank", "item", "index", "predicted_loss", "nan",
-                             "detections", "top_class", "top_score"]
+                             "percentile", "detections", "top_class", "top_score"]
+    assert all(0.0 <= float(row["percentile"]) <= 100.0 for row in rows)
     x = detector["images"].astype("float32")
     learner = detector["learner"]
     expected = top_indices(learner.predict_loss(x), 4)
