@@ -29,11 +29,13 @@ $(STAMP): $(BIN)/python pyproject.toml serving/pyproject.toml
 install: $(STAMP)
 
 # Label Studio gets its own virtual environment: its pins clash with
-# TensorFlow's. A failed install (no network) leaves no stamp, only the log;
+# TensorFlow's. Label Studio 1.23.2 does not pin sentry-sdk, and 3.0 refuses
+# the options it starts with, so the server would not start. A failed install (no network) leaves no stamp, only the log;
 # the integration test then skips and prints the log's last line.
 $(LS_STAMP):
 	-$(PYTHON) -m venv $(LS_VENV) >$(LS_VENV).log 2>&1 && \
 	    $(LS_VENV)/bin/pip install --quiet label-studio==$(LABEL_STUDIO_VERSION) \
+	    "sentry-sdk<3" \
 	    >>$(LS_VENV).log 2>&1 && touch $(LS_STAMP)
 
 label-studio: $(LS_STAMP)
