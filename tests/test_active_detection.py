@@ -219,6 +219,7 @@ def _voc_folder(root, count=10):
         )
 
 
+@pytest.mark.slow
 def test_simulate_cli_on_a_voc_folder(tmp_path):
     _voc_folder(tmp_path / "voc")
     arguments = [

@@ -79,6 +79,7 @@ def _crash_then_rerun(tmp_path, project, *args):
     return result.output
 
 
+@pytest.mark.slow
 def test_kill_inside_each_command_leaves_the_previous_state(tmp_path):
     captures = tmp_path / "captures"
     truth = write_digits(captures, {"dev1": range(0, 60), "dev2": range(60, 120)})

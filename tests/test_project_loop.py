@@ -12,6 +12,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from PIL import Image
 from kerasll_serving import PoolScorer
 from kerasll.project.images import content_hash, encode_png
@@ -43,6 +44,7 @@ def _model_version(output):
     return output.split("Trained model ")[1].split()[0]
 
 
+@pytest.mark.slow
 def test_two_rounds_on_digits(tmp_path):
     captures = tmp_path / "captures"
     truth = write_digits(captures, {"dev1": range(0, 150), "dev2": range(150, 300)})

@@ -219,6 +219,7 @@ def test_a_coco_file_is_a_task_scored_by_oks_ap(tmp_path):
         load_task("keypoints", str(other))
 
 
+@pytest.mark.cifar
 @pytest.mark.skipif(not CIFAR10.is_file(), reason=f"needs {CIFAR10}")
 def test_cifar10_figures_on_real_backgrounds():
     task = load_task(
