@@ -20,7 +20,7 @@ from kerasll.learner import PREDICTED_LOSS
 from kerasll.tasks import load_task
 from kerasll_cli import main as kerasll_command
 
-CIFAR10 = Path("/work/shared/data/cifar10.npz")
+CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 K = 4
 SCENES = ("40", "12")
 

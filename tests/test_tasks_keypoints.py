@@ -23,7 +23,7 @@ from kerasll.keypoints.coco import COCO_SIGMAS
 from kerasll.tasks import KINDS, load_task, task_class
 from kerasll.tasks.keypoints import CocoKeypointTask, KeypointTask
 
-CIFAR10 = Path("/work/shared/data/cifar10.npz")
+CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 STRATEGIES = ("random", "learning_loss_safe", "entropy", "coreset")
 
 
