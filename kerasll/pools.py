@@ -270,7 +270,9 @@ def duplicate_picks(picked_indices, groups, labeled_indices=None):
             "Expected groups as a 1-D integer array. Received: "
             f"dtype {groups.dtype}, shape {groups.shape}"
         )
-    picks = _check_indices("picked_indices", picked_indices, len(groups))
+    picks = _check_integers(
+        "picked_indices", picked_indices, len(groups), "integer indices"
+    )
     if len(np.unique(picks)) != len(picks):
         values, counts = np.unique(picks, return_counts=True)
         raise ValueError(
@@ -280,7 +282,9 @@ def duplicate_picks(picked_indices, groups, labeled_indices=None):
     labeled = (
         np.zeros(0, dtype=np.int64)
         if labeled_indices is None
-        else _check_indices("labeled_indices", labeled_indices, len(groups))
+        else _check_integers(
+            "labeled_indices", labeled_indices, len(groups), "integer indices"
+        )
     )
     new = np.setdiff1d(groups[picks], groups[labeled])
     return int(len(picks) - len(new))
@@ -320,8 +324,9 @@ def class_recalls(y_true, y_pred, num_classes):
     from sklearn.metrics import balanced_accuracy_score, recall_score
 
     num_classes = _check_integer("num_classes", num_classes, low=2)
-    y_true = _check_labels("y_true", y_true, num_classes)
-    y_pred = _check_labels("y_pred", y_pred, num_classes)
+    labels = "integer class labels (not scores)"
+    y_true = _check_integers("y_true", y_true, num_classes, labels)
+    y_pred = _check_integers("y_pred", y_pred, num_classes, labels)
     if len(y_true) != len(y_pred):
         raise ValueError(
             "Expected as many predictions as labels. Received "
@@ -442,35 +447,17 @@ def _check_pixels(images):
     return images
 
 
-def _check_indices(name, indices, size):
-    indices = np.asarray(indices)
-    if indices.ndim != 1 or not (
-        indices.size == 0 or np.issubdtype(indices.dtype, np.integer)
+def _check_integers(name, values, size, what):
+    """`values` as int64, refused unless a 1-D array of integers in [0, size)."""
+    values = np.asarray(values)
+    if values.ndim != 1 or not (
+        values.size == 0 or np.issubdtype(values.dtype, np.integer)
     ):
         raise ValueError(
-            f"Expected {name} as a 1-D array of integer indices. Received: "
-            f"dtype {indices.dtype}, shape {indices.shape}"
+            f"Expected {name} as a 1-D array of {what}. Received: "
+            f"dtype {values.dtype}, shape {values.shape}"
         )
-    bad = indices[(indices < 0) | (indices >= size)]
+    bad = values[(values < 0) | (values >= size)]
     if bad.size:
-        raise ValueError(
-            f"Expected {name} in [0, {size}). Received {bad[:5].tolist()}"
-        )
-    return indices.astype(np.int64)
-
-
-def _check_labels(name, labels, num_classes):
-    labels = np.asarray(labels)
-    if labels.ndim != 1 or not (
-        labels.size == 0 or np.issubdtype(labels.dtype, np.integer)
-    ):
-        raise ValueError(
-            f"Expected {name} as a 1-D array of integer class labels (not scores). "
-            f"Received: dtype {labels.dtype}, shape {labels.shape}"
-        )
-    bad = labels[(labels < 0) | (labels >= num_classes)]
-    if bad.size:
-        raise ValueError(
-            f"Expected {name} in [0, {num_classes}). Received {bad[:5].tolist()}"
-        )
-    return labels.astype(np.int64)
+        raise ValueError(f"Expected {name} in [0, {size}). Received {bad[:5].tolist()}")
+    return values.astype(np.int64)
