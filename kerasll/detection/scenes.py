@@ -249,13 +249,35 @@ def split_scenes(scenes, test_fraction=0.2, seed=0):
         SceneDataError: a fraction outside (0, 1), or a split leaving a side
             empty.
     """
-    count = len(scenes)
+    return seeded_split(scenes, test_fraction, seed, "scenes", SceneDataError)
+
+
+def seeded_split(items, test_fraction, seed, what, error):
+    """A seeded random train/test split of a collection with `take`.
+
+    The one split behind `split_scenes` and `keypoints.split_figures`.
+
+    Args:
+        items: a sized collection whose `take(indices)` returns a subset.
+        test_fraction: share of the items held out for testing.
+        seed: seed of the split.
+        what: the items' plural name, for the error message.
+        error: the `ValueError` subclass to raise.
+
+    Returns:
+        `(train, test)`, each from `items.take`, in the original order.
+
+    Raises:
+        error: a fraction outside (0, 1), or a split leaving a side empty.
+    """
+    count = len(items)
     test_count = int(round(float(test_fraction) * count))
     if not 0.0 < float(test_fraction) < 1.0 or not 0 < test_count < count:
-        raise SceneDataError(
-            "Expected a test fraction in (0, 1) leaving scenes on both sides. "
-            f"Received: test_fraction={test_fraction} for {count} scenes"
+        raise error(
+            f"Expected a test fraction in (0, 1) leaving {what} on both sides. "
+            f"Received: test_fraction={test_fraction} for {count} {what}."
         )
     order = np.random.default_rng(seed).permutation(count)
-    train, test = np.sort(order[test_count:]), np.sort(order[:test_count])
-    return scenes.take(train), scenes.take(test)
+    return items.take(np.sort(order[test_count:])), items.take(
+        np.sort(order[:test_count])
+    )

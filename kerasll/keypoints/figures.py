@@ -21,6 +21,8 @@ import dataclasses
 import numpy as np
 from PIL import Image, ImageDraw
 
+from kerasll.detection.scenes import seeded_split
+
 
 class FigureDataError(ValueError):
     """The arguments cannot make figures (bad backgrounds, sizes or counts)."""
@@ -398,14 +400,4 @@ def split_figures(figures, test_fraction=0.2, seed=0):
         FigureDataError: a fraction outside (0, 1), or a split leaving a side
             empty.
     """
-    count = len(figures)
-    test_count = int(round(float(test_fraction) * count))
-    if not 0.0 < float(test_fraction) < 1.0 or not 0 < test_count < count:
-        raise FigureDataError(
-            "Expected a test fraction in (0, 1) leaving figures on both sides. "
-            f"Received: test_fraction={test_fraction} for {count} figures."
-        )
-    order = np.random.default_rng(seed).permutation(count)
-    return figures.take(np.sort(order[test_count:])), figures.take(
-        np.sort(order[:test_count])
-    )
+    return seeded_split(figures, test_fraction, seed, "figures", FigureDataError)
