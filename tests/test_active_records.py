@@ -85,3 +85,54 @@ def test_the_final_table_is_built_from_records_and_heads_the_summary():
     assert "## Test mAP@0.5 after the last cycle (15 labels)\n\n" + "\n".join(
         table
     ) in summary
+
+
+def _with_oks(records, values):
+    return [
+        CycleRecord(**{**r.to_dict(), "secondary_metrics": {"oks_ap": v}})
+        for r, v in zip(records, values)
+    ]
+
+
+def test_secondary_metrics_are_columns_after_the_fields_and_read_back(tmp_path):
+    records = _with_oks(_records(), [0.25, 0.5, 0.125, 0.375])
+    path = tmp_path / "results.csv"
+    write_results_csv(records, path, Metric("PCKh@0.5", "pckh"))
+    lines = path.read_text().splitlines()
+    assert lines[0] == HEADER.format(metric="pckh") + ",oks_ap"
+    assert lines[2] == "learning_loss_safe,0,1,15,0.75,,,,True,,,,,,,,,,,0.5"
+    expected = [
+        CycleRecord(**{**record.to_dict(), "seconds": 0.0}) for record in records
+    ]
+    assert read_results_csv(path, Metric("PCKh@0.5", "pckh")) == expected
+    # A record without the metric leaves its cell empty and reads back None.
+    write_results_csv(records[:2] + _records()[2:], path, ACCURACY)
+    again = read_results_csv(path)
+    assert [r.secondary_metrics for r in again] == [
+        {"oks_ap": 0.25}, {"oks_ap": 0.5}, None, None,
+    ]
+
+
+def test_a_state_saved_before_secondary_metrics_loads_them_as_none():
+    saved = _records()[1].to_dict()
+    del saved["secondary_metrics"]
+    assert CycleRecord.from_dict(saved).secondary_metrics is None
+
+
+def test_the_summary_pairs_secondary_metrics_with_random_too():
+    records = _with_oks(_records(), [0.25, 0.5, 0.125, 0.375])
+    summary = format_summary(
+        records, metric=Metric("PCKh@0.5", "pckh"), secondary=[Metric("OKS AP", "oks_ap")]
+    )
+    assert "## Test OKS AP after the last cycle" in summary
+    assert "## Test OKS AP per cycle (mean ± std over trials)" in summary
+    assert "| learning_loss_safe | 0.2500 | 0.5000 |" in summary
+    paired = summary.split("## Paired difference to `random` in OKS AP")[1]
+    # Final OKS AP 0.5 against random's 0.375.
+    assert "| learning_loss_safe | +0.1250 |" in paired
+    # The primary metric's table stays first and unchanged.
+    assert summary.index("## Paired difference to `random` (") < summary.index(
+        "in OKS AP"
+    )
+    # Unnamed secondary metrics are named by their column.
+    assert "## Test oks_ap per cycle" in format_summary(records)

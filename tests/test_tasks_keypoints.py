@@ -112,6 +112,17 @@ def test_evaluate_is_pckh_at_half_a_head(task):
     assert task.evaluate(_Predicted(truth + 0.6 * step)) == 0.0
 
 
+def test_oks_ap_is_the_secondary_metric_of_figures(task):
+    assert task.secondary_metrics == (Metric("OKS AP", "oks_ap"),)
+    truth = task.test.keypoints
+    assert task.evaluate_secondary(_Predicted(truth)) == {
+        "oks_ap": pytest.approx(1.0)
+    }
+    # Far off (a quarter of the image): no OKS threshold is met.
+    far = task.evaluate_secondary(_Predicted(truth + 16.0))["oks_ap"]
+    assert far == pytest.approx(0.0)
+
+
 def test_fingerprint_covers_figures_and_options(task):
     same = KeypointTask("renamed", task.train, task.test)
     assert same.fingerprint() == task.fingerprint()
@@ -212,6 +223,7 @@ def test_a_coco_file_is_a_task_scored_by_oks_ap(tmp_path):
     assert coco.input_shape == (64, 64, 3) and coco.num_keypoints == 14
     # Perfect keypoints score an OKS AP of 1.
     assert coco.evaluate(_Predicted(coco.test.keypoints)) == pytest.approx(1.0)
+    assert coco.evaluate_secondary(_Predicted(coco.test.keypoints)) == {}
     with pytest.raises(ValueError, match="Expected no \\['data'\\]"):
         load_task("keypoints", str(path), data="x.npz")
     other = write_coco(figures, tmp_path / "other", [f"joint{i}" for i in range(14)])
@@ -253,12 +265,16 @@ def test_every_strategy_runs_two_cycles(task, tmp_path):
     assert result.state.config["model"] == "hourglass"
     header = (tmp_path / "run" / "results.csv").read_text().splitlines()[0]
     assert "pckh" in header.split(",")
-    assert "Test PCKh@0.5 after the last cycle" in result.paths["summary"].read_text()
+    summary = result.paths["summary"].read_text()
+    assert "Test PCKh@0.5 after the last cycle" in summary
+    assert "Paired difference to `random` in OKS AP" in summary
+    assert "oks_ap" in header.split(",")
     records = read_results_csv(result.paths["results"], task.metric())
     assert {r.strategy for r in records} == set(STRATEGIES)
     assert len(records) == 2 * len(STRATEGIES)
     for record in records:
         assert 0.0 <= record.metric <= 1.0
+        assert 0.0 <= record.secondary_metrics["oks_ap"] <= 1.0
     selections = [r for r in records if r.cycle == 0]
     assert all(sum(r.pick_histogram) == config.budget for r in selections)
     with_head = [r for r in records if r.strategy == "learning_loss_safe"]

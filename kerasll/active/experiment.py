@@ -297,6 +297,7 @@ class _Experiment:
             header=self.state.description,
             title=f"{self.task.name}, {config.model}: active learning",
             metric=self.metric,
+            secondary=self.task.secondary_metrics,
         )
         paths["state"] = self.out_dir / STATE_FILE
         return ExperimentResult(records, paths, self.state, models)
@@ -379,6 +380,7 @@ class _Experiment:
             warm_start=warm,
             balanced_accuracy=metrics.get("balanced_accuracy"),
             worst_class_recall=metrics.get("worst_class_recall"),
+            secondary_metrics=task.evaluate_secondary(test_view) or None,
             **picks,
         )
         run.records.append(record)

@@ -127,7 +127,9 @@ def _remove_outputs(out_dir):
         path.unlink(missing_ok=True)
 
 
-def write_outputs(records, out_dir, header="", title="", metric=ACCURACY):
+def write_outputs(
+    records, out_dir, header="", title="", metric=ACCURACY, secondary=()
+):
     """Writes results.csv, summary.md and curves.png into `out_dir`.
 
     Args:
@@ -136,6 +138,7 @@ def write_outputs(records, out_dir, header="", title="", metric=ACCURACY):
         header: the summary's first paragraph.
         title: the plot's title.
         metric: the task `Metric`.
+        secondary: the task's secondary `Metric`s (named in the summary).
 
     Returns:
         Dict of output name to `Path`.
@@ -147,6 +150,6 @@ def write_outputs(records, out_dir, header="", title="", metric=ACCURACY):
         "curves": out_dir / CURVES_FILE,
     }
     write_results_csv(records, paths["results"], metric)
-    write_summary(records, paths["summary"], header, metric)
+    write_summary(records, paths["summary"], header, metric, secondary)
     plot_curves(records, paths["curves"], title, metric)
     return paths

@@ -3,7 +3,9 @@
 The columns are `CycleRecord`'s fields in its order, but the wall time
 (`seconds`): the file holds deterministic content only, so a resumed run
 writes the same file as an uninterrupted one. The metric's column is named
-by the task's `Metric` (`accuracy`, `map50`).
+by the task's `Metric` (`accuracy`, `map50`). A task's secondary metrics
+(`CycleRecord.secondary_metrics`) follow, one column each (`oks_ap`), named
+by their keys in the order the records first hold them.
 """
 
 import collections
@@ -26,7 +28,10 @@ Attributes:
 """
 ACCURACY = Metric("accuracy", "accuracy")
 
-_FIELDS = [f for f in dataclasses.fields(CycleRecord) if f.name != "seconds"]
+_SECONDARY = "secondary_metrics"
+_FIELDS = [
+    f for f in dataclasses.fields(CycleRecord) if f.name not in ("seconds", _SECONDARY)
+]
 _PARSERS = {
     str: str,
     int: int,
@@ -48,6 +53,14 @@ def _cell(value):
     return value
 
 
+def secondary_columns(records):
+    """The secondary metrics' columns the records hold, in first-seen order."""
+    columns = {}
+    for record in records:
+        columns.update(dict.fromkeys(record.secondary_metrics or ()))
+    return list(columns)
+
+
 def write_results_csv(records, path, metric=ACCURACY):
     """Writes one row per cycle record (class histograms as space-separated counts).
 
@@ -56,11 +69,16 @@ def write_results_csv(records, path, metric=ACCURACY):
         path: target file.
         metric: the task `Metric`; its column holds `CycleRecord.metric`.
     """
+    secondary = secondary_columns(records)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow([_column(field, metric) for field in _FIELDS])
+    writer.writerow([_column(field, metric) for field in _FIELDS] + secondary)
     for record in records:
-        writer.writerow([_cell(getattr(record, field.name)) for field in _FIELDS])
+        values = record.secondary_metrics or {}
+        writer.writerow(
+            [_cell(getattr(record, field.name)) for field in _FIELDS]
+            + [_cell(values.get(column)) for column in secondary]
+        )
     write_text(path, buffer.getvalue())
 
 
@@ -68,7 +86,8 @@ def read_results_csv(path, metric=ACCURACY):
     """Reads a `results.csv` back into `CycleRecord`s (timings are 0).
 
     An empty cell, or a column the file lacks (written before the field
-    existed), gives the field's default.
+    existed), gives the field's default. Columns beyond the record's fields
+    are secondary metrics.
 
     Args:
         path: the file.
@@ -89,13 +108,16 @@ def read_results_csv(path, metric=ACCURACY):
                 f"{str(path)!r}. Received columns {reader.fieldnames}; pass the "
                 "task's metric"
             )
+        known = {_column(field, metric) for field in _FIELDS}
+        secondary = [name for name in reader.fieldnames if name not in known]
         for row in reader:
             values = {}
             for field in _FIELDS:
                 text = row.get(_column(field, metric))
                 if text:
                     values[field.name] = _PARSERS[field.type](text)
-            records.append(CycleRecord(**values))
+            metrics = {name: float(row[name]) for name in secondary if row[name]}
+            records.append(CycleRecord(**values, secondary_metrics=metrics or None))
     return records
 
 

@@ -58,6 +58,9 @@ class CycleRecord:
         duplicate_picks: picks that bring no new original item, in a pool
             whose items are near-duplicates of originals (None otherwise;
             `kerasll.pools.duplicate_picks`).
+        secondary_metrics: the task's other metrics on the test set,
+            {results.csv column: value} (`Task.secondary_metrics`; None for
+            tasks with one metric, and in states saved before they existed).
     """
 
     strategy: str
@@ -80,6 +83,7 @@ class CycleRecord:
     balanced_accuracy: float = None
     worst_class_recall: float = None
     duplicate_picks: int = None
+    secondary_metrics: dict = None
 
     def to_dict(self):
         """JSON-friendly form."""

@@ -5,11 +5,13 @@ numbers read `results.csv` or `state.json`, never this text. The statistics
 are `kerasll.active.statistics`'.
 """
 
+import dataclasses
+
 import numpy as np
 from kerasll_serving.atomic import write_text
 
 from kerasll.active import statistics
-from kerasll.active.records import ACCURACY, group_runs
+from kerasll.active.records import ACCURACY, group_runs, secondary_columns
 from kerasll.active.statistics import BASELINE, CONTROL, compare_to_baseline
 
 SUMMARY_FILE = "summary.md"
@@ -50,20 +52,23 @@ def format_p_value(value):
     return "-" if np.isnan(value) else f"{value:.3f}"
 
 
-def format_summary(records, header="", metric=ACCURACY):
+def format_summary(records, header="", metric=ACCURACY, secondary=()):
     """The summary tables as Markdown.
 
     Args:
         records: `CycleRecord`s of complete runs.
         header: a paragraph describing the experiment.
         metric: the task `Metric` (named in headings).
+        secondary: `Metric`s naming the records' secondary metrics (one
+            without a `Metric` here is named by its column).
 
     Returns:
         Markdown text: the final-cycle metric per strategy (per trial, mean ±
         std), the first cycle's, the area under the metric-vs-labels curve,
         the head's final rank accuracy; the metric per cycle; the paired
         difference to `random` per trial with Wilcoxon p-values; and the
-        diagnostics of every selection.
+        diagnostics of every selection. Each secondary metric the records
+        hold gets the final, per-cycle and paired tables too.
     """
     summary = summarize(records)
     trials = sorted({trial for runs in summary.values() for trial in runs})
@@ -88,8 +93,41 @@ def format_summary(records, header="", metric=ACCURACY):
     ]
     lines += per_cycle_table(records, "metric", f"Test {metric.name} per cycle")
     lines += _paired_table(summary, trials)
+    names = {m.column: m.name for m in secondary}
+    for column in secondary_columns(records):
+        lines += _secondary_tables(records, names.get(column, column), column, trials)
     lines += diagnostics_table(records)
     return "\n".join(lines) + "\n"
+
+
+def with_secondary_metric(records, column):
+    """The records holding a secondary metric, with it as their `metric`.
+
+    Args:
+        records: `CycleRecord`s.
+        column: the secondary metric's column ("oks_ap").
+
+    Returns:
+        `CycleRecord`s, so every table and statistic of the task metric
+        applies to the secondary one.
+    """
+    return [
+        dataclasses.replace(record, metric=record.secondary_metrics[column])
+        for record in records
+        if column in (record.secondary_metrics or {})
+    ]
+
+
+def _secondary_tables(records, name, column, trials):
+    kept = with_secondary_metric(records, column)
+    return [
+        f"## Test {name} after the last cycle",
+        "",
+        *final_table(kept),
+        "",
+        *per_cycle_table(kept, "metric", f"Test {name} per cycle"),
+        *_paired_table(summarize(kept), trials, name),
+    ]
 
 
 def final_table(records):
@@ -162,11 +200,12 @@ def per_cycle_table(records, field, title):
     ]
 
 
-def _paired_table(summary, trials):
+def _paired_table(summary, trials, metric_name=None):
     if BASELINE not in summary:
         return [f"No `{BASELINE}` runs: no paired differences.", ""]
+    of = f" in {metric_name}" if metric_name else ""
     lines = [
-        f"## Paired difference to `{BASELINE}` (same trial: same initial set, "
+        f"## Paired difference to `{BASELINE}`{of} (same trial: same initial set, "
         "candidates and random draws)",
         "",
         "| strategy | "
@@ -202,10 +241,10 @@ def _paired_table(summary, trials):
         f"2/2^{len(trials)} = {floor_p:.3g}.",
         "",
     ]
-    return lines + _noise_floor_lines(summary)
+    return lines + _noise_floor_lines(summary, of)
 
 
-def _noise_floor_lines(summary):
+def _noise_floor_lines(summary, of=""):
     floor = statistics.noise_floor(summary)
     if floor is None:
         return [
@@ -215,7 +254,7 @@ def _noise_floor_lines(summary):
         ]
     comparison = floor["comparison"]
     return [
-        f"## Noise floor (A/A control: `{CONTROL}` minus `{BASELINE}`)",
+        f"## Noise floor{of} (A/A control: `{CONTROL}` minus `{BASELINE}`)",
         "",
         "| measure | per-trial differences | mean | std | floor |",
         "|---|---|---|---|---|",
@@ -339,6 +378,6 @@ def _last_selection_histogram(records):
     ]
 
 
-def write_summary(records, path, header="", metric=ACCURACY):
+def write_summary(records, path, header="", metric=ACCURACY, secondary=()):
     """Writes `format_summary` to `path` atomically."""
-    write_text(path, format_summary(records, header, metric))
+    write_text(path, format_summary(records, header, metric, secondary))

@@ -21,6 +21,9 @@ class Task(abc.ABC):
         kind: the task's name ("classification", "detection").
         metric_name: how summaries and plots name the metric.
         metric_column: the metric's column name in results.csv.
+        secondary_metrics: other metrics reported every cycle, as
+            `kerasll.active.records.Metric`s (`evaluate_secondary` computes
+            them); none by default.
         models: model names `build_model` accepts; `default_model` picks
             one when none is named (the first, unless a task decides by
             its data).
@@ -31,6 +34,7 @@ class Task(abc.ABC):
     kind = None
     metric_name = None
     metric_column = None
+    secondary_metrics = ()
     models = ()
     training_defaults = {}
 
@@ -162,6 +166,14 @@ class Task(abc.ABC):
     @abc.abstractmethod
     def evaluate(self, test_view):
         """The task metric on the test set, from a "test" view."""
+
+    def evaluate_secondary(self, test_view):
+        """The `secondary_metrics` on the test set, from a "test" view.
+
+        Returns:
+            {results.csv column: value}, one entry per secondary metric.
+        """
+        return {}
 
     @abc.abstractmethod
     def item_classes(self, indices):

@@ -5,8 +5,9 @@ backgrounds, or the people of a user's COCO keypoint JSON cropped into
 figures). Model: a small hourglass (`build_hourglass`), the features of its
 last hourglass tapped by the loss head. Loss: the heatmap mean squared error
 per image over its labeled joints. Metric: PCKh@0.5 for figures with head
-sizes (`KeypointTask`), OKS keypoint AP through pycocotools for COCO people,
-whose skeleton has no head segment (`CocoKeypointTask`). Views:
+sizes (`KeypointTask`, with OKS keypoint AP through pycocotools as its
+secondary metric), OKS keypoint AP for COCO people, whose skeleton has no
+head segment (`CocoKeypointTask`). Views:
 `KeypointModelView`, whose uncertainty is the mean entropy of the joints'
 heatmaps and whose features are the hourglass features pooled per image.
 
@@ -20,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from kerasll.active.records import Metric
 from kerasll.active.task import Task
 from kerasll.keypoints.figures import mirror as mirror_figures
 from kerasll.keypoints.figures import split_figures
@@ -40,6 +42,7 @@ from kerasll.models import scaled_channels
 
 # Figures hold one person each: the picks' class histogram has one class.
 PERSON = "person"
+OKS_AP = Metric("OKS AP", "oks_ap")
 
 
 class KeypointTask(Task):
@@ -60,6 +63,7 @@ class KeypointTask(Task):
     kind = "keypoints"
     metric_name = "PCKh@0.5"
     metric_column = "pckh"
+    secondary_metrics = (OKS_AP,)
     models = ("hourglass",)
     # One small hourglass (stem 16/32, 48 channels, depth 3) on 64x64
     # figures, from scratch on the CPU: SGD lr 1.0 (with BatchNorm), batch
@@ -211,6 +215,23 @@ class KeypointTask(Task):
         )
         return value
 
+    def evaluate_secondary(self, test_view):
+        """{"oks_ap": OKS keypoint AP} of the decoded keypoints; none for a
+        skeleton without OKS sigmas."""
+        if self.test.skeleton.sigmas is None:
+            return {}
+        return {OKS_AP.column: self._oks_ap(test_view)}
+
+    def _oks_ap(self, test_view):
+        """OKS keypoint AP of the decoded keypoints, each figure scored by its
+        mean keypoint confidence."""
+        predicted, confidences = test_view.keypoints(np.arange(len(test_view)))
+        value, _ = oks_average_precision(
+            self.test.keypoints, self.test.visibility, self.test.areas, predicted,
+            confidences.mean(axis=-1), self.test.skeleton.sigmas,
+        )
+        return value
+
     def deployable(self, model):
         """Keypoints, confidences and (with a head) the predicted loss.
 
@@ -246,8 +267,9 @@ class CocoKeypointTask(KeypointTask):
         ValueError: as `KeypointTask`, or a skeleton without OKS sigmas.
     """
 
-    metric_name = "OKS AP"
-    metric_column = "oks_ap"
+    metric_name = OKS_AP.name
+    metric_column = OKS_AP.column
+    secondary_metrics = ()
 
     def _check_test(self, test):
         if test.skeleton.sigmas is None:
@@ -259,12 +281,11 @@ class CocoKeypointTask(KeypointTask):
     def evaluate(self, test_view):
         """OKS AP of the decoded keypoints, each person scored by its mean
         keypoint confidence."""
-        predicted, confidences = test_view.keypoints(np.arange(len(test_view)))
-        value, _ = oks_average_precision(
-            self.test.keypoints, self.test.visibility, self.test.areas, predicted,
-            confidences.mean(axis=-1), self.test.skeleton.sigmas,
-        )
-        return value
+        return self._oks_ap(test_view)
+
+    def evaluate_secondary(self, test_view):
+        """None: OKS AP is the metric, and COCO people have no head sizes."""
+        return {}
 
 
 def load_keypoint_task(
