@@ -36,58 +36,26 @@ def load_coco(path):
     """
     path = Path(path)
     data = read_coco_json(path)
+    records = coco_images(data, path)
     try:
         categories = sorted(data["categories"], key=lambda c: c["id"])
         names = tuple(str(c["name"]) for c in categories)
         label_of = {c["id"]: label for label, c in enumerate(categories)}
-        records = {
-            image["id"]: (image["file_name"], image["width"], image["height"])
-            for image in data["images"]
-        }
     except (KeyError, TypeError, ValueError) as error:
         raise AnnotationError(
-            f"Expected categories with 'id' and 'name', and images with 'id', "
-            f"'file_name', 'width' and 'height' in {path}. Received an entry "
-            f"without {error}."
+            f"Expected categories with 'id' and 'name' in {path}. Received an "
+            f"entry without {error}."
         ) from None
-    for image_id, (file_name, width, height) in records.items():
-        where = f"{path}, image {image_id!r} ({file_name!r})"
-        records[image_id] = (file_name, *check_image_size(width, height, where))
     objects = {image_id: [] for image_id in records}
     for number, annotation in enumerate(data["annotations"]):
         where = f"{path}, annotations[{number}]"
-        if not isinstance(annotation, dict) or not {
-            "image_id",
-            "category_id",
-            "bbox",
-        } <= set(annotation):
-            raise AnnotationError(
-                f"Expected 'image_id', 'category_id' and 'bbox' in {where}. "
-                f"Received {annotation!r}."
-            )
-        if annotation["image_id"] not in records:
-            raise AnnotationError(
-                f"Expected image_id among the images' ids in {where}. Received "
-                f"{annotation['image_id']!r}."
-            )
-        if annotation["category_id"] not in label_of:
-            raise AnnotationError(
-                f"Expected category_id among {sorted(label_of)} in {where}. "
-                f"Received {annotation['category_id']!r}."
-            )
+        check_annotation(annotation, where, records, label_of, extra=("bbox",))
         if annotation.get("iscrowd", 0):
             continue
-        bbox = annotation["bbox"]
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            raise AnnotationError(
-                f"Expected bbox as [x, y, width, height] in {where}. Received {bbox!r}."
-            )
-        x, y, width, height = bbox
-        _, image_width, image_height = records[annotation["image_id"]]
-        corners = check_box([x, y, _add(x, width), _add(y, height)], where,
-                            image_width, image_height)
+        _, width, height = records[annotation["image_id"]]
+        box = coco_box(annotation["bbox"], where, width, height)
         objects[annotation["image_id"]].append(
-            (corners, label_of[annotation["category_id"]])
+            (box, label_of[annotation["category_id"]])
         )
     images = tuple(
         ImageAnnotation(
@@ -141,9 +109,88 @@ def read_coco_json(path):
     return data
 
 
-def _add(start, size):
-    """start + size, or a value `check_box` rejects when either is not a number."""
+def coco_images(data, path):
+    """The images of a COCO object, each with its checked size.
+
+    Args:
+        data: the object `read_coco_json` returned.
+        path: its file, for messages.
+
+    Returns:
+        A dict, image id -> (file_name, width, height), in file order.
+
+    Raises:
+        AnnotationError: an image without 'id', 'file_name', 'width' or
+            'height', or a size that is not two integers >= 1.
+    """
     try:
-        return float(start) + float(size)
+        records = {
+            image["id"]: (image["file_name"], image["width"], image["height"])
+            for image in data["images"]
+        }
+    except (KeyError, TypeError) as error:
+        raise AnnotationError(
+            f"Expected images with 'id', 'file_name', 'width' and 'height' in "
+            f"{path}. Received an entry without {error}."
+        ) from None
+    for image_id, (file_name, width, height) in records.items():
+        where = f"{path}, image {image_id!r} ({file_name!r})"
+        records[image_id] = (file_name, *check_image_size(width, height, where))
+    return records
+
+
+def check_annotation(annotation, where, images, categories, extra=()):
+    """Refuses an annotation without its keys, or of an unknown image or category.
+
+    Args:
+        annotation: one entry of the COCO object's `annotations`.
+        where: the file and entry, for messages.
+        images: the known image ids (e.g. `coco_images`' dict).
+        categories: the known category ids.
+        extra: the keys it needs beside 'image_id' and 'category_id'.
+
+    Raises:
+        AnnotationError: naming `where` and what was received.
+    """
+    keys = ("image_id", "category_id", *extra)
+    if not isinstance(annotation, dict) or not set(keys) <= set(annotation):
+        names = ", ".join(repr(key) for key in keys[:-1])
+        raise AnnotationError(
+            f"Expected {names} and {keys[-1]!r} in {where}. Received {annotation!r}."
+        )
+    if annotation["image_id"] not in images:
+        raise AnnotationError(
+            f"Expected image_id among the images' ids in {where}. Received "
+            f"{annotation['image_id']!r}."
+        )
+    if annotation["category_id"] not in categories:
+        raise AnnotationError(
+            f"Expected category_id among {sorted(categories)} in {where}. "
+            f"Received {annotation['category_id']!r}."
+        )
+
+
+def coco_box(bbox, where, width, height):
+    """A COCO `bbox` ([x, y, width, height]) as a checked corner box.
+
+    Args:
+        bbox: the annotation's `bbox`.
+        where: the file and entry, for messages.
+        width, height: the image's size in pixels.
+
+    Returns:
+        (xmin, ymin, xmax, ymax) as float32, as `check_box` returns it.
+
+    Raises:
+        AnnotationError: not four values, or a box `check_box` refuses.
+    """
+    if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
+        raise AnnotationError(
+            f"Expected bbox as [x, y, width, height] in {where}. Received {bbox!r}."
+        )
+    try:
+        x, y, w, h = (float(value) for value in bbox)
+        corners = [x, y, x + w, y + h]
     except (TypeError, ValueError):
-        return size
+        corners = bbox  # check_box names the values that are not numbers
+    return check_box(corners, where, width, height)

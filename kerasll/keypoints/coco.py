@@ -15,13 +15,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from kerasll.detection.annotations import (
-    BOUND_TOLERANCE,
-    AnnotationError,
-    check_box,
-    check_image_size,
+from kerasll.detection.annotations import BOUND_TOLERANCE, AnnotationError
+from kerasll.detection.coco import (
+    check_annotation,
+    coco_box,
+    coco_images,
+    read_coco_json,
 )
-from kerasll.detection.coco import read_coco_json
 from kerasll.keypoints.figures import Figures, Skeleton
 
 # COCO's 17 person keypoints and their OKS sigmas (cocoapi, COCOeval.setKpParams).
@@ -189,17 +189,14 @@ def load_coco_keypoints(path):
     """
     path = Path(path)
     data = read_coco_json(path)
+    records = coco_images(data, path)
     try:
         people = [c for c in data["categories"] if "keypoints" in c]
         categories = {c["id"] for c in data["categories"]}
-        records = {
-            image["id"]: (image["file_name"], image["width"], image["height"])
-            for image in data["images"]
-        }
     except (KeyError, TypeError) as error:
         raise AnnotationError(
-            f"Expected categories with 'id', and images with 'id', 'file_name', "
-            f"'width' and 'height' in {path}. Received an entry without {error}."
+            f"Expected categories with 'id' in {path}. Received an entry without "
+            f"{error}."
         ) from None
     if len(people) != 1:
         raise AnnotationError(
@@ -209,29 +206,10 @@ def load_coco_keypoints(path):
     (person,) = people
     skeleton = skeleton_from_category(person, f"{path}, category {person['id']!r}")
     joints = len(skeleton)
-    for image_id, (file_name, width, height) in records.items():
-        where = f"{path}, image {image_id!r} ({file_name!r})"
-        records[image_id] = (file_name, *check_image_size(width, height, where))
     found = {image_id: [] for image_id in records}
     for number, annotation in enumerate(data["annotations"]):
         where = f"{path}, annotations[{number}]"
-        if not isinstance(annotation, dict) or not {"image_id", "category_id"} <= set(
-            annotation
-        ):
-            raise AnnotationError(
-                f"Expected 'image_id' and 'category_id' in {where}. Received "
-                f"{annotation!r}."
-            )
-        if annotation["image_id"] not in records:
-            raise AnnotationError(
-                f"Expected image_id among the images' ids in {where}. Received "
-                f"{annotation['image_id']!r}."
-            )
-        if annotation["category_id"] not in categories:
-            raise AnnotationError(
-                f"Expected category_id among {sorted(categories)} in {where}. "
-                f"Received {annotation['category_id']!r}."
-            )
+        check_annotation(annotation, where, records, categories)
         if annotation["category_id"] != person["id"] or annotation.get("iscrowd", 0):
             continue
         file_name, width, height = records[annotation["image_id"]]
@@ -263,17 +241,7 @@ def load_coco_keypoints(path):
 def _box_and_area(annotation, points, flags, where, width, height):
     """The person's corner box and area (given, or from its keypoints)."""
     if "bbox" in annotation:
-        bbox = annotation["bbox"]
-        if not isinstance(bbox, (list, tuple)) or len(bbox) != 4:
-            raise AnnotationError(
-                f"Expected bbox as [x, y, width, height] in {where}. Received {bbox!r}."
-            )
-        try:
-            x, y, w, h = (float(value) for value in bbox)
-            corners = [x, y, x + w, y + h]
-        except (TypeError, ValueError):
-            corners = bbox  # check_box names the values that are not numbers
-        box = check_box(corners, where, width, height)
+        box = coco_box(annotation["bbox"], where, width, height)
     else:
         labeled = points[flags > 0]
         box = (
