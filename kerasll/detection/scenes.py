@@ -53,10 +53,31 @@ class Scenes:
         )
 
 
-def _resize(image, height, width):
+def resized(image, height, width):
+    """A uint8 image resized to (height, width) with bilinear filtering."""
     return np.asarray(
         Image.fromarray(image).resize((int(width), int(height)), Image.BILINEAR)
     )
+
+
+def random_square(rng, height, width):
+    """Draws a square window of an image: the background of a scene or figure.
+
+    Its side is drawn in [max(4, shorter side // 2), shorter side], then its
+    top-left corner.
+
+    Args:
+        rng: a `numpy.random.Generator`.
+        height, width: the image's size in pixels.
+
+    Returns:
+        `(rows, columns)`, two slices selecting the window.
+    """
+    shorter = min(height, width)
+    side = int(rng.integers(max(4, shorter // 2), shorter + 1))
+    top = int(rng.integers(0, height - side + 1))
+    left = int(rng.integers(0, width - side + 1))
+    return slice(top, top + side), slice(left, left + side)
 
 
 def make_scenes(
@@ -129,14 +150,9 @@ def make_scenes(
     scenes = np.empty((int(count), size, size, 3), dtype=np.uint8)
     all_boxes, all_labels = [], []
     for index in range(int(count)):
-        crop = int(
-            rng.integers(max(4, min(height, width) // 2), min(height, width) + 1)
-        )
-        top = int(rng.integers(0, height - crop + 1))
-        left = int(rng.integers(0, width - crop + 1))
+        rows, columns = random_square(rng, height, width)
         background = images[int(rng.integers(len(images)))]
-        scene = _resize(background[top : top + crop, left : left + crop], size, size)
-        scene = scene.copy()
+        scene = resized(background[rows, columns], size, size).copy()
         boxes, classes = [], []
         for _ in range(int(rng.integers(1, int(max_objects) + 1))):
             source = int(rng.integers(len(images)))
@@ -149,7 +165,7 @@ def make_scenes(
                 y = int(rng.integers(0, size - h + 1))
                 box = np.array([[x, y, x + w, y + h]], dtype=np.float32) / size
                 if not boxes or iou(box, np.stack(boxes)).max() <= max_iou:
-                    scene[y : y + h, x : x + w] = _resize(images[source], h, w)
+                    scene[y : y + h, x : x + w] = resized(images[source], h, w)
                     boxes.append(box[0])
                     classes.append(int(labels[source]))
                     break

@@ -21,7 +21,7 @@ import dataclasses
 import numpy as np
 from PIL import Image, ImageDraw
 
-from kerasll.detection.scenes import seeded_split
+from kerasll.detection.scenes import random_square, resized, seeded_split
 
 
 class FigureDataError(ValueError):
@@ -189,13 +189,8 @@ def random_pose(rng, limits=None):
 
 def _crop_resized(image, rng, height, width):
     """A random square-ish crop of `image` resized to (height, width)."""
-    source_height, source_width = image.shape[:2]
-    crop = int(rng.integers(max(4, min(source_height, source_width) // 2),
-                            min(source_height, source_width) + 1))
-    top = int(rng.integers(0, source_height - crop + 1))
-    left = int(rng.integers(0, source_width - crop + 1))
-    patch = Image.fromarray(image[top : top + crop, left : left + crop])
-    return np.asarray(patch.resize((int(width), int(height)), Image.BILINEAR))
+    rows, columns = random_square(rng, *image.shape[:2])
+    return resized(image[rows, columns], height, width)
 
 
 def _inside(points, height, width):
