@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from kerasll_serving.cli import main as score_command
+from kerasll_serving.gallery import grid_size
 from kerasll_serving.topk import top_indices
 from PIL import Image
 
@@ -81,6 +82,62 @@ def test_picks_read_keypoints_and_their_mean_confidence():
         task_columns((keypoints, confidences[:, :1]), contract)
 
 
+class _ArrayPool:
+    """A pool of prepared images, read by index as `sources.open_pool`'s are."""
+
+    def __init__(self, images):
+        self.images = images
+
+    def read(self, indices):
+        from kerasll_serving.sources import Batch
+
+        return Batch(indices, self.images[indices], [])
+
+
+def test_the_picks_image_draws_each_keypoint_in_its_joints_color():
+    from types import SimpleNamespace
+
+    from kerasll_serving.gallery import (
+        CELL, PAD, _PALETTE, draw_picks, grid_size, keypoint_centers,
+    )
+    from kerasll_serving.results import Pick
+
+    contract = _contract("keypoints", ("keypoints", "confidences"))
+    images = np.zeros((2, 64, 64, 3), np.float32)  # black figures
+    keypoints = [[[10.0, 20.0], [40.0, 50.0]], [[63.0, 0.0], [31.5, 31.5]]]
+    picks = [
+        Pick(rank, f"figure{rank}.png", index, 1.0 / rank, False,
+             prediction=keypoints[index], confidence=0.5)
+        for rank, index in ((1, 1), (2, 0))
+    ]
+    grid = draw_picks(SimpleNamespace(contract=contract), _ArrayPool(images), picks)
+    assert grid.size == grid_size(2)
+    # 64 pixels shown in a 160-pixel cell: 2.5 picks-image pixels each, pixel
+    # centers at (i + 0.5) * 2.5.
+    area = (PAD, PAD, CELL, CELL)
+    np.testing.assert_allclose(
+        keypoint_centers([[0.0, 0.0], [63.0, 31.5]], area, (64, 64)),
+        [[PAD + 1.25, PAD + 1.25], [PAD + 158.75, PAD + 80.0]],
+    )
+    for position, index in enumerate((1, 0)):
+        cell = (PAD + position * (CELL + PAD), PAD, CELL, CELL)
+        centers = keypoint_centers(keypoints[index], cell, (64, 64))
+        for joint, (x, y) in enumerate(np.rint(centers).astype(int)):
+            assert grid.getpixel((int(x), int(y))) == _PALETTE[joint]
+    # Away from the keypoints the figure stays black.
+    assert grid.getpixel((PAD + 100, PAD + 20)) == (0, 0, 0)
+
+
+def test_the_picks_image_caption_names_keypoints_not_their_coordinates():
+    from kerasll_serving.gallery import _prediction
+    from kerasll_serving.results import Pick
+
+    contract = _contract("keypoints", ("keypoints", "confidences"))
+    pick = Pick(1, "a.png", 0, 0.5, False, prediction=[[1.0, 2.0]] * 14,
+                confidence=0.4321)
+    assert _prediction(pick, contract) == "14 keypoints, conf. 0.43"
+
+
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     folder = tmp_path_factory.mktemp("keypoints-device")
@@ -131,9 +188,12 @@ def test_device_ranks_figures_like_keras_and_picks_carry_keypoints(exported):
     scored = CliRunner().invoke(
         score_command,
         [str(exported["onnx"]), str(exported["pool"]), "--k", str(K),
-         "--out", str(folder / "picks.jsonl"), "--providers", "cpu", "--quiet"],
+         "--out", str(folder / "picks.jsonl"), "--providers", "cpu", "--quiet",
+         "--picks-image", str(folder / "picks.png")],
     )
     assert scored.exit_code == 0, scored.output
+    with Image.open(folder / "picks.png") as picture:
+        assert picture.format == "PNG" and picture.size == grid_size(K)
     picks = [json.loads(line)
              for line in (folder / "picks.jsonl").read_text().splitlines()]
     learner = keras.models.load_model(exported["model"])

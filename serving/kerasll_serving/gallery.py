@@ -2,11 +2,13 @@
 
 Each cell shows one pick's input (decoded and resized as it was fed to the
 graph), captioned with its rank and predicted loss, then its prediction: a
-classifier's class and confidence, a regressor's value, or a detector's
+classifier's class and confidence, a regressor's value, a detector's
 number of detections, whose boxes are drawn with class and score (those
-above `predictions.DISPLAY_THRESHOLD`). Only the first `MAX_IMAGES` picks are
-drawn. The picks are read from the pool again and, for their boxes, run
-through the model again: at most `MAX_IMAGES` items, whatever the pool size.
+above `predictions.DISPLAY_THRESHOLD`), or a pose network's mean keypoint
+confidence, its keypoints drawn as dots (one color per joint, in the joints'
+order). Only the first `MAX_IMAGES` picks are drawn. The picks are read
+from the pool again and, for their boxes, run through the model again: at
+most `MAX_IMAGES` items, whatever the pool size.
 """
 
 import math
@@ -27,7 +29,8 @@ PAD = 6
 _BACKGROUND = (255, 255, 255)
 _EMPTY = (200, 200, 200)
 _TEXT = (0, 0, 0)
-# One color per object class, cycling (Tableau 10).
+KEYPOINT_RADIUS = 3  # Of a keypoint's dot, in picks-image pixels.
+# One color per object class or joint, cycling (Tableau 10).
 _PALETTE = ((31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40),
             (148, 103, 189), (140, 86, 75), (227, 119, 194), (127, 127, 127),
             (188, 189, 34), (23, 190, 207))
@@ -163,7 +166,9 @@ def _draw_cell(grid, position, pick, item, detections, contract):
             _draw_box(draw, font, area, box,
                       f"{label(object_class, contract)} {score:.2f}",
                       _PALETTE[object_class % len(_PALETTE)])
-        lines = (_headline(pick), _prediction(pick))
+        if contract.task_type == "keypoints" and pick.prediction is not None:
+            _draw_keypoints(draw, area, item.shape[:2], pick.prediction)
+        lines = (_headline(pick), _prediction(pick, contract))
     draw.multiline_text((left, top + CELL + 2),
                         "\n".join(_fit(draw, font, line) for line in lines),
                         fill=_TEXT, font=font, spacing=2)
@@ -209,12 +214,42 @@ def _draw_box(draw, font, area, box, text, color):
     draw.text(corners[:2], text, fill=_BACKGROUND, font=font)
 
 
+def keypoint_centers(keypoints, area, input_size):
+    """Where keypoints fall in the picks image.
+
+    Args:
+        keypoints: (J, 2) [x, y] in the model's input pixels (0 is the
+            center of the first pixel), as `Pick.prediction` holds them.
+        area: the pasted image's (x, y, width, height) in the picks image.
+        input_size: the model input's (height, width).
+
+    Returns:
+        A (J, 2) float64 array of picks-image coordinates.
+    """
+    x, y, width, height = area
+    scale = np.array([width / input_size[1], height / input_size[0]])
+    return np.array([x, y]) + (np.asarray(keypoints, dtype=np.float64) + 0.5) * scale
+
+
+def _draw_keypoints(draw, area, input_size, keypoints):
+    """Draws each keypoint as a dot in its joint's color, outlined in white."""
+    for joint, (x, y) in enumerate(keypoint_centers(keypoints, area, input_size)):
+        draw.ellipse(
+            (x - KEYPOINT_RADIUS, y - KEYPOINT_RADIUS,
+             x + KEYPOINT_RADIUS, y + KEYPOINT_RADIUS),
+            fill=_PALETTE[joint % len(_PALETTE)], outline=_BACKGROUND,
+        )
+
+
 def _headline(pick):
     return f"#{pick.rank}  loss {pick.predicted_loss:.4g}"
 
 
-def _prediction(pick):
+def _prediction(pick, contract):
     """A pick's prediction in a few words (nothing for task type "other")."""
+    if contract.task_type == "keypoints" and pick.prediction is not None:
+        # The keypoints are drawn on the image.
+        return f"{len(pick.prediction)} keypoints, conf. {pick.confidence:.2f}"
     if pick.detections is not None:  # Each box is labeled on the image.
         return f"{pick.detections} detection{'' if pick.detections == 1 else 's'}"
     if pick.confidence is not None:
