@@ -122,7 +122,9 @@ def test_a_state_saved_before_secondary_metrics_loads_them_as_none():
 def test_the_summary_pairs_secondary_metrics_with_random_too():
     records = _with_oks(_records(), [0.25, 0.5, 0.125, 0.375])
     summary = format_summary(
-        records, metric=Metric("PCKh@0.5", "pckh"), secondary=[Metric("OKS AP", "oks_ap")]
+        records,
+        metric=Metric("PCKh@0.5", "pckh"),
+        secondary=[Metric("OKS AP", "oks_ap")],
     )
     assert "## Test OKS AP after the last cycle" in summary
     assert "## Test OKS AP per cycle (mean ± std over trials)" in summary
