@@ -3,12 +3,11 @@
 A thin layer: each command opens the manifest, calls one library function
 and prints its summary. Every error raised on purpose (a `ProjectError`, a
 serving or export error) becomes one line and exit code 1; the manifest is
-left as it was. Only `train` and `select` scoring here (through Keras model
-views) start TensorFlow (`kerasll_cli.notices`); the others never import it
+left as it was. Only `train`, `select` scoring here (through Keras model
+views) and `status` of a detection or keypoint project (its Keras models)
+start TensorFlow (`kerasll_cli.notices`); the others never import it
 (tests/test_project_imports.py).
 """
-
-import dataclasses
 
 import click
 
@@ -55,22 +54,44 @@ def project_group(ctx, wait):
 
 @project_group.command("init")
 @click.argument("directory", type=_DIR)
-@click.option("--classes", required=True, help="Class names, comma-separated.")
+@click.option("--task", type=click.Choice(["classification", "detection", "keypoints"]),
+              default="classification", show_default=True,
+              help="What people label: a class per image, boxes, or keypoints.")
+@click.option("--classes", default=None,
+              help="Class names, comma-separated (detection: the object classes; "
+                   "keypoints: the figure's one class, default person).")
+@click.option("--keypoints", "schema", default=None, metavar="figure|FILE",
+              help="Keypoints only: the schema: 'figure' (the stick figures' 14 "
+                   "keypoints, head_top to ankles) or a COCO keypoint JSON (its "
+                   "first category's keypoints and skeleton). Default: figure.")
 @click.option("--image-size", type=click.IntRange(min=1), nargs=2, default=None,
-              help="HEIGHT WIDTH to resize images to (default: the first image's).")
+              help="HEIGHT WIDTH to resize images to (default: the first image's; "
+                   "detection and keypoints: 64 64).")
 @click.option("--color", type=click.Choice(["grayscale", "rgb"]), default=None,
               help="Color mode (default: grayscale when all first images are).")
-def init_command(directory, classes, image_size, color):
+def init_command(directory, task, classes, schema, image_size, color):
     """Create a project in DIRECTORY with its manifest and labeling config."""
     from kerasll.project.annotation_files import create_project
 
+    if task == "keypoints":
+        classes, schema = classes or "person", schema or "figure"
+        start_tensorflow()  # The schema and the image-size check import Keras.
+    if classes is None or (schema is not None and task != "keypoints"):
+        raise click.UsageError(
+            "Expected --classes (for classification and detection), and "
+            f"--keypoints only with --task keypoints. Received --task {task}, "
+            f"--classes {classes!r}, --keypoints {schema!r}"
+        )
     try:
-        manifest, config = create_project(directory, classes, image_size, color)
+        manifest, config = create_project(directory, classes, image_size, color,
+                                          task, schema)
         with manifest:
+            what = (f"{len(manifest.config.keypoints['names'])} keypoints"
+                    if task == "keypoints" else
+                    f"{len(manifest.config.classes)} classes")
             click.echo(
-                f"Created project {manifest.config.project_id} in {directory} "
-                f"({len(manifest.config.classes)} classes); Label Studio config: "
-                f"{config}"
+                f"Created {task} project {manifest.config.project_id} in "
+                f"{directory} ({what}); Label Studio config: {config}"
             )
     except _errors() as error:
         raise _fail(error) from None
@@ -94,17 +115,23 @@ def add_command(directory, source, device):
 
 @project_group.command("train")
 @click.argument("directory", type=_PROJECT)
-@click.option("--model", type=click.Choice(["small_cnn", "resnet18", "mobilenet_v2"]),
-              default="small_cnn", show_default=True, help="Built-in model.")
+@click.option("--model", type=click.Choice(["small_cnn", "resnet18", "mobilenet_v2",
+                                            "ssd", "hourglass"]),
+              default=None,
+              help="Built-in model (default: small_cnn; detection: ssd, keypoints: "
+                   "hourglass, their only ones).")
 @click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0,
               show_default=True, help="Channel multiplier of the built-in model.")
 @click.option("--backbone", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Your .keras classifier (logits) instead.")
-@click.option("--epochs", type=click.IntRange(min=1), default=30, show_default=True)
-@click.option("--batch-size", type=click.IntRange(min=2), default=64,
-              show_default=True)
+@click.option("--epochs", type=click.IntRange(min=1), default=None,
+              help="Default: 30 (classification), 20 (detection, keypoints).")
+@click.option("--batch-size", type=click.IntRange(min=2), default=None,
+              help="Default: 64 (classification), 32 (detection, keypoints).")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
-              default=0.05, show_default=True)
+              default=None,
+              help="SGD rate. Default: 0.05 (classification), 0.1 (detection), "
+                   "1.0 (keypoints: the heatmap loss is small).")
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Also flip images left-right when augmenting.")
 @click.option("--head", type=click.Choice(["decoupled", "joint"]), default="decoupled",
@@ -117,19 +144,21 @@ def add_command(directory, source, device):
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(directory, model, width, backbone, epochs, batch_size,
                   learning_rate, flip, head, seed):
-    """Train a LossLearner on the labeled items; save, export, version it."""
+    """Train a LossLearner on the labeled items; save, export, version it.
+
+    Detection and keypoint projects train their task's model on the labeled
+    items outside the held-out split (about one in five, fixed by content).
+    """
     start_tensorflow()
     from kerasll.export.errors import ExportError
 
-    from kerasll.active.training import TrainingConfig
-    from kerasll.project.training import train_project
+    from kerasll.project.training import train_project, training_config
 
     try:
-        config = TrainingConfig(epochs=epochs, batch_size=batch_size,
-                                learning_rate=learning_rate)
-        if head == "decoupled":  # The head is detached from the first epoch.
-            config = dataclasses.replace(config, detach_fraction=0.0)
         with _open(directory) as manifest:
+            config = training_config(manifest.config.task, head, epochs=epochs,
+                                     batch_size=batch_size,
+                                     learning_rate=learning_rate)
             result = train_project(manifest, config, model=model, width=width,
                                    backbone=backbone, flip=flip, seed=seed)
         click.echo(result.summary())
@@ -265,11 +294,17 @@ def labels_command(directory, labels_file):
 @click.argument("directory", type=_PROJECT)
 @click.option("--no-audit", is_flag=True, help="Skip scoring labeled picks.")
 def status_command(directory, no_audit):
-    """Items, labels, rounds, class histogram and the head's ranking audit."""
+    """Items, labels, rounds, class histogram and the head's ranking audit.
+
+    Detection and keypoint projects: also the current model's mAP@0.5, or
+    PCKh@0.5 and OKS AP, on the labeled held-out items.
+    """
     from kerasll.project.status import project_status
 
     try:
         with _open(directory) as manifest:
+            if manifest.config.task != "classification" and not no_audit:
+                start_tensorflow()  # Their models are read through Keras.
             click.echo("\n".join(project_status(manifest, not no_audit).lines()))
     except _errors() as error:
         raise _fail(error) from None

@@ -139,3 +139,100 @@ def rows(project, sql):
         return connection.execute(sql).fetchall()
     finally:
         connection.close()
+
+
+# Detection and keypoint projects: small synthetic scenes and figures.
+SHAPES = ("red", "blue")
+
+
+def _sources(count, seed):
+    """Plain-colored 16x16 source images with noise: red ones (class 0) and
+    blue ones (class 1), the objects and backgrounds of the scenes."""
+    rng = np.random.default_rng(seed)
+    images = rng.integers(0, 60, size=(count, 16, 16, 3)).astype(np.uint8)
+    labels = np.arange(count) % 2
+    images[labels == 0, :, :, 0] += 190
+    images[labels == 1, :, :, 2] += 190
+    return images, labels
+
+
+def write_scenes(root, count, seed=0, size=64):
+    """Writes detection scenes (`kerasll.detection.scenes.make_scenes` on
+    synthetic sources) as PNGs.
+
+    Returns:
+        {file name: (boxes (k, 4) in pixels, class names)}.
+    """
+    from kerasll.detection.scenes import make_scenes
+
+    images, labels = _sources(40, seed)
+    scenes = make_scenes(images, labels, count, scene_size=size, max_objects=2,
+                         seed=seed)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for index in range(count):
+        name = f"scene_{seed}_{index:04d}.png"
+        Image.fromarray(scenes.images[index]).save(Path(root, name))
+        truth[name] = (scenes.boxes[index] * size,
+                       [SHAPES[label] for label in scenes.labels[index]])
+    return truth
+
+
+def write_figures(root, count, seed=0, size=64):
+    """Writes stick figures (`kerasll.keypoints.figures.make_figures` on
+    synthetic backgrounds) as PNGs.
+
+    Returns:
+        {file name: (keypoints (J, 2) in continuous pixels, flags (J,))}.
+    """
+    from kerasll.keypoints.figures import make_figures
+
+    images, _ = _sources(40, seed)
+    figures = make_figures(images, count, image_size=size, occlusion=0.0, seed=seed)
+    Path(root).mkdir(parents=True, exist_ok=True)
+    truth = {}
+    for index in range(count):
+        name = f"figure_{seed}_{index:04d}.png"
+        Image.fromarray(figures.images[index]).save(Path(root, name))
+        truth[name] = (figures.keypoints[index] + 0.5, figures.visibility[index])
+    return truth
+
+
+def region_results(truth, path, task, names, size=64):
+    """An annotator's Label Studio results for an image: its true boxes or its
+    keypoints inside the image, in percent."""
+    name = re.search(r"(scene|figure)_\d+_\d{4}\.png", str(path)).group(0)
+    if task == "detection":
+        boxes, classes = truth[name]
+        return [{"from_name": "label", "to_name": "image", "type": "rectanglelabels",
+                 "original_width": size, "original_height": size,
+                 "value": {"x": 100 * x0 / size, "y": 100 * y0 / size,
+                           "width": 100 * (x1 - x0) / size,
+                           "height": 100 * (y1 - y0) / size, "rotation": 0,
+                           "rectanglelabels": [label]}}
+                for (x0, y0, x1, y1), label in zip(boxes.tolist(), classes)]
+    points, flags = truth[name]
+    return [{"from_name": "label", "to_name": "image", "type": "keypointlabels",
+             "original_width": size, "original_height": size,
+             "value": {"x": 100 * x / size, "y": 100 * y / size, "width": 0.75,
+                       "keypointlabels": [joint]}}
+            for joint, (x, y), flag in zip(names, points.tolist(), flags) if flag > 0]
+
+
+def region_export(tasks_json, out, truth, task, names, user_id=1):
+    """What Label Studio exports after a user drew every task's boxes or
+    keypoints."""
+    tasks = json.loads(Path(tasks_json).read_text())
+    exported = [{
+        "id": number,
+        "data": entry["data"],
+        "annotations": [{
+            "id": number, "completed_by": user_id, "was_cancelled": False,
+            "result": region_results(truth, entry["data"]["image"], task, names),
+            "created_at": "2026-01-01T00:00:00.000000Z",
+            "updated_at": "2026-01-01T00:00:00.000000Z",
+        }],
+        "predictions": entry.get("predictions", []),
+    } for number, entry in enumerate(tasks, 1)]
+    Path(out).write_text(json.dumps(exported))
+    return out

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import types
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from project_helpers import CLASSES, cli, refused, snapshot, write_digits
 
 from kerasll.project.errors import ManifestError, PicksError
 from kerasll.project.labelstudio import label_config, parse_export
-from kerasll.project.manifest import Manifest
+from kerasll.project.manifest import Manifest, ProjectConfig
 from kerasll.project.picks import parse_picks_argument
 
 
@@ -134,9 +135,11 @@ def test_label_studio_export_parsing():
                   {"completed_by": 5, "result": result, "was_cancelled": True},
                   {"completed_by": 6, "result": []},
               ]}]
-    records = parse_export(tasks, "p", "export.json")
+    manifest = types.SimpleNamespace(config=ProjectConfig("p", ("3", "7")))
+    records = parse_export(tasks, manifest, "export.json")
     assert [(r.item_id, r.label, r.annotator) for r in records] == [(3, "7", "user:2")]
-    assert '<Choice value="a &amp; b"/>' in label_config(["a & b", "c"])
+    config = ProjectConfig("p", ("a & b", "c"))
+    assert '<Choice value="a &amp; b"/>' in label_config(config)
 
 
 def test_manifest_create_refuses_a_project_folder(project):

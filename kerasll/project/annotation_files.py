@@ -2,9 +2,10 @@
 tasks`), and a new project's Label Studio labeling config.
 
 Two formats: "label-studio" (a JSON list of import tasks with the model's
-class as a pre-annotation, see `kerasll.project.labelstudio`) and "csv" (one
-row per pick with an empty `label` column; the same file, filled in, is a
-labels file for `kerasll project labels`). Images are referred to by URL:
+class, boxes or keypoints as a pre-annotation, see
+`kerasll.project.labelstudio`) and, for classification, "csv" (one row per
+pick with an empty `label` column; the same file, filled in, is a labels
+file for `kerasll project labels`). Images are referred to by URL:
 Label Studio serves local files under `/data/local-files/?d=<path relative
 to LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT>`, the default here, and only to a
 project with a Local Storage connection of the images' folder:
@@ -100,21 +101,29 @@ def round_rows(manifest, round_id=None, url_prefix=LOCAL_FILES_PREFIX,
     return round_id, tasks
 
 
-def format_tasks(rows, format_name):
+def format_tasks(rows, format_name, config):
     """The file text of task rows.
 
     Args:
         rows: `TaskRow`s.
         format_name: one of `FORMATS`.
+        config: the `ProjectConfig` (its task and names).
 
     Returns:
         The text.
 
     Raises:
-        ProjectError: unknown format.
+        ProjectError: unknown format, or "csv" for detection or keypoints
+            (a class column cannot hold boxes or keypoints).
     """
     if format_name == "label-studio":
-        return json.dumps([labelstudio.task(row) for row in rows], indent=2) + "\n"
+        return json.dumps([labelstudio.task(row, config) for row in rows],
+                          indent=2) + "\n"
+    if format_name == "csv" and config.task != "classification":
+        raise ProjectError(
+            f"Expected --format label-studio for a {config.task} project (a CSV "
+            "has one class per image). Received: --format csv"
+        )
     if format_name == "csv":
         buffer = io.StringIO()
         writer = csv.writer(buffer, lineterminator="\n")
@@ -148,7 +157,7 @@ def write_tasks(manifest, format_name, out=None, round_id=None, **url_options):
         ProjectError: see `round_rows`, `format_tasks`; or `out` exists.
     """
     round_id, rows = round_rows(manifest, round_id, **url_options)
-    text = format_tasks(rows, format_name)
+    text = format_tasks(rows, format_name, manifest.config)
     if out is None:
         suffix = ".json" if format_name == "label-studio" else ".csv"
         out = manifest.root / TASKS_FOLDER / f"round-{round_id}{suffix}"
@@ -191,19 +200,27 @@ def publish_round(manifest, url, token, project, round_id=None, **url_options):
     from kerasll.project.labelstudio_api import publish_tasks
 
     _, rows = round_rows(manifest, round_id, **url_options)
-    return publish_tasks(url, token, project, [labelstudio.task(row) for row in rows],
-                         [row.path for row in rows])
+    tasks = [labelstudio.task(row, manifest.config) for row in rows]
+    return publish_tasks(url, token, project, tasks, [row.path for row in rows])
 
 
 LABEL_CONFIG = "label_config.xml"
 
 
-def create_project(directory, classes, image_size=None, color_mode=None):
+def create_project(directory, classes, image_size=None, color_mode=None,
+                   task="classification", keypoints=None):
     """Creates a project: its manifest and Label Studio's `label_config.xml`.
 
     Args:
         directory: the project folder (created when missing).
-        classes, image_size, color_mode: see `Manifest.create`.
+        classes, image_size, color_mode, task: see `Manifest.create`;
+            detection and keypoint projects resize images to 64x64 unless
+            told otherwise (their models' default scene size).
+        keypoints: a keypoints project's schema: "figure" (the stick
+            figures' 14 keypoints, `kerasll.keypoints.FIGURE_SKELETON`) or
+            a COCO keypoint JSON file (its first category with keypoints:
+            names, skeleton; left/right names are flip pairs; COCO's person
+            names get COCO's OKS sigmas). See `kerasll.project.schema`.
 
     Returns:
         (the open `Manifest`, the labeling config's path).
@@ -220,6 +237,15 @@ def create_project(directory, classes, image_size=None, color_mode=None):
             f"Expected a folder without {LABEL_CONFIG}. Received {str(directory)!r}, "
             "which has one; choose another folder"
         )
-    manifest = Manifest.create(directory, classes, image_size, color_mode)
-    write_text(config, labelstudio.label_config(manifest.config.classes))
+    if keypoints is not None and task == "keypoints":
+        from kerasll.project.schema import keypoint_schema
+
+        keypoints = keypoint_schema(keypoints)
+    if task != "classification":
+        from kerasll.project.schema import check_image_size
+
+        image_size = check_image_size(task, image_size)
+    manifest = Manifest.create(directory, classes, image_size, color_mode, task,
+                               keypoints)
+    write_text(config, labelstudio.label_config(manifest.config))
     return manifest, config

@@ -3,9 +3,10 @@
 A round chosen by a strategy with a random audit slice (`learning_loss_safe`
 and every `SCORE+safe` rule) records, per pick, its role ("pick" or
 "audit") and the strategy's score. Once people label the audit items, the
-round's model gives their true loss (cross-entropy of the label), and
-Kendall's tau of score against true loss shows how well the score ranks
-items it never trained on: the evidence the safe rule sizes the next
+round's model gives their true loss (cross-entropy of the label, or the
+detection or pose task's loss of the boxes or keypoints), and Kendall's
+tau of score against true loss shows how well the score ranks items it
+never trained on: the evidence the safe rule sizes the next
 round's head share with, and what `status` reports.
 """
 
@@ -80,6 +81,30 @@ def true_losses(model_path, paths, labels, classes):
     return -np.log(np.clip(chosen, 1e-12, 1.0))
 
 
+def item_losses(manifest, folder, rows):
+    """The true loss of labeled items under a round's model.
+
+    Args:
+        manifest: the open `Manifest`.
+        folder: the model's folder, relative to the project.
+        rows: (item_id, absolute path, label) of labeled items.
+
+    Returns:
+        (len(rows),) float64: cross-entropy under the exported classifier
+        (no TensorFlow), or the task loss under the saved detector or pose
+        model (`kerasll.project.annotated.true_losses`).
+    """
+    if manifest.config.task == "classification":
+        return true_losses(manifest.root / folder / MODEL_FILE,
+                           [path for _, path, _ in rows],
+                           [label for _, _, label in rows], manifest.config.classes)
+    from kerasll.project import annotated, regions
+
+    return annotated.true_losses(
+        manifest, manifest.root / folder,
+        [(item, path, regions.decode(label)) for item, path, label in rows])
+
+
 def round_audits(manifest, strategy=None):
     """The audit evidence of every round that drew an audit slice.
 
@@ -115,12 +140,9 @@ def round_audits(manifest, strategy=None):
         labeled = [(item, score, path) for item, score, path in rows if item in truth]
         if labeled:
             score = np.array([score for _, score, _ in labeled], dtype=np.float64)
-            loss = true_losses(
-                manifest.root / folder / MODEL_FILE,
-                [manifest.resolve(path) for _, _, path in labeled],
-                [truth[item] for item, _, _ in labeled],
-                manifest.config.classes,
-            )
+            loss = item_losses(manifest, folder,
+                               [(item, manifest.resolve(path), truth[item])
+                                for item, _, path in labeled])
         else:
             score = loss = np.zeros(0)
         tau, p_value = ranking_evidence(loss, score)

@@ -1,8 +1,9 @@
 """`labels`: importing annotators' labels, idempotently.
 
-Four inputs:
+Four inputs (detection and keypoint projects: the first only):
 - a Label Studio JSON export of tasks made by `tasks` (see
-  `kerasll.project.labelstudio.parse_export`);
+  `kerasll.project.labelstudio.parse_export`; boxes and keypoints are
+  stored in pixels, `kerasll.project.regions`);
 - a CSV with columns `project`, `item`, `label` and optionally `annotator`
   and `labeled_at` (the `tasks --format csv` file with its `label` column
   filled in; rows with an empty label are skipped);
@@ -81,6 +82,12 @@ def read_labels(path, manifest):
             images that are not in the project.
     """
     path = Path(path)
+    task = manifest.config.task
+    if task != "classification" and (path.is_dir() or path.suffix.lower() != ".json"):
+        raise LabelsError(
+            f"Expected a Label Studio JSON export (.json) for a {task} project "
+            f"(CSVs and folders hold one class per image). Received: {str(path)!r}"
+        )
     if path.is_dir():
         return _read_folder(path, manifest)
     try:
@@ -98,7 +105,7 @@ def read_labels(path, manifest):
             raise LabelsError(
                 f"Expected a Label Studio JSON export. Received {str(path)!r}: {error}"
             ) from error
-        return labelstudio.parse_export(tasks, project_id, path.name)
+        return labelstudio.parse_export(tasks, manifest, path.name)
     if suffix == ".csv":
         header = next(csv.reader(text.splitlines()), [])
         if "item" not in header and set(PATH_CSV_REQUIRED) <= set(header):
@@ -241,7 +248,8 @@ def check_classes(manifest, labels, source):
 
 
 def check_labels(manifest, records, source):
-    """Refuses unknown classes and items not in the project.
+    """Refuses unknown classes and items not in the project (the classes of
+    boxes are checked as they are read).
 
     Args:
         manifest: the open `Manifest`.
@@ -251,7 +259,8 @@ def check_labels(manifest, records, source):
     Raises:
         LabelsError: naming the first few offenders.
     """
-    check_classes(manifest, {record.label for record in records}, source)
+    if manifest.config.task == "classification":
+        check_classes(manifest, {record.label for record in records}, source)
     items = {item_id for (item_id,) in manifest.query("SELECT id FROM items")}
     strangers = sorted({record.item_id for record in records} - items)
     if strangers:

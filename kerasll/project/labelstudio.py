@@ -3,48 +3,80 @@
 A task's `data` holds the image URL and the kerasll ids (`kerasll_project`,
 `kerasll_item`, `kerasll_round`) that come back in Label Studio's JSON export,
 so labels are matched to items by id and a file of another project is
-refused. The model's class and confidence go in as a prediction
-(pre-annotation); its predicted loss is in `data.kerasll_predicted_loss`.
+refused. The model's output goes in as a prediction (pre-annotation: the
+class, the boxes or the keypoints, see `kerasll.project.regions`) whose
+`score` is the predicted loss, so Label Studio sorts tasks by it; the
+predicted loss is in `data.kerasll_predicted_loss` too.
+
+One labeling config per task: a single-choice class question
+(classification), rectangles with the object classes (detection), or
+keypoints with the schema's names (keypoints).
 """
 
+from pathlib import Path
 from xml.sax.saxutils import quoteattr
 
+from PIL import Image
+
+from kerasll.project import regions
 from kerasll.project.errors import LabelsError
 from kerasll.project.records import LabelRecord, TaskRow
 
 FROM_NAME = "label"
 TO_NAME = "image"
+# Each task's tag and its labels' tag.
+_TAGS = {"classification": ("Choices", "Choice"),
+         "detection": ("RectangleLabels", "Label"),
+         "keypoints": ("KeyPointLabels", "Label")}
 
 
-def label_config(classes):
-    """The labeling config: one image, one single-choice class question.
+def label_config(config):
+    """The labeling config of a project's task.
 
     Args:
-        classes: the project's class names.
+        config: the `ProjectConfig`.
 
     Returns:
-        The XML text.
+        The XML text: one image and a single-choice class question, rectangle
+        labels (the classes) or keypoint labels (the schema's names).
     """
-    choices = "\n".join(f"    <Choice value={quoteattr(name)}/>" for name in classes)
+    tag, child = _TAGS[config.task]
+    names = (config.keypoints["names"] if config.task == "keypoints"
+             else config.classes)
+    options = {"classification": ' choice="single" showInline="true"',
+               "detection": "", "keypoints": ' smart="false"'}[config.task]
+    labels = "\n".join(f"    <{child} value={quoteattr(name)}/>" for name in names)
     return (
         "<View>\n"
-        f'  <Image name="{TO_NAME}" value="${TO_NAME}"/>\n'
-        f'  <Choices name="{FROM_NAME}" toName="{TO_NAME}" choice="single" '
-        'showInline="true">\n'
-        f"{choices}\n"
-        "  </Choices>\n"
+        f'  <Image name="{TO_NAME}" value="${TO_NAME}" zoom="true"/>\n'
+        f'  <{tag} name="{FROM_NAME}" toName="{TO_NAME}"{options}>\n'
+        f"{labels}\n"
+        f"  </{tag}>\n"
         "</View>\n"
     )
 
 
-def task(row: TaskRow):
+def _prediction_results(row, config):
+    """The Label Studio results of a pick's stored prediction."""
+    if config.task == "classification":
+        return [{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
+                 "score": row.confidence, "value": {"choices": [row.prediction]}}]
+    prediction = regions.decode(row.prediction)
+    if config.task == "detection":
+        return regions.box_results(prediction, FROM_NAME, TO_NAME)
+    return regions.keypoint_results(prediction, config.keypoints["names"], FROM_NAME,
+                                    TO_NAME)
+
+
+def task(row: TaskRow, config):
     """One Label Studio import task with the model's pre-annotation.
 
     Args:
         row: the `TaskRow`.
+        config: the `ProjectConfig` (its task and names).
 
     Returns:
-        A JSON-ready dict.
+        A JSON-ready dict; its prediction's `score` is the predicted loss.
     """
     data = {
         TO_NAME: row.image,
@@ -58,38 +90,37 @@ def task(row: TaskRow):
         entry["predictions"] = [
             {
                 "model_version": row.model_version,
-                "score": row.confidence,
-                "result": [
-                    {
-                        "from_name": FROM_NAME,
-                        "to_name": TO_NAME,
-                        "type": "choices",
-                        "value": {"choices": [row.prediction]},
-                    }
-                ],
+                "score": row.predicted_loss,
+                "result": _prediction_results(row, config),
             }
         ]
     return entry
 
 
-def parse_export(tasks, project_id, source):
+def parse_export(tasks, manifest, source):
     """Reads the labels out of a Label Studio JSON export.
 
-    Cancelled (skipped) annotations and annotations without a class choice
-    are ignored; every other annotation is one label by its annotator.
+    Cancelled (skipped) annotations are ignored, and so are classification
+    annotations without a class choice; every other annotation is one label
+    by its annotator. A detection or keypoint annotation becomes the item's
+    boxes or keypoints in pixels of its image file
+    (`kerasll.project.regions`), each region checked against that image's
+    size and the project's classes or keypoint names.
 
     Args:
         tasks: the parsed JSON (a list of tasks).
-        project_id: the project's id.
+        manifest: the open `Manifest` (its id, task, names and items).
         source: the file name, for messages.
 
     Returns:
         A list of `LabelRecord`.
 
     Raises:
-        LabelsError: not a task list, tasks without kerasll ids, or tasks of
-            another project.
+        LabelsError: not a task list, tasks without kerasll ids, tasks of
+            another project, or a malformed region or one outside its image.
     """
+    config = manifest.config
+    project_id = config.project_id
     if not isinstance(tasks, list):
         raise LabelsError(
             f"Expected a Label Studio JSON export (a list of tasks). Received a "
@@ -110,15 +141,27 @@ def parse_export(tasks, project_id, source):
                 f"Expected labels of project {project_id}. Received {source!r}, a "
                 f"file of project {data['kerasll_project']}"
             )
+        item_id = _item_id(data["kerasll_item"], source)
         for annotation in task_entry.get("annotations") or ():
             if annotation.get("was_cancelled"):
                 continue
-            label = _choice(annotation.get("result") or ())
+            result = annotation.get("result") or []
+            if not isinstance(result, list):
+                raise LabelsError(
+                    f"Expected a list as the result of every annotation. Received "
+                    f"a {type(result).__name__} in {source!r}"
+                )
+            if config.task == "classification":
+                label = _choice(result)
+            else:
+                where = (f"{source!r}, task {task_entry.get('id')!r} (item "
+                         f"{item_id}), annotation {annotation.get('id')!r}")
+                label = _regions(manifest, config, item_id, result, where)
             if label is None:
                 continue
             records.append(
                 LabelRecord(
-                    item_id=_item_id(data["kerasll_item"], source),
+                    item_id=item_id,
                     label=label,
                     annotator=_annotator(annotation.get("completed_by")),
                     labeled_at=str(
@@ -137,6 +180,41 @@ def _item_id(value, source):
         raise LabelsError(
             f"Expected integer kerasll_item ids in {source!r}. Received {value!r}"
         ) from None
+
+
+def image_size(manifest, item_id, where):
+    """(width, height) of an item's image file, from its header.
+
+    Raises:
+        LabelsError: an item the project does not have, or an unreadable
+            image.
+    """
+    found = manifest.query("SELECT path FROM items WHERE id = ?", (item_id,))
+    if not found:
+        raise LabelsError(
+            f"Expected items of the project. Received item id {item_id} in {where}, "
+            "which the project does not have"
+        )
+    path = manifest.resolve(found[0][0])
+    try:
+        with Image.open(path) as image:
+            return image.size
+    except (OSError, ValueError, SyntaxError) as error:
+        raise LabelsError(
+            f"Expected the item's image {str(Path(path))!r} to be readable. "
+            f"Received: {type(error).__name__}: {error}"
+        ) from error
+
+
+def _regions(manifest, config, item_id, result, where):
+    """An annotation's boxes or keypoints as canonical JSON text."""
+    width, height = image_size(manifest, item_id, where)
+    if config.task == "detection":
+        annotation = regions.read_boxes(result, config.classes, width, height, where)
+    else:
+        annotation = regions.read_keypoints(result, config.keypoints["names"], width,
+                                            height, where)
+    return regions.encode(annotation)
 
 
 def _choice(result):

@@ -9,8 +9,9 @@ gets a `ProjectBusyError` naming the holder, which notes its pid and command
 line in `DIR/.writer.json` while it writes.
 
 Tables:
-    meta: the project's settings (id, classes, image size, color mode) and
-        the current model version.
+    meta: the project's settings (id, task, classes, keypoint schema, image
+        size, color mode) and the current model version. A manifest without
+        a task is a classification project's (it predates the key).
     items: id, path (absolute, or relative to the project folder), content
         hash (SHA-256 of the file, unique: items are deduplicated by it),
         source device, origin (the path inside the source, or the array row,
@@ -18,7 +19,9 @@ Tables:
     origins: every (device, origin) an item was added under, so picks of a
         device whose capture duplicates another device's still find it.
     labels: item, label, annotator, when it was labeled and imported, and
-        the file it came from; one row per (item, annotator).
+        the file it came from; one row per (item, annotator). A label is the
+        class name, or for detection and keypoints the item's annotation as
+        canonical JSON (`kerasll.project.regions`).
     models: each trained model version, its folder and training set size.
     rounds / picks: what each selection picked, by which model version, with
         which predicted losses (both NULL for a random cold-start round).
@@ -53,6 +56,7 @@ _MIGRATIONS = {
     ),
 }
 COLOR_MODES = ("grayscale", "rgb")
+TASKS = ("classification", "detection", "keypoints")
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -123,23 +127,32 @@ class ProjectConfig:
     Attributes:
         project_id: a random hex id; task and label files carry it, so a file
             of another project is recognised.
-        classes: the class names, in model-output order.
+        classes: the class names, in model-output order (a keypoint
+            project's one class is its figure, e.g. "person").
         image_size: (height, width) every image is resized to, or None until
             the first `add` fixes it from the first image.
         color_mode: "grayscale" or "rgb", or None until the first `add`.
+        task: one of `TASKS`.
+        keypoints: a keypoint project's schema, a dict with `names`,
+            `edges` and `flip_pairs` (0-based index pairs) and `sigmas`
+            (OKS constants, or None); None for the other tasks.
     """
 
     project_id: str
     classes: tuple
     image_size: tuple = None
     color_mode: str = None
+    task: str = "classification"
+    keypoints: dict = None
 
     def to_meta(self):
         """The `meta` table rows (all values are JSON)."""
         return {
             "schema_version": json.dumps(SCHEMA_VERSION),
             "project_id": json.dumps(self.project_id),
+            "task": json.dumps(self.task),
             "classes": json.dumps(list(self.classes)),
+            "keypoints": json.dumps(self.keypoints),
             "image_size": json.dumps(
                 None if self.image_size is None else list(self.image_size)
             ),
@@ -148,7 +161,8 @@ class ProjectConfig:
 
     @classmethod
     def from_meta(cls, rows):
-        """Reads the `meta` table rows written by `to_meta`."""
+        """Reads the `meta` table rows written by `to_meta` (without a task:
+        classification)."""
         values = {key: json.loads(value) for key, value in rows.items()}
         size = values.get("image_size")
         return cls(
@@ -156,6 +170,8 @@ class ProjectConfig:
             classes=tuple(values["classes"]),
             image_size=None if size is None else tuple(size),
             color_mode=values.get("color_mode"),
+            task=values.get("task") or "classification",
+            keypoints=values.get("keypoints"),
         )
 
 
@@ -184,7 +200,8 @@ class Manifest:
         )
 
     @classmethod
-    def create(cls, root, classes, image_size=None, color_mode=None):
+    def create(cls, root, classes, image_size=None, color_mode=None,
+               task="classification", keypoints=None):
         """Creates a project folder's manifest atomically.
 
         The database is built in a temporary file and renamed into place, so
@@ -192,21 +209,33 @@ class Manifest:
 
         Args:
             root: the project folder; created when missing.
-            classes: class names (at least two, distinct, non-empty).
+            classes: class names (distinct, non-empty; at least two for
+                classification, one for detection, exactly one, the
+                figure's, for keypoints).
             image_size: optional (height, width) images are resized to.
             color_mode: optional "grayscale" or "rgb".
+            task: one of `TASKS`.
+            keypoints: the keypoint schema (see `ProjectConfig`), for
+                keypoints only.
 
         Returns:
             The open `Manifest`.
 
         Raises:
             ManifestError: the folder already holds a project, or bad
-                classes, image size or color mode.
+                task, classes, schema, image size or color mode.
         """
         root = Path(root)
+        if task not in TASKS:
+            raise ManifestError(f"Expected task in {list(TASKS)}. Received: {task!r}")
+        if (keypoints is None) != (task != "keypoints"):
+            raise ManifestError(
+                "Expected a keypoint schema for a keypoints project, and none for "
+                f"another task. Received task={task!r}, keypoints={keypoints!r}"
+            )
         config = ProjectConfig(
-            uuid.uuid4().hex, _check_classes(classes), _check_size(image_size),
-            _check_color(color_mode),
+            uuid.uuid4().hex, _check_classes(classes, task), _check_size(image_size),
+            _check_color(color_mode), task, keypoints,
         )
         path = root / MANIFEST_NAME
         if path.exists():
@@ -367,8 +396,8 @@ class Manifest:
             config: the new `ProjectConfig` (same id and classes).
         """
         connection.executemany(
-            "UPDATE meta SET value = ? WHERE key = ?",
-            [(value, key) for key, value in config.to_meta().items()],
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            config.to_meta().items(),
         )
         self.config = config
 
@@ -465,14 +494,26 @@ def _connect(path, timeout):
     return connection
 
 
-def _check_classes(classes):
+# The fewest and most class names of each task (None: no bound).
+_CLASS_COUNTS = {"classification": (2, None), "detection": (1, None),
+                 "keypoints": (1, 1)}
+
+
+def _check_classes(classes, task="classification"):
     if isinstance(classes, str):
         classes = classes.split(",")
     names = tuple(str(name).strip() for name in classes)
-    if len(names) < 2 or not all(names) or len(set(names)) != len(names):
+    low, high = _CLASS_COUNTS[task]
+    if (len(names) < low or (high is not None and len(names) > high)
+            or not all(names) or len(set(names)) != len(names)):
+        wanted = {"classification": "at least two distinct, non-empty class names",
+                  "detection": "distinct, non-empty object class names",
+                  "keypoints": "one figure class name"}[task]
+        example = {"classification": "cat,dog", "detection": "car,person",
+                   "keypoints": "person"}[task]
         raise ManifestError(
-            "Expected at least two distinct, non-empty class names, e.g. "
-            f"--classes cat,dog. Received: {list(names)}"
+            f"Expected {wanted} for a {task} project, e.g. --classes {example}. "
+            f"Received: {list(names)}"
         )
     return names
 

@@ -5,11 +5,16 @@ specs and parameters: `learning_loss_safe` by default, whose head earns its
 share of each round from the audit of earlier rounds (`kerasll.project.audits`),
 and which is `random`, item for item, until it has.
 
-Scored here (`select_with_strategy`): the current model's ONNX file scores
-the pool (items neither labeled nor picked before) with onnxruntime, exactly
-as a device would: predicted loss and class probabilities, the view the
-strategy reads. A strategy that needs penultimate features (coreset, badge,
-diverse) is refused: the exported model does not output them.
+Scored here (`select_with_strategy`): a classification project's current
+model's ONNX file scores the pool (items neither labeled nor picked before)
+with onnxruntime, exactly as a device would: predicted loss and class
+probabilities, the view the strategy reads. A strategy that needs
+penultimate features (coreset, badge, diverse) is refused: the exported
+model does not output them. A detection or keypoint project's saved Keras
+learner scores it through its task's model view
+(`kerasll.project.annotated.pool_view`: predicted loss, uncertainty, pooled
+features), and each pick records the model's boxes or keypoints as the
+pre-annotation `tasks` writes.
 
 Merged: each device ran `kerasll-score models/<version>/model.onnx POOL` and
 sent back its picks file. Each pick is matched to a project item (see
@@ -240,7 +245,15 @@ def select_with_strategy(manifest, k, spec=DEFAULT_STRATEGY, seed=0):
     strategy = _strategy(spec)
     version, model_path = _current_model(manifest)
     pool = _open_pool(manifest)
-    view = pool_view(model_path, [os.fspath(path) for _, path in pool])
+    paths = [os.fspath(path) for _, path in pool]
+    task = manifest.config.task
+    if task == "classification":
+        view = pool_view(model_path, paths)
+    else:
+        from kerasll.project import annotated
+
+        learner = annotated.load_learner(model_path.parent)
+        view = annotated.pool_view(manifest, learner, paths)
     round_number = _next_round(manifest)
     draw = Draw(
         generator(seed, "keys", strategy.stream, round_number).random(len(pool)),
@@ -259,15 +272,21 @@ def select_with_strategy(manifest, k, spec=DEFAULT_STRATEGY, seed=0):
     audited = set() if selection.audit is None else set(selection.audit.tolist())
     chosen = selection.indices
     scores = strategy.score(view, chosen)
-    probabilities = view.probabilities(chosen)
-    classes = manifest.config.classes
+    predicted_loss = view.predicted_loss(chosen)
+    if task == "classification":
+        probabilities = view.probabilities(chosen)
+        predictions = [manifest.config.classes[int(row.argmax())]
+                       for row in probabilities]
+        confidences = [float(row.max()) for row in probabilities]
+    else:
+        predictions, confidences = annotated.predictions(manifest, view, chosen)
     picks = [
-        Pick(pool[index][0], float(view.predicted_loss([index])[0]),
-             classes[int(row.argmax())], float(row.max()),
+        Pick(pool[index][0], float(loss), prediction, confidence,
              role="audit" if index in audited else "pick",
              score=None if scores is None else float(score))
-        for index, row, score in zip(chosen, probabilities,
-                                     scores if scores is not None else chosen)
+        for index, loss, prediction, confidence, score in zip(
+            chosen, predicted_loss, predictions, confidences,
+            scores if scores is not None else chosen)
     ]
     notes = []
     if selection.audit is not None:
@@ -329,9 +348,13 @@ def merge_picks(manifest, k, pick_files, spec=DEFAULT_STRATEGY):
         device, path = parse_picks_argument(argument, index.devices)
         for row in read_picks(path):
             item_id = index.find(str(row["item"]), device)
-            pick = Pick(item_id, row["predicted_loss"], row.get("prediction") or None,
-                        number(row.get("confidence")), device or Path(path).stem,
-                        score=row["predicted_loss"])
+            # A class is a classifier's prediction; boxes and keypoints are
+            # pre-annotated by `select` scoring here only.
+            classified = manifest.config.task == "classification"
+            pick = Pick(item_id, row["predicted_loss"],
+                        (row.get("prediction") or None) if classified else None,
+                        number(row.get("confidence")) if classified else None,
+                        device or Path(path).stem, score=row["predicted_loss"])
             role = str(row.get("role") or "pick")
             if "audit" in role.split("+"):
                 key = number(row.get("audit_key"))

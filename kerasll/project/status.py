@@ -6,6 +6,12 @@ can be compared with the loss it predicted. Over all picks of a top-K round
 this is biased (the picks are the head's favourites); the audit slice of a
 strategy's round (`kerasll.project.audits`) is a uniform sample, and its
 Kendall's tau is what the safe rule trusts the head by.
+
+A detection or keypoint project's true loss is its task's loss (MultiBox, or
+the heatmap error) of the people's boxes or keypoints, and `status` also
+reports the current model's task metric on the labeled held-out split
+(`kerasll.project.annotated`: mAP@0.5, or PCKh@0.5 and OKS AP); these load
+the saved Keras models, so `status` of these projects starts TensorFlow.
 """
 
 import dataclasses
@@ -13,7 +19,7 @@ import math
 
 import numpy as np
 
-from kerasll.project.audits import class_probabilities, round_audits
+from kerasll.project.audits import class_probabilities, item_losses, round_audits
 from kerasll.project.training import MODEL_FILE
 
 
@@ -52,11 +58,13 @@ class RoundAudit:
             f"round {self.round_id}: {self.picks} picked {how}, "
             f"{self.labeled} labeled"
         )
-        if self.error_rate is not None:
+        if self.mean_true_loss is not None:
             spearman = "n/a" if self.spearman is None else f"{self.spearman:.3f}"
+            wrong = ("" if self.error_rate is None else
+                     f"model wrong on {self.error_rate:.0%} of them, ")
             text += (
-                f"; model wrong on {self.error_rate:.0%} of them, mean true loss "
-                f"{self.mean_true_loss:.3f}, Spearman(predicted, true loss) {spearman}"
+                f"; {wrong}mean true loss {self.mean_true_loss:.3f}, "
+                f"Spearman(predicted, true loss) {spearman}"
             )
         if self.audit is not None:
             evidence = self.audit
@@ -79,9 +87,12 @@ class ProjectStatus:
         labeled: items with at least one label.
         open: items neither labeled nor picked (the next pool).
         devices: items per source device.
-        histogram: training labels per class.
+        histogram: training labels per class (detection: boxes per class;
+            keypoints: placed keypoints per name).
         models: trained model versions, oldest first.
         rounds: a `RoundAudit` per round.
+        held_out: labeled held-out items (detection and keypoints).
+        metrics: the current model's task metrics on them, {name: value}.
     """
 
     items: int
@@ -91,6 +102,8 @@ class ProjectStatus:
     histogram: dict
     models: tuple
     rounds: tuple
+    held_out: int = None
+    metrics: dict = None
 
     def lines(self):
         """The status as printable lines."""
@@ -103,6 +116,11 @@ class ProjectStatus:
             f"Classes: {histogram}",
             f"Models: {', '.join(self.models) or 'none'}",
         ]
+        if self.held_out is not None:
+            values = ", ".join(f"{name} {value:.3f}"
+                               for name, value in (self.metrics or {}).items())
+            rows.append(f"Held-out: {self.held_out} labeled item(s); current model: "
+                        f"{values or 'not measured'}")
         rows.extend(audit.line() for audit in self.rounds)
         return rows
 
@@ -118,9 +136,16 @@ def project_status(manifest, audit=True):
         A `ProjectStatus`.
     """
     labels = manifest.training_labels()
-    histogram = {name: 0 for name in manifest.config.classes}
-    for _, _, label in labels:
-        histogram[label] += 1
+    config = manifest.config
+    if config.task == "classification":
+        histogram = {name: 0 for name in config.classes}
+        for _, _, label in labels:
+            histogram[label] += 1
+    else:
+        from kerasll.project import annotated
+
+        train, held = annotated.labeled_split(manifest)
+        histogram = annotated.label_counts(manifest, train + held)
     devices = dict(manifest.query(
         "SELECT device, COUNT(*) FROM items GROUP BY device ORDER BY device"
     ))
@@ -139,7 +164,15 @@ def project_status(manifest, audit=True):
             "ORDER BY rounds.id"
         )
     )
+    held_out = metrics = None
+    if config.task != "classification":
+        held_out, metrics = len(held), {}
+        current = manifest.current_model()
+        if audit and current is not None and held:
+            held_out, metrics = annotated.held_out_metrics(manifest, current[1])
     return ProjectStatus(
+        held_out=held_out,
+        metrics=metrics,
         items=manifest.query("SELECT COUNT(*) FROM items")[0][0],
         labeled=len(labels),
         open=len(manifest.pool()),
@@ -162,6 +195,13 @@ def _audit_round(manifest, row, truth, audit):
     base = RoundAudit(round_id, version, source, len(picks), len(labeled))
     if not audit or not labeled or folder is None:
         return base
+    if manifest.config.task != "classification":
+        true_loss = item_losses(manifest, folder, [
+            (item_id, manifest.resolve(path), truth[item_id])
+            for item_id, _, path in labeled])
+        predicted = np.array([loss for _, loss, _ in labeled])
+        return dataclasses.replace(base, mean_true_loss=float(true_loss.mean()),
+                                   spearman=_spearman(predicted, true_loss))
     classes = manifest.config.classes
     probabilities = class_probabilities(
         manifest.root / folder / MODEL_FILE,

@@ -1,10 +1,12 @@
 """`train`: a `LossLearner` on the labeled items, saved and exported.
 
 The model is trained with the simulator's `train_model` (same schedule, same
-seeding), saved as `learner.keras` and exported with `kerasll.export.to_onnx`
-(uint8 pixels in, class names and resize in its metadata) into
-`models/<version>/`. The version is the first 12 hex digits of the ONNX
-file's SHA-256: devices score with that file, and picks are checked against it.
+seeding): a classifier, or the task's detector or pose model
+(`kerasll.project.annotated`). It is saved as `learner.keras` and its device
+form exported with `kerasll.export.to_onnx` (uint8 pixels in, class names
+and resize in its metadata) into `models/<version>/`. The version is the
+first 12 hex digits of the ONNX file's SHA-256: devices score with that
+file, and picks are checked against it.
 
 The files are written in a staging folder `models/.tmp-<id>/` while the run
 holds the lock file `models/.tmp-<id>.lock`; a run killed meanwhile leaves
@@ -114,9 +116,55 @@ def load_backbone(path, input_shape, num_classes):
     return lambda: model
 
 
-def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=None,
+# The classification schedule of `train` (a small model on a few hundred
+# images): the paper's SGD, 30 epochs. Detection and keypoints take their
+# task's `training_defaults`.
+CLASSIFICATION_DEFAULTS = {"epochs": 30, "batch_size": 64, "learning_rate": 0.05}
+HEAD_TRAINING = ("decoupled", "joint")
+
+
+def training_config(task, head="decoupled", **overrides):
+    """The `TrainingConfig` of a project's `train`.
+
+    Args:
+        task: the project's task (one of `kerasll.project.manifest.TASKS`).
+        head: "decoupled" (the head trains on stopped-gradient features from
+            the first step, so the model is exactly plain training's) or
+            "joint" (the paper: the head's gradient reaches the model until
+            60% of the epochs).
+        **overrides: `TrainingConfig` arguments; None keeps the default.
+
+    Returns:
+        A `kerasll.active.training.TrainingConfig`.
+
+    Raises:
+        ProjectError: an unknown head training, or a bad value.
+    """
+    from kerasll.tasks import task_class
+
+    if head not in HEAD_TRAINING:
+        raise ProjectError(
+            f"Expected head training in {list(HEAD_TRAINING)}. Received: {head!r}"
+        )
+    if task == "classification":
+        overrides = {**CLASSIFICATION_DEFAULTS,
+                     **{k: v for k, v in overrides.items() if v is not None}}
+    if head == "decoupled":
+        overrides["detach_fraction"] = 0.0
+    try:
+        return task_class(task).training_config(**overrides)
+    except ValueError as error:
+        raise ProjectError(str(error)) from error
+
+
+def train_project(manifest, config, *, model=None, width=1.0, backbone=None,
                   flip=False, seed=0):
     """Trains, saves and exports a model on every labeled item.
+
+    A classification project trains a built-in classifier (or the user's
+    backbone) on all its labeled items; a detection or keypoint project the
+    task's model (`kerasll.project.annotated.fit`) on the labeled items
+    outside its held-out split.
 
     The files go to a staging folder (see `staging_folder`), are exported
     and verified, then the folder is renamed to `models/<version>/`, and
@@ -126,32 +174,96 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
 
     Args:
         manifest: the open `Manifest`.
-        config: a `kerasll.active.training.TrainingConfig`.
-        model: built-in model name (`kerasll.models.MODELS`), ignored with
-            `backbone`.
+        config: a `kerasll.active.training.TrainingConfig` (`training_config`).
+        model: model name: a built-in classifier (`kerasll.models.MODELS`,
+            default small_cnn, ignored with `backbone`), or the task's
+            (detection: ssd, keypoints: hourglass).
         width: channel multiplier of the built-in model.
-        backbone: optional path of the user's `.keras` classifier (logits).
-        flip: also flip images left-right when augmenting (images are always
-            padded by 1/8 of their height and randomly cropped back). Off by
-            default: a mirrored digit or letter is another class.
+        backbone: optional path of the user's `.keras` classifier (logits);
+            classification only.
+        flip: classification: also flip images left-right when augmenting
+            (images are always padded by 1/8 of their height and randomly
+            cropped back). Off by default: a mirrored digit or letter is
+            another class. Detection and keypoints always train on mirror
+            images too (their tasks' augmentation).
         seed: seed of initialisation, epoch order and augmentation.
 
     Returns:
         A `TrainResult`.
 
     Raises:
-        ProjectError: fewer than two labeled items, or a backbone that does
-            not fit.
+        ProjectError: too few labeled items, a backbone that does not fit,
+            or a backbone or flip for a detection or keypoint project.
     """
-    from kerasll.active.training import train_model
-    from kerasll.augment import Augmentation
     from kerasll.export import to_onnx
-    from kerasll.models import build_model
 
     project = manifest.config
     models = manifest.root / MODELS_FOLDER
     if models.is_dir():
         remove_dead_staging(models)
+    if project.task == "classification":
+        fitted = _fit_classifier(manifest, config, model or "small_cnn", width,
+                                 backbone, flip, seed)
+        augmentation = dataclasses.asdict(fitted.augmentation)
+    else:
+        from kerasll.project.annotated import fit
+
+        if backbone is not None or flip:
+            raise ProjectError(
+                f"Expected no --backbone or --flip for a {project.task} project (it "
+                "trains its task's model, with mirror images). Received: "
+                f"backbone={backbone!r}, flip={flip}"
+            )
+        fitted = fit(manifest, config, model, width, seed)
+        augmentation = "the task's mirror images"
+    models.mkdir(exist_ok=True)
+    with staging_folder(models) as staging:
+        fitted.learner.save(staging / LEARNER_FILE)
+        to_onnx(fitted.deployable, staging / MODEL_FILE, raw_input_dtype="uint8",
+                verify_data=fitted.verify_data[:_VERIFY_COUNT],
+                class_names=project.classes if project.task != "keypoints" else None,
+                resize=True)
+        version = _file_hash(staging / MODEL_FILE)[:VERSION_DIGITS]
+        record = {"version": version, "task": project.task,
+                  "backbone": fitted.model_name, "labeled": fitted.labeled,
+                  "class_counts": fitted.counts, "seed": seed,
+                  "training": config.to_dict(), "augmentation": augmentation}
+        (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n")
+        folder = models / version
+        if not folder.exists():
+            os.replace(staging, folder)
+    with manifest.transaction() as connection:
+        connection.execute(
+            "INSERT OR IGNORE INTO models "
+            "(version, folder, backbone, epochs, labeled, created_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            (version, Path(MODELS_FOLDER, version).as_posix(), fitted.model_name,
+             config.epochs, fitted.labeled, now()),
+        )
+        manifest.set_current_model(connection, version)
+    return TrainResult(version, folder, fitted.labeled, fitted.counts)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Classifier:
+    """A trained classifier, as `kerasll.project.annotated.Fitted` is a
+    trained detector or pose model (plus its augmentation)."""
+
+    learner: object
+    deployable: object
+    verify_data: object
+    model_name: str
+    labeled: int
+    counts: dict
+    augmentation: object
+
+
+def _fit_classifier(manifest, config, model, width, backbone, flip, seed):
+    from kerasll.active.training import train_model
+    from kerasll.augment import Augmentation
+    from kerasll.models import build_model
+
+    project = manifest.config
     labeled = manifest.training_labels()
     if len(labeled) < 2:
         raise ProjectError(
@@ -174,31 +286,8 @@ def train_project(manifest, config, *, model="small_cnn", width=1.0, backbone=No
     augmentation = Augmentation(pad=max(1, input_shape[0] // 8), flip=flip)
     learner = train_model(build, x, y, config, with_head=True,
                           augmentation=augmentation, seed=seed)
-    models.mkdir(exist_ok=True)
-    with staging_folder(models) as staging:
-        learner.save(staging / LEARNER_FILE)
-        to_onnx(learner, staging / MODEL_FILE, raw_input_dtype="uint8",
-                verify_data=x[:_VERIFY_COUNT], class_names=project.classes,
-                resize=True)
-        version = _file_hash(staging / MODEL_FILE)[:VERSION_DIGITS]
-        counts = {name: y.count(position) for name, position in index.items()}
-        record = {"version": version, "backbone": name, "labeled": len(labeled),
-                  "class_counts": counts, "seed": seed, "training": config.to_dict(),
-                  "augmentation": dataclasses.asdict(augmentation)}
-        (staging / "training.json").write_text(json.dumps(record, indent=2) + "\n")
-        folder = models / version
-        if not folder.exists():
-            os.replace(staging, folder)
-    with manifest.transaction() as connection:
-        connection.execute(
-            "INSERT OR IGNORE INTO models "
-            "(version, folder, backbone, epochs, labeled, created_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
-            (version, Path(MODELS_FOLDER, version).as_posix(), name, config.epochs,
-             len(labeled), now()),
-        )
-        manifest.set_current_model(connection, version)
-    return TrainResult(version, folder, len(labeled), counts)
+    counts = {name: y.count(position) for name, position in index.items()}
+    return _Classifier(learner, learner, x, name, len(labeled), counts, augmentation)
 
 
 @contextlib.contextmanager

@@ -1,0 +1,89 @@
+"""The labeling loop of a detection project and of a keypoint project.
+
+Each runs init -> add -> select --random -> tasks -> labels (a simulated
+Label Studio export of the true boxes or keypoints) -> train -> select
+(scored here, the model's boxes or keypoints recorded) -> tasks (with the
+pre-annotations, score = predicted loss) -> labels -> train -> select ->
+status (the held-out metric and the head audit), on small synthetic scenes
+and figures.
+"""
+
+import json
+
+import pytest
+from project_helpers import (
+    SHAPES,
+    cli,
+    ok,
+    region_export,
+    rows,
+    write_figures,
+    write_scenes,
+)
+
+TRAIN = ["--epochs", "2", "--width", "0.25", "--batch-size", "16"]
+
+
+def _loop(tmp_path, task, init_args, truth, names):
+    project = tmp_path / "project"
+    ok(cli("init", project, "--task", task, *init_args))
+    config = (project / "label_config.xml").read_text()
+    tag = {"detection": "<RectangleLabels", "keypoints": "<KeyPointLabels"}[task]
+    assert tag in config
+    ok(cli("add", project, tmp_path / "images"))
+    ok(cli("select", project, "--k", "24", "--random"))
+    ok(cli("tasks", project))
+    first = region_export(project / "tasks" / "round-1.json", tmp_path / "e1.json",
+                          truth, task, names)
+    assert "24 new" in ok(cli("labels", project, first))
+    assert "0 new, 0 changed, 24 unchanged" in ok(cli("labels", project, first))
+    trained = ok(cli("train", project, *TRAIN))
+    assert "Trained model" in trained
+    ok(cli("select", project, "--k", "8", "--strategy", "learning_loss"))
+    ok(cli("tasks", project))
+    tasks = json.loads((project / "tasks" / "round-2.json").read_text())
+    assert len(tasks) == 8
+    for entry in tasks:
+        (prediction,) = entry["predictions"]
+        assert prediction["score"] == pytest.approx(
+            entry["data"]["kerasll_predicted_loss"])
+        for region in prediction["result"]:
+            value = region["value"]
+            assert 0.0 <= value["x"] <= 100.0 and 0.0 <= value["y"] <= 100.0
+    kind = {"detection": "rectanglelabels", "keypoints": "keypointlabels"}[task]
+    assert any(entry["predictions"][0]["result"] for entry in tasks)
+    assert all(region["type"] == kind for entry in tasks
+               for region in entry["predictions"][0]["result"])
+    second = region_export(project / "tasks" / "round-2.json", tmp_path / "e2.json",
+                           truth, task, names)
+    assert "8 new" in ok(cli("labels", project, second))
+    ok(cli("train", project, *TRAIN))
+    ok(cli("select", project, "--k", "8", "--strategy", "coreset"))
+    return project, ok(cli("status", project))
+
+
+@pytest.mark.slow
+def test_detection_loop(tmp_path):
+    truth = write_scenes(tmp_path / "images", 60)
+    project, status = _loop(tmp_path, "detection", ["--classes", ",".join(SHAPES)],
+                            truth, None)
+    labels = rows(project, "SELECT label FROM labels")
+    assert len(labels) == 32
+    assert all(json.loads(label)["width"] == 64 for (label,) in labels)
+    assert "Classes: red: " in status
+    assert "mAP@0.5 " in status
+    assert "round 2: 8 picked by " in status
+    assert "Spearman(predicted, true loss)" in status
+
+
+@pytest.mark.slow
+def test_keypoint_loop(tmp_path):
+    from kerasll.keypoints.figures import FIGURE_SKELETON
+
+    truth = write_figures(tmp_path / "images", 60)
+    project, status = _loop(tmp_path, "keypoints", [], truth, FIGURE_SKELETON.names)
+    assert "PCKh@0.5 " in status and "OKS AP " in status
+    assert "Classes: head_top: " in status
+    assert "round 2: 8 picked by " in status
+    assert "Spearman(predicted, true loss)" in status
+
