@@ -3,9 +3,13 @@
 On TensorFlow, two logical CPUs so MirroredStrategy can be tested. Other
 backends run tests/test_backends_core.py in subprocesses
 (tests/test_backends.py), which set KERAS_BACKEND before keras is imported.
+Tests marked `cifar` are skipped when the CIFAR-10 copy (data_helpers) is
+absent.
 """
 
 import os
+
+import pytest
 
 os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -21,3 +25,13 @@ if os.environ["KERAS_BACKEND"] == "tensorflow":
             tf.config.LogicalDeviceConfiguration(),
         ],
     )
+
+
+def pytest_runtest_setup(item):
+    """Skips a test marked `cifar` when the CIFAR-10 copy is absent."""
+    if item.get_closest_marker("cifar") is None:
+        return
+    from data_helpers import CIFAR10, DATA_ENV  # after the backend is set up
+
+    if not CIFAR10.is_file():
+        pytest.skip(f"the CIFAR-10 npz is absent ({CIFAR10}; set {DATA_ENV})")

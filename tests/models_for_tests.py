@@ -1,4 +1,4 @@
-"""Tiny models and data sets shared by the tests."""
+"""Tiny models, data sets and training shared by the tests."""
 
 import keras
 import numpy as np
@@ -43,6 +43,46 @@ def auc(scores, positive):
     greater = (pos[:, None] > neg[None, :]).mean()
     ties = (pos[:, None] == neg[None, :]).mean()
     return greater + 0.5 * ties
+
+
+def pair_accuracy(predicted, true):
+    """Share of all pairs of items that `predicted` orders as `true` does.
+
+    A pair counts when both say "the first is above the second", or both do
+    not; 0.5 is chance for a score that carries no information.
+    """
+    first, second = np.triu_indices(len(true), 1)
+    agree = (predicted[first] > predicted[second]) == (true[first] > true[second])
+    return np.mean(agree)
+
+
+def train_task_model(task, model_name, x, y, config, weight_decay=0.0):
+    """Trains a task's model at width 0.25 with its loss head, seed 0.
+
+    Args:
+        task: a `kerasll.tasks` task (its model, loss and taps are used).
+        model_name: the task's model name (e.g. "ssd", "hourglass").
+        x, y: the task's training arrays.
+        config: a `TrainingConfig`.
+        weight_decay: the model's weight decay.
+
+    Returns:
+        The trained `LossLearner`.
+    """
+    from kerasll.active.training import train_model
+
+    return train_model(
+        lambda: task.build_model(model_name, 0.25, weight_decay),
+        x,
+        y,
+        config,
+        with_head=True,
+        augmentation=None,
+        seed=0,
+        loss=task.loss(),
+        metrics=[],
+        taps=task.taps,
+    )
 
 
 PATCH_COLORS = ((220, 40, 40), (40, 200, 40), (40, 40, 220))

@@ -14,13 +14,13 @@ from kerasll.active.errors import ProtocolError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.records import read_results_csv
-from kerasll.active.training import TrainingConfig, train_model
+from kerasll.active.training import TrainingConfig
 from kerasll_cli import main
-from kerasll.data import DATA_ENV
-from kerasll.detection.scenes import cifar10_path, make_scenes, split_scenes
+from kerasll.detection.scenes import make_scenes, split_scenes
 from kerasll.tasks import load_task
 from kerasll.tasks.detection import DetectionTask
-from models_for_tests import colored_patches
+from data_helpers import CIFAR10
+from models_for_tests import colored_patches, train_task_model
 
 CLASSES = 3
 STRATEGIES = ("learning_loss", "learning_loss_safe", "entropy", "coreset", "random")
@@ -58,18 +58,7 @@ def test_views_score_scenes_per_image(task):
     # Each labeled scene and its mirror image.
     assert y.shape == (40, len(task.default_boxes), 5)
     np.testing.assert_array_equal(x[20:], x[:20, :, ::-1])
-    model = train_model(
-        lambda: task.build_model("ssd", 0.25, 0.0),
-        x,
-        y,
-        TrainingConfig(epochs=1, batch_size=10),
-        with_head=True,
-        augmentation=None,
-        seed=0,
-        loss=task.loss(),
-        metrics=[],
-        taps=task.taps,
-    )
+    model = train_task_model(task, "ssd", x, y, TrainingConfig(epochs=1, batch_size=10))
     view = task.view(model, "train", 16)
     items = np.array([3, 0, 7])
     for measure in ("entropy", "margin", "least_confidence"):
@@ -192,10 +181,9 @@ def test_split_and_bad_sources(task, tmp_path):
 
 @pytest.mark.cifar
 def test_cifar_scenes_task(monkeypatch):
-    path = cifar10_path()
-    if not path.is_file():
-        pytest.skip(f"the CIFAR-10 copy is absent ({path}; set {DATA_ENV})")
-    task = load_task("detection", "cifar10", data=path, train_count=50, test_count=10)
+    task = load_task(
+        "detection", "cifar10", data=CIFAR10, train_count=50, test_count=10
+    )
     assert task.name == "cifar10-scenes" and task.num_classes == 10
     assert task.pool_size == 50 and task.input_shape == (64, 64, 3)
     assert "50 train / 10 test scenes" in task.describe()

@@ -14,7 +14,12 @@ from kerasll import LossLearner
 from kerasll.active.pipeline import inference_dataset, training_dataset
 from kerasll.augment import Augmentation, augment_batch
 from kerasll.losses import margin_ranking_loss, pair_agreement
-from models_for_tests import colored_patches, marked_noise_data, small_cnn
+from models_for_tests import (
+    colored_patches,
+    marked_noise_data,
+    small_cnn,
+    train_task_model,
+)
 
 BACKEND = keras.backend.backend()
 SPARSE_CE = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
@@ -216,7 +221,7 @@ def test_engine_trains_a_cycle_and_scores_the_pool():
 
 
 def test_engine_trains_a_detector_and_scores_scenes():
-    from kerasll.active.training import TrainingConfig, train_model
+    from kerasll.active.training import TrainingConfig
     from kerasll.detection.scenes import make_scenes
     from kerasll.tasks.detection import DetectionTask
 
@@ -227,11 +232,9 @@ def test_engine_trains_a_detector_and_scores_scenes():
         make_scenes(sources, labels, 8, scene_size=64, seed=2),
     )
     x, y = task.training_arrays(np.arange(16))  # 16 scenes and their mirrors
-    model = train_model(
-        lambda: task.build_model("ssd", 0.25, 5e-4),
-        x, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.05),
-        with_head=True, augmentation=None, seed=0, loss=task.loss(), metrics=[],
-        taps=task.taps,
+    model = train_task_model(
+        task, "ssd", x, y, TrainingConfig(epochs=2, batch_size=8, learning_rate=0.05),
+        weight_decay=5e-4,
     )
     view = task.view(model, "test", batch_size=8)
     items = np.arange(8)

@@ -1,8 +1,5 @@
 """Data loaders, validation and the augmented tf.data pipeline."""
 
-import os
-from pathlib import Path
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -20,9 +17,7 @@ from kerasll.data import (
     load_npz,
     make_dataset,
 )
-
-# The project's CIFAR-10 copy sits beside the checkout: ../shared/data.
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
+from data_helpers import CIFAR10
 
 
 def _arrays(train=12, test=4, classes=3, shape=(6, 6, 3), seed=0):
@@ -179,12 +174,7 @@ def test_cifar10_with_a_missing_path_never_downloads(tmp_path, monkeypatch):
 
 @pytest.mark.cifar
 def test_cifar10_loader_reads_the_shared_file():
-    path = Path(os.environ.get(DATA_ENV) or SHARED_CIFAR)
-    if path.is_dir():
-        path = path / "cifar10.npz"
-    if not path.is_file():
-        pytest.skip(f"CIFAR-10 npz not found at {path} (set {DATA_ENV} to its path)")
-    cifar = load_cifar10(path)
+    cifar = load_cifar10(CIFAR10)
     assert cifar.x_train.shape == (50000, 32, 32, 3) and cifar.x_test.shape == (
         10000,
         32,

@@ -10,11 +10,11 @@ from kerasll.detection.annotations import AnnotationError, to_scenes
 from kerasll.detection.coco import load_coco
 from kerasll.detection.scenes import (
     SceneDataError,
-    cifar10_path,
     load_cifar_scenes,
     make_scenes,
 )
 from kerasll.detection.voc import load_voc
+from data_helpers import CIFAR10
 
 
 def _sources(count=12, seed=0):
@@ -56,10 +56,9 @@ def test_scenes_reject_bad_sources():
 
 @pytest.mark.cifar
 def test_cifar_scenes_come_from_the_matching_split():
-    path = cifar10_path()
-    if not path.is_file():
-        pytest.skip(f"CIFAR-10 npz not found at {path} (set KERASLL_DATA)")
-    train, test = load_cifar_scenes(path, train_count=3, test_count=2, scene_size=64)
+    train, test = load_cifar_scenes(
+        CIFAR10, train_count=3, test_count=2, scene_size=64
+    )
     assert len(train) == 3 and len(test) == 2
     assert train.class_names[0] == "airplane"
     assert train.images.shape[1:] == (64, 64, 3)
@@ -106,6 +105,16 @@ def test_voc_folder_loads_into_scenes(tmp_path):
     assert [len(b) for b in scenes.boxes] == [1, 1]  # difficult objects left out
 
 
+def _voc_object(name, box, size=(32, 32)):
+    xmin, ymin, xmax, ymax = box
+    return (
+        f"<annotation><filename>a.png</filename><size><width>{size[0]}</width>"
+        f"<height>{size[1]}</height></size>"
+        f"<object><name>{name}</name><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
+        f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object></annotation>"
+    )
+
+
 @pytest.mark.parametrize(
     "text, message",
     [
@@ -123,6 +132,19 @@ def test_voc_folder_loads_into_scenes(tmp_path):
         (
             VOC_XML.format(name="a").replace("<ymin>2</ymin>", ""),
             r"Expected <ymin> in .*object 0 \(.dog.\). Received none",
+        ),
+        # Boxes outside their image, and an image size below 1.
+        (
+            _voc_object("dog", (40, 41, 60, 62)),
+            r"box inside its 32x32 image in .*bad.xml, object 0 \('dog'\). "
+            r"Received .*\[40.0, 41.0, 60.0, 62.0\]",
+        ),
+        (_voc_object("dog", (-3, 0, 10, 10)), r"inside its 32x32 image"),
+        (_voc_object("dog", (0, 0, 10, 34)), r"inside its 32x32 image"),
+        (_voc_object("dog", (5, 5, 5, 9)), r"xmax > xmin .*object 0 \('dog'\)"),
+        (
+            _voc_object("dog", (0, 0, 4, 4), size=(0, 32)),
+            r"width and height as integers >= 1 in .*bad.xml. Received .*\(0, 32\)",
         ),
     ],
 )
@@ -212,6 +234,20 @@ def _edit(change):
             "xmax > xmin",
         ),
         (_edit(lambda d: d["images"][0].pop("width")), "without 'width'"),
+        # Boxes outside their image, and an image size below 1.
+        (
+            _edit(lambda d: d["annotations"][0].update(bbox=[30, 2, 16, 16])),
+            r"box inside its 40x20 image in .*annotations\[0\]. "
+            r"Received .*\[30.0, 2.0, 46.0, 18.0\]",
+        ),
+        (
+            _edit(lambda d: d["annotations"][1].update(bbox=[-5, 0, 10, 10])),
+            r"inside its 40x20 image in .*annotations\[1\]",
+        ),
+        (
+            _edit(lambda d: d["images"][0].update(height=0)),
+            r"width and height as integers >= 1 in .*image 7 \('x.png'\)",
+        ),
     ],
 )
 def test_coco_bad_input_is_named(tmp_path, text, message):
@@ -228,40 +264,6 @@ def test_to_scenes_names_a_missing_image(tmp_path):
         to_scenes(load_voc(path), tmp_path)
 
 
-def _voc_object(name, box, size=(32, 32)):
-    xmin, ymin, xmax, ymax = box
-    return (
-        f"<annotation><filename>a.png</filename><size><width>{size[0]}</width>"
-        f"<height>{size[1]}</height></size>"
-        f"<object><name>{name}</name><bndbox><xmin>{xmin}</xmin><ymin>{ymin}</ymin>"
-        f"<xmax>{xmax}</xmax><ymax>{ymax}</ymax></bndbox></object></annotation>"
-    )
-
-
-@pytest.mark.parametrize(
-    "text, message",
-    [
-        (
-            _voc_object("dog", (40, 41, 60, 62)),
-            r"box inside its 32x32 image in .*bad.xml, object 0 \('dog'\). "
-            r"Received .*\[40.0, 41.0, 60.0, 62.0\]",
-        ),
-        (_voc_object("dog", (-3, 0, 10, 10)), r"inside its 32x32 image"),
-        (_voc_object("dog", (0, 0, 10, 34)), r"inside its 32x32 image"),
-        (_voc_object("dog", (5, 5, 5, 9)), r"xmax > xmin .*object 0 \('dog'\)"),
-        (
-            _voc_object("dog", (0, 0, 4, 4), size=(0, 32)),
-            r"width and height as integers >= 1 in .*bad.xml. Received .*\(0, 32\)",
-        ),
-    ],
-)
-def test_voc_refuses_boxes_outside_their_image(tmp_path, text, message):
-    path = tmp_path / "bad.xml"
-    path.write_text(text)
-    with pytest.raises(AnnotationError, match=message):
-        load_voc(path)
-
-
 def test_voc_clips_a_corner_within_a_pixel_and_names_an_unknown_object(tmp_path):
     path = tmp_path / "a.xml"
     path.write_text(_voc_object("dog", (0, 1, 32.5, 32)))
@@ -270,31 +272,6 @@ def test_voc_clips_a_corner_within_a_pixel_and_names_an_unknown_object(tmp_path)
         AnnotationError, match=r"a.xml, object 0 \('dog'\). Received 'dog'"
     ):
         load_voc(path, class_names=["cat"])
-
-
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        (
-            lambda d: d["annotations"][0].update(bbox=[30, 2, 16, 16]),
-            r"box inside its 40x20 image in .*annotations\[0\]. "
-            r"Received .*\[30.0, 2.0, 46.0, 18.0\]",
-        ),
-        (
-            lambda d: d["annotations"][1].update(bbox=[-5, 0, 10, 10]),
-            r"inside its 40x20 image in .*annotations\[1\]",
-        ),
-        (
-            lambda d: d["images"][0].update(height=0),
-            r"width and height as integers >= 1 in .*image 7 \('x.png'\)",
-        ),
-    ],
-)
-def test_coco_refuses_boxes_outside_their_image(tmp_path, change, message):
-    path = tmp_path / "bad.json"
-    path.write_text(_edit(change))
-    with pytest.raises(AnnotationError, match=message):
-        load_coco(path)
 
 
 def test_simulate_refuses_an_out_of_image_box_before_writing(tmp_path):

@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from kerasll.data import load_dataset
-from kerasll.detection.scenes import cifar10_path
 from kerasll.keypoints.figures import (
     FIGURE_SKELETON,
     FigureDataError,
@@ -13,6 +12,7 @@ from kerasll.keypoints.figures import (
     random_pose,
     split_figures,
 )
+from data_helpers import CIFAR10
 
 
 def _backgrounds(count=20, seed=0):
@@ -146,10 +146,7 @@ def test_bad_arguments_are_named(kwargs, message):
 
 @pytest.mark.cifar
 def test_figures_on_cifar10_backgrounds():
-    path = cifar10_path()
-    if not path.is_file():
-        pytest.skip(f"CIFAR-10 npz not found at {path} (set KERASLL_DATA)")
-    cifar = load_dataset("cifar10", data=path)
+    cifar = load_dataset("cifar10", data=CIFAR10)
     figures = make_figures(cifar.x_train[:100], 20, image_size=64, seed=0)
     assert figures.images.shape == (20, 64, 64, 3)
     assert (figures.visibility == 2).mean() > 0.5 and figures.images.std() > 20

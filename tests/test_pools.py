@@ -1,13 +1,11 @@
 """Long-tailed and redundant pools, and the reports on them (kerasll/pools.py)."""
 
 import dataclasses
-import os
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from kerasll.data import DATA_ENV, DataError, load_dataset, load_digits, make_dataset
+from kerasll.data import DataError, load_dataset, load_digits, make_dataset
 from kerasll.pools import (
     class_recalls,
     describe_pool,
@@ -16,8 +14,7 @@ from kerasll.pools import (
     long_tailed_profile,
     with_near_duplicates,
 )
-
-SHARED_CIFAR = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
+from data_helpers import CIFAR10
 
 
 def _balanced(per_class=100, classes=4, shape=(16, 16, 3), seed=0):
@@ -247,12 +244,7 @@ def test_long_tailed_then_near_duplicates_compose():
 
 @pytest.mark.cifar
 def test_cifar10_long_tailed_and_redundant_pool():
-    path = Path(os.environ.get(DATA_ENV) or SHARED_CIFAR)
-    if path.is_dir():
-        path = path / "cifar10.npz"
-    if not path.is_file():
-        pytest.skip(f"CIFAR-10 npz not found at {path} (set {DATA_ENV} to its path)")
-    cifar = load_dataset("cifar10", data=path)
+    cifar = load_dataset("cifar10", data=CIFAR10)
     pool = with_near_duplicates(long_tailed(cifar, 20, seed=0), copies=4, seed=0)
     profile = [5000, 3584, 2569, 1842, 1320, 946, 678, 486, 348, 250]
     assert np.bincount(pool.y_train).tolist() == [4 * n for n in profile]

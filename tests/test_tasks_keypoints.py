@@ -7,7 +7,6 @@ strategy runs the loop, not the accuracy.
 """
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,13 +16,14 @@ from kerasll.active.errors import UnknownStrategyError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.records import Metric, read_results_csv
-from kerasll.active.training import TrainingConfig, train_model
+from kerasll.active.training import TrainingConfig
 from kerasll.keypoints import IGNORED, make_figures
 from kerasll.keypoints.coco import COCO_SIGMAS
 from kerasll.tasks import KINDS, load_task, task_class
 from kerasll.tasks.keypoints import CocoKeypointTask, KeypointTask
+from data_helpers import CIFAR10
+from models_for_tests import train_task_model
 
-CIFAR10 = Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"
 STRATEGIES = ("random", "learning_loss_safe", "entropy", "coreset")
 
 
@@ -41,18 +41,8 @@ def task():
 @pytest.fixture(scope="module")
 def trained(task):
     x, y = task.training_arrays(np.arange(20))
-    return train_model(
-        lambda: task.build_model("hourglass", 0.25, 0.0),
-        x,
-        y,
-        TrainingConfig(epochs=1, batch_size=10),
-        with_head=True,
-        augmentation=None,
-        seed=0,
-        loss=task.loss(),
-        metrics=[],
-        taps=task.taps,
-    )
+    config = TrainingConfig(epochs=1, batch_size=10)
+    return train_task_model(task, "hourglass", x, y, config)
 
 
 class _Predicted:
@@ -232,7 +222,6 @@ def test_a_coco_file_is_a_task_scored_by_oks_ap(tmp_path):
 
 
 @pytest.mark.cifar
-@pytest.mark.skipif(not CIFAR10.is_file(), reason=f"needs {CIFAR10}")
 def test_cifar10_figures_on_real_backgrounds():
     task = load_task(
         "keypoints", "cifar10", data=str(CIFAR10), seed=3, train_count=12,
