@@ -146,12 +146,20 @@ def to_figures(manifest, rows):
                    skeleton(config))
 
 
+def _has_head(config, annotation):
+    index = {name: number for number, name in enumerate(config.keypoints["names"])}
+    return all(annotation["keypoints"][index[name]] is not None
+               for name in HEAD_SEGMENT)
+
+
 def project_task(manifest, train, test):
     """The project's `kerasll.tasks` task over two lists of labeled rows.
 
     Keypoint projects whose schema has OKS sigmas get the OKS-scored task
-    (which needs no head sizes), the others the PCKh-scored one; training is
-    the same. `status` computes both metrics itself where it can.
+    (which needs no head sizes), the others the PCKh-scored one, whose test
+    split keeps the figures with a head segment (those of `train` when
+    `test` has none); training is the same. `status` computes both metrics
+    itself where it can.
 
     Args:
         manifest: the open `Manifest`.
@@ -173,8 +181,14 @@ def project_task(manifest, train, test):
             return DetectionTask("project", to_scenes(manifest, train),
                                  to_scenes(manifest, test),
                                  class_names=config.classes)
-        kind = KeypointTask if config.keypoints["sigmas"] is None else CocoKeypointTask
-        return kind("project", to_figures(manifest, train), to_figures(manifest, test))
+        if config.keypoints["sigmas"] is not None:
+            return CocoKeypointTask("project", to_figures(manifest, train),
+                                    to_figures(manifest, test))
+        # PCKh scores only figures with a head segment.
+        scored = [row for row in test if _has_head(config, row[2])] or [
+            row for row in train if _has_head(config, row[2])]
+        return KeypointTask("project", to_figures(manifest, train),
+                            to_figures(manifest, scored))
     except ValueError as error:
         raise ProjectError(
             f"Expected labeled items the {config.task} task can use. Received: {error}"
@@ -384,11 +398,13 @@ def held_out_metrics(manifest, folder):
     from kerasll.keypoints.metric import oks_average_precision, pckh
 
     train, held = labeled_split(manifest)
-    if not held:
-        return 0, {}
+    config = manifest.config
+    pckh_only = config.task == "keypoints" and config.keypoints["sigmas"] is None
+    if not held or (pckh_only and not any(_has_head(config, row[2]) for row in held)):
+        return len(held), {}
     task = project_task(manifest, train or held, held)
     view = task.view(load_learner(folder), "test", 64)
-    indices = np.arange(len(held))
+    indices = np.arange(len(task.test))
     if manifest.config.task == "detection":
         value, _ = mean_average_precision(task.test.boxes, task.test.labels,
                                           view.detections(indices), task.num_classes)

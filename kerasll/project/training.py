@@ -261,8 +261,13 @@ class _Classifier:
 def _fit_classifier(manifest, config, model, width, backbone, flip, seed):
     from kerasll.active.training import train_model
     from kerasll.augment import Augmentation
-    from kerasll.models import build_model
+    from kerasll.models import MODELS, build_model
 
+    if backbone is None and model not in MODELS:
+        raise ProjectError(
+            f"Expected a classification model in {sorted(MODELS)}. Received: "
+            f"model={model!r}"
+        )
     project = manifest.config
     labeled = manifest.training_labels()
     if len(labeled) < 2:
