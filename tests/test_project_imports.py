@@ -143,3 +143,20 @@ def test_importing_kerasll_is_light_and_its_names_load_on_use(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert done.stdout.split() == ["True", "[]"]
+
+
+@pytest.mark.slow
+def test_a_detection_project_imports_no_training_stack_until_it_trains(tmp_path):
+    from project_helpers import SHAPES, region_export, write_scenes
+
+    truth = write_scenes(tmp_path / "images", 8)
+    project = tmp_path / "project"
+    assert _blocked("init", project, "--task", "detection", "--classes",
+                    ",".join(SHAPES)) == (0, [])
+    assert _blocked("add", project, tmp_path / "images") == (0, [])
+    assert _blocked("select", project, "--k", "8", "--random") == (0, [])
+    assert _blocked("tasks", project) == (0, [])
+    export = region_export(project / "tasks" / "round-1.json", tmp_path / "e.json",
+                           truth, "detection", None)
+    assert _blocked("labels", project, export) == (0, [])
+    assert _blocked("status", project, "--no-audit") == (0, [])

@@ -245,3 +245,31 @@ def test_a_manifest_without_a_task_is_a_classification_project(tmp_path):
     with Manifest.open(tmp_path / "p") as manifest:
         assert manifest.config.task == "classification"
         assert manifest.config.keypoints is None
+
+
+def test_a_pckh_schema_scores_only_figures_with_a_head_segment(tmp_path):
+    from PIL import Image
+
+    from kerasll.project.annotated import project_task
+
+    schema = tmp_path / "hands.json"
+    schema.write_text(json.dumps({"categories": [{
+        "name": "signer", "keypoints": ["head_top", "neck", "left_hand", "right_hand"],
+        "skeleton": [[1, 2]]}]}))
+    ok(cli("init", tmp_path / "p", "--task", "keypoints", "--keypoints", schema,
+           "--color", "rgb"))
+    Image.new("RGB", (64, 64)).save(tmp_path / "a.png")
+    headed = {"height": 64, "width": 64,
+              "keypoints": [[30.0, 10.0], [30.0, 20.0], [10.0, 40.0], None]}
+    headless = {"height": 64, "width": 64,
+                "keypoints": [None, [30.0, 20.0], [10.0, 40.0], [50.0, 40.0]]}
+    with Manifest.open(tmp_path / "p") as manifest:
+        assert manifest.config.keypoints["sigmas"] is None
+        assert manifest.config.keypoints["flip_pairs"] == [[2, 3]]
+        rows_ = [(1, tmp_path / "a.png", headed), (2, tmp_path / "a.png", headless)]
+        task = project_task(manifest, rows_, rows_[1:] + rows_[:1])
+        assert task.metric_name == "PCKh@0.5"
+        assert len(task.train) == 2 and len(task.test) == 1
+        assert task.test.head_sizes[0] == pytest.approx(10.0)
+        fallback = project_task(manifest, rows_, rows_[1:])  # No headed test item.
+        assert len(fallback.test) == 1
