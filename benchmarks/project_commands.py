@@ -154,19 +154,24 @@ def measure_project_commands(images=60, repeats=5):
             "loadavg_before": load_before, "loadavg_after": os.getloadavg()}
 
 
+def table(result):
+    """The markdown table of `measure_project_commands`'s result."""
+    lines = [f"| command | median wall s (of {result['repeats']}) | min | max | "
+             f"< {TARGET_S:g} s |", "|---|---|---|---|---|"]
+    for command, row in result["commands"].items():
+        lines.append(f"| kerasll project {command} | {row['median_s']:.3f} | "
+                     f"{row['min_s']:.3f} | {row['max_s']:.3f} | "
+                     f"{'yes' if row['under_target'] else 'no'} |")
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--images", type=int, default=60)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
     result = measure_project_commands(args.images, args.repeats)
-    print(f"| command | median wall s (of {args.repeats}) | min | max | "
-          f"< {TARGET_S:g} s |")
-    print("|---|---|---|---|---|")
-    for command, row in result["commands"].items():
-        print(f"| kerasll project {command} | {row['median_s']:.3f} | "
-              f"{row['min_s']:.3f} | {row['max_s']:.3f} | "
-              f"{'yes' if row['under_target'] else 'no'} |")
+    print(table(result))
     print(json.dumps(result))
 
 

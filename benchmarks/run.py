@@ -28,6 +28,8 @@ sys.path.insert(0, str(HERE))
 import detection  # noqa: E402
 import head_cost  # noqa: E402
 import loop_cost  # noqa: E402
+import pose  # noqa: E402
+import project_commands  # noqa: E402
 import scoring  # noqa: E402
 import selection  # noqa: E402
 
@@ -133,6 +135,16 @@ def _detection_figures(data, output):
         "nms": detection.measure_nms(),
         "uncertainty": detection.measure_uncertainty_rankings(data),
     }
+
+
+def _pose_figures(data, output):
+    """Runs (or resumes) the pose benchmark in its committed folder
+    (`benchmarks/runs/pose/`) and the weight measurement; keeps the section."""
+    records, trials = pose.run(pose.RUNS, data)
+    weights = pose.measure_weights(pose.RUNS / "weights", data)
+    seconds = sum(_recorded(pose.RUNS / regime.name)[1] for regime in pose.REGIMES)
+    return {"seconds": seconds,  # the cycles' wall times, as for selection
+            "markdown": pose.markdown(records, trials, weights)}
 
 
 def _head_cost_figures(data, output):
@@ -406,7 +418,8 @@ def _scoring_markdown(figures):
                  f"{figures['installed_tensorflow_mib']:.0f} |\n")
     return f"""## 4. Scoring on a device (CPU)
 
-Command: `python benchmarks/scoring.py` — a small-CNN learner trained
+Command: `python benchmarks/run.py --sections scoring` (runs
+`python benchmarks/scoring.py --seed N` {len(figures['runs'])} times) — a small-CNN learner trained
 {figures['train_epochs']} epochs on {figures['train_images']:,} CIFAR-10 images, exported
 with raw uint8 input; pool = the {figures['pool']:,} CIFAR-10 test images as a `.npy`.
 `kerasll-score` figures are `PoolScorer.score` (what the CLI runs; CPU provider,
@@ -426,10 +439,18 @@ is warmed up on the same shapes, then timed as the best of
 fp32 ONNX vs Keras, max abs difference of predicted loss over the pool:
 {figures['fp32']['max_abs_diff_vs_keras']:.2e}.
 
-Both models side by side, MobileNetV2 with every int8 setting exported alone
-(images/s against each model's own fp32 graph):
+Both models side by side in run 1 (seed 0), MobileNetV2 with every int8
+setting exported alone (images/s against each model's own fp32 graph; the
+figures above are run 1's too):
 
 {scoring.table(figures)}
+
+The benchmark ran {len(figures['runs'])} times from scratch (a new process, model,
+training and calibration per run, seeds 0-{len(figures['runs']) - 1}). The machine is
+shared, so absolute images/s follow its load; the ratios to fp32 are
+measured side by side within each run. Spread over the runs:
+
+{scoring.spread(figures)}
 
 Peak memory of `kerasll-score` (whole process; VmRSS counts the memory-mapped
 pool pages the kernel keeps resident, RssAnon is the process's own memory):
@@ -456,6 +477,51 @@ provider libraries); a CPU-only device using the `onnxruntime` wheel installs le
 """
 
 
+def _stream_memory_figures(data, output):
+    """Peak RSS of stream selection, in a process of its own (no TensorFlow)."""
+    script = HERE.parent / "serving" / "benchmarks" / "stream_memory.py"
+    done = subprocess.run([sys.executable, str(script), "--json"], check=True,
+                          capture_output=True, text=True)
+    return {"milestones": json.loads(done.stdout)}
+
+
+def _stream_memory_markdown(figures):
+    rows = "\n".join(
+        f"| {row['items']:,} | {row['kept']:,} | {100 * row['share']:.2f}% | "
+        f"{row['threshold']:.3f} | {row['peak_rss_mib']:.1f} |"
+        for row in figures["milestones"])
+    return f"""### 4.1 Memory of stream selection (`kerasll-score --stream`)
+
+Command: `python serving/benchmarks/stream_memory.py` — synthetic predicted
+losses (N(0, 1), shifted by +1 halfway) through a `StreamSelector` (rate
+0.01, window 2,000, audit sample of 100) in batches of 256, as
+`kerasll-score --stream` feeds it; peak resident memory of the process
+(numpy and kerasll-serving only, no model) after each milestone. Flat
+means the selector's memory does not grow with the stream.
+
+| items seen | kept | share kept | threshold | peak RSS MiB |
+|---|---|---|---|---|
+{rows}
+"""
+
+
+def _project_commands_markdown(figures):
+    return f"""## 6. Wall time of the project commands that do not train
+
+Command: `python benchmarks/project_commands.py --images {figures['images_per_device']} --repeats {figures['repeats']}`
+— a digits project (two devices of {figures['images_per_device']} 8x8 images, one
+labeled round, a trained model and device picks, built untimed), then per
+repetition each command on a fresh copy, run as a user runs it: the
+`kerasll` console script in a new process, start to exit. None of them imports TensorFlow
+(tests/test_project_imports.py pins it). Target: under
+{project_commands.TARGET_S:g} s each. 1/5/15-minute load average before
+{' / '.join(f'{v:.1f}' for v in figures['loadavg_before'])}, after
+{' / '.join(f'{v:.1f}' for v in figures['loadavg_after'])}.
+
+{project_commands.table(figures)}
+"""
+
+
 @dataclasses.dataclass(frozen=True)
 class Section:
     """One benchmark section of RESULTS.md: how it runs and how it reads.
@@ -476,9 +542,15 @@ SECTIONS = (
     Section("loop_cost", lambda data, output: loop_cost.measure_loop_cost(),
             _loop_cost_markdown),
     Section("head_cost", _head_cost_figures, _head_cost_markdown),
-    Section("scoring", lambda data, output: scoring.run(data, output / "scoring"),
+    Section("scoring",
+            lambda data, output: scoring.run_repeated(data, output / "scoring"),
             _scoring_markdown),
+    Section("stream_memory", _stream_memory_figures, _stream_memory_markdown),
     Section("detection", _detection_figures, _detection_markdown),
+    Section("project_commands",
+            lambda data, output: project_commands.measure_project_commands(),
+            _project_commands_markdown),
+    Section("pose", _pose_figures, lambda figures: figures["markdown"]),
 )
 
 
