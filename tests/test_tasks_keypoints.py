@@ -54,9 +54,13 @@ class _Predicted:
     def __len__(self):
         return len(self._keypoints)
 
+    confidences = None
+
     def keypoints(self, indices):
         points = self._keypoints[indices]
-        return points, np.ones(points.shape[:2], np.float32)
+        if self.confidences is None:
+            return points, np.ones(points.shape[:2], np.float32)
+        return points, self.confidences[indices]
 
 
 def test_the_task_is_registered_with_its_metric_and_pose_weight():
@@ -111,6 +115,11 @@ def test_oks_ap_is_the_secondary_metric_of_figures(task):
     # Far off (a quarter of the image): no OKS threshold is met.
     far = task.evaluate_secondary(_Predicted(truth + 16.0))["oks_ap"]
     assert far == pytest.approx(0.0)
+    # A diverged network (NaN keypoints and confidences) scores 0, no error.
+    diverged = _Predicted(np.full_like(truth, np.nan))
+    diverged.confidences = np.full(truth.shape[:2], np.nan)
+    assert task.evaluate(diverged) == 0.0
+    assert task.evaluate_secondary(diverged) == {"oks_ap": 0.0}
 
 
 def test_fingerprint_covers_figures_and_options(task):

@@ -43,6 +43,8 @@ from kerasll.models import scaled_channels
 # Figures hold one person each: the picks' class histogram has one class.
 PERSON = "person"
 OKS_AP = Metric("OKS AP", "oks_ap")
+# Where OKS AP puts a non-finite predicted keypoint: pixels from any image.
+_FAR_OFF = -1e6
 
 
 class KeypointTask(Task):
@@ -224,11 +226,15 @@ class KeypointTask(Task):
 
     def _oks_ap(self, test_view):
         """OKS keypoint AP of the decoded keypoints, each figure scored by its
-        mean keypoint confidence."""
+        mean keypoint confidence. A diverged network's non-finite keypoints
+        count as far off (OKS 0), its non-finite scores as 0."""
         predicted, confidences = test_view.keypoints(np.arange(len(test_view)))
+        predicted = np.where(np.isfinite(predicted), predicted, _FAR_OFF)
+        scores = np.nan_to_num(confidences.mean(axis=-1), nan=0.0, posinf=0.0,
+                               neginf=0.0)
         value, _ = oks_average_precision(
             self.test.keypoints, self.test.visibility, self.test.areas, predicted,
-            confidences.mean(axis=-1), self.test.skeleton.sigmas,
+            scores, self.test.skeleton.sigmas,
         )
         return value
 
