@@ -133,13 +133,15 @@ def add_command(directory, source, device):
               help="SGD rate. Default: 0.05 (classification), 0.1 (detection), "
                    "1.0 (keypoints: the heatmap loss is small).")
 @click.option("--flip/--no-flip", default=False, show_default=True,
-              help="Also flip images left-right when augmenting.")
+              help="Classification: also flip images left-right when "
+                   "augmenting (detection and keypoints always add mirror "
+                   "images).")
 @click.option("--head", type=click.Choice(["decoupled", "joint"]), default="decoupled",
               show_default=True,
               help="How the loss head trains: decoupled (on stopped-gradient "
-                   "features from the first step, so the classifier is exactly "
+                   "features from the first step, so the model is exactly "
                    "plain training's; what learning_loss_safe assumes) or joint "
-                   "(the paper: the head's gradient reaches the classifier until "
+                   "(the paper: the head's gradient reaches the model until "
                    "60% of the epochs).")
 @click.option("--seed", type=int, default=0, show_default=True)
 def train_command(directory, model, width, backbone, epochs, batch_size,

@@ -15,8 +15,10 @@ from project_helpers import (
     SHAPES,
     cli,
     ok,
+    refused,
     region_export,
     rows,
+    snapshot,
     write_figures,
     write_scenes,
 )
@@ -83,6 +85,10 @@ def test_keypoint_loop(tmp_path):
     truth = write_figures(tmp_path / "images", 60)
     project, status = _loop(tmp_path, "keypoints", [], truth, FIGURE_SKELETON.names)
     assert "PCKh@0.5 " in status and "OKS AP " in status
+    before = snapshot(project)  # Heatmaps have no class margin: one line.
+    refused(cli("select", project, "--k", "2", "--strategy", "margin"),
+            "uncertainty measure 'entropy'")
+    assert snapshot(project) == before
     assert "Classes: head_top: " in status
     assert "round 2: 8 picked by " in status
     assert "Spearman(predicted, true loss)" in status

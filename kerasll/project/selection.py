@@ -238,6 +238,7 @@ def select_with_strategy(manifest, k, spec=DEFAULT_STRATEGY, seed=0):
             or one that reads what the exported model does not output.
     """
     from kerasll.active.batch import Draw
+    from kerasll.active.errors import ExperimentError
     from kerasll.active.seeds import generator
     from kerasll.active.view import MissingOutputError
     from kerasll.project.audits import round_audits
@@ -264,11 +265,18 @@ def select_with_strategy(manifest, k, spec=DEFAULT_STRATEGY, seed=0):
         selection = strategy.select(view, np.arange(len(pool)), min(k, len(pool)),
                                     np.zeros(0, dtype=np.int64), draw, history)
     except MissingOutputError as error:
+        if task != "classification":
+            raise ProjectError(
+                f"Expected a strategy the {task} model can serve. Received "
+                f"{strategy.name!r}: {error}"
+            ) from error
         raise ProjectError(
             f"Expected a strategy that reads predicted losses or class "
             f"probabilities. Received {strategy.name!r}, which reads what the "
             f"exported model does not output ({error}); use it in kerasll simulate"
         ) from error
+    except ExperimentError as error:  # e.g. a measure heatmaps do not have.
+        raise ProjectError(str(error)) from error
     audited = set() if selection.audit is None else set(selection.audit.tolist())
     chosen = selection.indices
     scores = strategy.score(view, chosen)
