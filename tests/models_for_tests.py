@@ -85,6 +85,21 @@ def train_task_model(task, model_name, x, y, config, weight_decay=0.0):
     )
 
 
+def two_cycle_config(**arguments):
+    """An `ExperimentConfig` of one trial and two cycles for a 60-item pool.
+
+    20 labeled items to start, then 10 a cycle picked among 30 candidates, at
+    width 0.25; `arguments` (task, dataset, strategies, training...) add to
+    or override these.
+    """
+    from kerasll.active.protocol import ExperimentConfig
+
+    sizes = dict(
+        width=0.25, initial_size=20, budget=10, subset_size=30, cycles=2, trials=1
+    )
+    return ExperimentConfig(**{**sizes, **arguments})
+
+
 PATCH_COLORS = ((220, 40, 40), (40, 200, 40), (40, 40, 220))
 
 

@@ -20,7 +20,7 @@ from kerasll.detection.scenes import make_scenes, split_scenes
 from kerasll.tasks import load_task
 from kerasll.tasks.detection import DetectionTask
 from data_helpers import CIFAR10
-from models_for_tests import colored_patches, train_task_model
+from models_for_tests import colored_patches, train_task_model, two_cycle_config
 
 CLASSES = 3
 STRATEGIES = ("learning_loss", "learning_loss_safe", "entropy", "coreset", "random")
@@ -39,17 +39,10 @@ def _config(**overrides):
     arguments = dict(
         task="detection",
         dataset="noise-scenes",
-        width=0.25,
         strategies=STRATEGIES,
-        initial_size=20,
-        budget=10,
-        subset_size=30,
-        cycles=2,
-        trials=1,
         training=TrainingConfig(epochs=2, batch_size=10, learning_rate=0.01),
     )
-    arguments.update(overrides)
-    return ExperimentConfig(**arguments)
+    return two_cycle_config(**{**arguments, **overrides})
 
 
 def test_views_score_scenes_per_image(task):

@@ -14,7 +14,6 @@ from PIL import Image
 
 from kerasll.active.errors import UnknownStrategyError
 from kerasll.active.experiment import run_experiment
-from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.records import Metric, read_results_csv
 from kerasll.active.training import TrainingConfig
 from kerasll.keypoints import IGNORED, make_figures
@@ -22,7 +21,7 @@ from kerasll.keypoints.coco import COCO_SIGMAS
 from kerasll.tasks import KINDS, load_task, task_class
 from kerasll.tasks.keypoints import CocoKeypointTask, KeypointTask
 from data_helpers import CIFAR10
-from models_for_tests import train_task_model
+from models_for_tests import train_task_model, two_cycle_config
 
 STRATEGIES = ("random", "learning_loss_safe", "entropy", "coreset")
 
@@ -247,16 +246,10 @@ def test_cifar10_figures_on_real_backgrounds():
 
 @pytest.mark.slow
 def test_every_strategy_runs_two_cycles(task, tmp_path):
-    config = ExperimentConfig(
+    config = two_cycle_config(
         task="keypoints",
         dataset=task.name,
-        width=0.25,
         strategies=STRATEGIES,
-        initial_size=20,
-        budget=10,
-        subset_size=30,
-        cycles=2,
-        trials=1,
         training=KeypointTask.training_config(epochs=2, batch_size=10),
     )
     result = run_experiment(config, task, tmp_path / "run")
