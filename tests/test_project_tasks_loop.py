@@ -2,10 +2,11 @@
 
 Each runs init -> add -> select --random -> tasks -> labels (a simulated
 Label Studio export of the true boxes or keypoints) -> train -> select
-(scored here, the model's boxes or keypoints recorded) -> tasks (with the
-pre-annotations, score = predicted loss) -> labels -> train -> select ->
-status (the held-out metric and the head audit), on small synthetic scenes
-and figures.
+(scored here, learning_loss_safe: a random audit slice; the model's boxes or
+keypoints recorded) -> tasks (with the pre-annotations, score = predicted
+loss) -> labels -> train -> select (the safe rule reads the audit's true
+losses) -> select coreset -> status (the held-out metric and the head
+audit), on small synthetic scenes and figures.
 """
 
 import json
@@ -41,7 +42,8 @@ def _loop(tmp_path, task, init_args, truth, names):
     assert "0 new, 0 changed, 24 unchanged" in ok(cli("labels", project, first))
     trained = ok(cli("train", project, *TRAIN))
     assert "Trained model" in trained
-    ok(cli("select", project, "--k", "8", "--strategy", "learning_loss"))
+    # learning_loss_safe without evidence yet: 8 random audit items.
+    assert "8 random audit item(s)" in ok(cli("select", project, "--k", "8"))
     ok(cli("tasks", project))
     tasks = json.loads((project / "tasks" / "round-2.json").read_text())
     assert len(tasks) == 8
@@ -60,8 +62,13 @@ def _loop(tmp_path, task, init_args, truth, names):
                            truth, task, names)
     assert "8 new" in ok(cli("labels", project, second))
     ok(cli("train", project, *TRAIN))
-    ok(cli("select", project, "--k", "8", "--strategy", "coreset"))
-    return project, ok(cli("status", project))
+    # The safe rule reads the audit: round 2's true losses under its model.
+    assert "learning_loss_safe: " in ok(cli("select", project, "--k", "4"))
+    ok(cli("select", project, "--k", "4", "--strategy", "coreset"))
+    status = ok(cli("status", project))
+    assert ("audit (learning_loss_safe): 8 of 8 random item(s) labeled, Kendall tau "
+            "of score vs true loss ") in status
+    return project, status
 
 
 @pytest.mark.slow
