@@ -273,6 +273,32 @@ class LossLearner(steps_for_backend(), keras.Model):
         )
         return np.asarray(predictions[PREDICTED_LOSS]).reshape(-1)
 
+    def with_backbone(self, model, name):
+        """This learner's settings and trained head around another model.
+
+        For export graphs that rewire the wrapped model's layers to other
+        outputs (decoded boxes, keypoints): every constructor argument comes
+        from `get_config`, so none can be dropped, and `model` is passed as
+        an instance (as `from_config` would build it), so its layers are
+        shared, not copied.
+
+        Args:
+            model: a functional model that has the layers `taps` names.
+            name: the new learner's name.
+
+        Returns:
+            A learner of this class with the same taps and hyper-parameters
+            and a copy of the loss head's weights.
+
+        Raises:
+            ValueError: `model` lacks a tapped layer.
+        """
+        config = self.get_config()
+        config.update(model=model, name=name)
+        learner = type(self)(**config)
+        learner.loss_head.set_weights(self.loss_head.get_weights())
+        return learner
+
     # Serialization --------------------------------------------------------
 
     def get_config(self):

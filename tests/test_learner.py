@@ -282,6 +282,27 @@ def test_save_and_load_round_trip(tmp_path):
     loaded.fit(x, y, epochs=1, batch_size=32, verbose=0)  # still trainable
 
 
+def test_with_backbone_keeps_every_setting_and_the_head_and_shares_layers():
+    learner = _learner(
+        taps=["stage1", "stage2"], margin=0.5, weight=2.0, objective="mse",
+        detach_epoch=3, head_weight_decay=1e-4, name="custom",
+    )
+    base = learner.backbone
+    probabilities = keras.layers.Softmax(name="probabilities")(base.output)
+    rewired = learner.with_backbone(
+        keras.Model(base.input, probabilities), name="custom_probabilities"
+    )
+    expected = {**learner.get_config(), "name": "custom_probabilities"}
+    got = rewired.get_config()
+    assert got.pop("model") != expected.pop("model")
+    assert got == expected
+    assert rewired.task_output_names == ["probabilities"]
+    head = zip(rewired.loss_head.get_weights(), learner.loss_head.get_weights())
+    for copied, trained in head:
+        np.testing.assert_array_equal(copied, trained)
+    assert rewired.backbone.get_layer("stage2") is base.get_layer("stage2")
+
+
 @pytest.mark.parametrize(
     "kwargs, match",
     [

@@ -107,16 +107,12 @@ def inference_learner(learner, default_boxes, variances=VARIANCES):
         variances: the offset variances of its training targets.
 
     Returns:
-        A `LossLearner` sharing the detector's layers, with the same taps and
-        a copy of the trained head's weights; `kerasll.export.to_onnx` turns
-        it into a graph with outputs "boxes", "scores" and "predicted_loss".
+        `learner.with_backbone(inference_model(...))`: every setting and
+        the trained head's weights kept, the detector's layers shared;
+        `kerasll.export.to_onnx` turns it into a graph with outputs "boxes",
+        "scores" and "predicted_loss".
     """
-    # Every constructor argument comes from `get_config`, so none can be
-    # dropped; the model is passed as an instance (as `from_config` would
-    # build it) so the detector's trained layers are shared, not copied.
-    config = learner.get_config()
-    config["model"] = inference_model(learner.backbone, default_boxes, variances)
-    config["name"] = f"{learner.name}_boxes"
-    exported = type(learner)(**config)
-    exported.loss_head.set_weights(learner.loss_head.get_weights())
-    return exported
+    return learner.with_backbone(
+        inference_model(learner.backbone, default_boxes, variances),
+        name=f"{learner.name}_boxes",
+    )

@@ -18,7 +18,6 @@ from kerasll.keypoints.heatmaps import (
     to_input_coordinates,
 )
 from kerasll.keypoints.model import heatmap_output
-from kerasll.learner import LossLearner
 
 
 @keras.saving.register_keras_serializable(package="kerasll.keypoints")
@@ -82,21 +81,11 @@ def inference_learner(learner, stride=STRIDE):
         stride: input pixels per heatmap cell (4).
 
     Returns:
-        A `LossLearner` sharing the network's layers, with the same taps and
-        a copy of the trained head's weights; `kerasll.export.to_onnx` turns
-        it into a graph with outputs "keypoints", "confidences" and
-        "predicted_loss".
+        `learner.with_backbone(inference_model(...))`: every setting and
+        the trained head's weights kept, the network's layers shared;
+        `kerasll.export.to_onnx` turns it into a graph with outputs
+        "keypoints", "confidences" and "predicted_loss".
     """
-    exported = LossLearner(
-        inference_model(learner.backbone, stride),
-        taps=list(learner.taps),
-        head_units=learner.head_units,
-        margin=learner.margin,
-        weight=learner.weight,
-        objective=learner.objective,
-        detach_epoch=learner.detach_epoch,
-        head_weight_decay=learner.head_weight_decay,
-        name=f"{learner.name}_keypoints",
+    return learner.with_backbone(
+        inference_model(learner.backbone, stride), name=f"{learner.name}_keypoints"
     )
-    exported.loss_head.set_weights(learner.loss_head.get_weights())
-    return exported
