@@ -83,6 +83,17 @@ def test_detection_loop(tmp_path):
     assert "mAP@0.5 " in status
     assert "round 2: 8 picked by " in status
     assert "Spearman(predicted, true loss)" in status
+    # A device scores its pool with the exported detector; its picks merge.
+    from kerasll_serving import PoolScorer
+
+    (current,) = rows(project, "SELECT json_extract(value, '$') FROM meta "
+                               "WHERE key = 'current_model'")
+    model = project / "models" / current[0]
+    PoolScorer(model / "model.onnx").score(tmp_path / "images", k=4, seed=0,
+                                            out=tmp_path / "images.csv")
+    merged = ok(cli("select", project, "--k", "2", "--strategy", "learning_loss",
+                    "--picks", tmp_path / "images.csv"))
+    assert merged.startswith("Round 5: picked 2 of ")
 
 
 @pytest.mark.slow
