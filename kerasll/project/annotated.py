@@ -397,12 +397,12 @@ def held_out_metrics(manifest, folder):
     from kerasll.detection.metric import mean_average_precision
     from kerasll.keypoints.metric import oks_average_precision, pckh
 
-    train, held = labeled_split(manifest)
+    _, held = labeled_split(manifest)
     config = manifest.config
     pckh_only = config.task == "keypoints" and config.keypoints["sigmas"] is None
     if not held or (pckh_only and not any(_has_head(config, row[2]) for row in held)):
         return len(held), {}
-    task = project_task(manifest, train or held, held)
+    task = project_task(manifest, held, held)  # Evaluation reads only `test`.
     view = task.view(load_learner(folder), "test", 64)
     indices = np.arange(len(task.test))
     if manifest.config.task == "detection":
