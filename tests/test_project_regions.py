@@ -236,15 +236,32 @@ def test_a_coco_schema_gives_names_flip_pairs_and_sigmas(tmp_path):
                                               "label_config.xml").read_text()
 
 
-def test_a_manifest_without_a_task_is_a_classification_project(tmp_path):
+def test_a_version_2_manifest_without_a_task_is_a_classification_project(
+        tmp_path):
+    from kerasll.project.manifest import SCHEMA_VERSION
+
     ok(cli("init", tmp_path / "p", "--classes", "cat,dog"))
     connection = sqlite3.connect(tmp_path / "p" / "manifest.sqlite")
     with connection:
         connection.execute("DELETE FROM meta WHERE key IN ('task', 'keypoints')")
+        connection.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'")
     connection.close()
     with Manifest.open(tmp_path / "p") as manifest:
         assert manifest.config.task == "classification"
         assert manifest.config.keypoints is None
+    assert rows(tmp_path / "p", "SELECT value FROM meta WHERE key = "
+                                "'schema_version'") == [(str(SCHEMA_VERSION),)]
+    ok(cli("add", tmp_path / "p", _one_image(tmp_path)))  # Writes meta again.
+    with Manifest.open(tmp_path / "p") as manifest:
+        assert manifest.config.task == "classification"
+
+
+def _one_image(tmp_path):
+    from PIL import Image
+
+    (tmp_path / "one").mkdir()
+    Image.new("RGB", (8, 8), (10, 200, 10)).save(tmp_path / "one" / "a.png")
+    return tmp_path / "one"
 
 
 def test_a_pckh_schema_scores_only_figures_with_a_head_segment(tmp_path):

@@ -44,16 +44,22 @@ from kerasll.project.errors import ManifestError, ProjectBusyError
 MANIFEST_NAME = "manifest.sqlite"
 WRITER_NOTE = ".writer.json"
 DEFAULT_TIMEOUT = 30.0
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # 2: rounds record the strategy that chose them; picks their role ("pick",
 # or "audit": drawn at random to audit the score) and the strategy's score.
 # A version-1 manifest gains these columns when it is opened.
+# 3: detection and keypoint projects (meta keys `task`, `keypoints`; labels
+# and predictions may be JSON annotations). A version-2 manifest is a
+# classification project as it is; the version changes so that a kerasll
+# knowing only version 2 refuses a detection project instead of reading its
+# boxes as class names.
 _MIGRATIONS = {
     1: (
         "ALTER TABLE rounds ADD COLUMN strategy TEXT",
         "ALTER TABLE picks ADD COLUMN role TEXT NOT NULL DEFAULT 'pick'",
         "ALTER TABLE picks ADD COLUMN score REAL",
     ),
+    2: (),
 }
 COLOR_MODES = ("grayscale", "rgb")
 TASKS = ("classification", "detection", "keypoints")
