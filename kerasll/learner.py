@@ -12,6 +12,7 @@ from kerasll.backend_steps import steps_for_backend
 from kerasll.callbacks import DetachHead
 from kerasll.head import build_loss_head
 from kerasll.losses import OBJECTIVES, loss_prediction_loss, pair_agreement
+from kerasll.models import WEIGHT_DECAY
 from kerasll.taps import functional_model, resolve_taps, tapped_graph
 from kerasll.task_loss import PerSampleLoss
 
@@ -68,7 +69,7 @@ class LossLearner(steps_for_backend(), keras.Model):
         "weight": [Interval(Real, 0, None, closed="left")],
         "objective": [StrOptions(OBJECTIVES)],
         "detach_epoch": [Interval(Integral, 0, None, closed="left"), None],
-        "head_weight_decay": [Interval(Real, 0, None, closed="left")],
+        "head_weight_decay": WEIGHT_DECAY,
     }
 
     def __init__(

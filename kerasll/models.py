@@ -24,7 +24,10 @@ trained in either framework). The loss head is decayed by
 kernels only.
 """
 
+from numbers import Real
+
 import keras
+from kerasll_serving.validation import Interval
 
 # BatchNorm settings of the PyTorch reference (momentum 0.1 there means a
 # moving-average factor of 0.9 here); Keras' default 0.99 lags far behind on
@@ -34,6 +37,11 @@ BN_EPSILON = 1e-5
 # keras.applications.MobileNetV2 downsamples by 32; below 32 pixels its last
 # stage has no pixel left.
 MOBILENET_MIN_SIDE = 32
+
+
+# The one declaration of a weight decay's constraint (the pose and detection
+# networks', `TrainingConfig`'s and the loss head's): a finite number >= 0.
+WEIGHT_DECAY = [Interval(Real, 0, None, closed="left")]
 
 
 def l2_regularizer(weight_decay):

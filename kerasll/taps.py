@@ -1,5 +1,7 @@
 """Choosing which intermediate layers of a user's model feed the loss head."""
 
+import re
+
 import keras
 
 _RANKS_WITH_POOLING = (3, 4, 5)
@@ -172,6 +174,35 @@ def auto_taps(model):
             f"explicitly; candidate layers: {tappable_layers(model)}"
         )
     return taps
+
+
+def numbered_layers(model, prefix, builder):
+    """The taps of a built-in task network: its layers "<prefix><i>", by i.
+
+    Args:
+        model: a model from `builder`.
+        prefix: the layers' name before their number.
+        builder: the name of the function that builds such models (for the
+            message).
+
+    Returns:
+        The layer names, in increasing i.
+
+    Raises:
+        ValueError: the model has no such layer.
+    """
+    pattern = re.compile(f"{re.escape(prefix)}([0-9]+)")
+    numbered = {}
+    for layer in model.layers:
+        match = pattern.fullmatch(layer.name)
+        if match:
+            numbered[int(match.group(1))] = layer.name
+    if not numbered:
+        raise ValueError(
+            f"Expected a model from {builder}, with layers named '{prefix}<i>'. "
+            f"Received a model with layers {[layer.name for layer in model.layers]}."
+        )
+    return [numbered[index] for index in sorted(numbered)]
 
 
 def resolve_taps(model, taps):

@@ -82,6 +82,10 @@ def test_detector_shapes_and_taps():
         default_boxes_for(detector, DefaultBoxes(aspect_ratios=(1.0, 2.0)))
     with pytest.raises(ValueError, match="at least 64x64"):
         build_ssd((32, 32, 3), stem_filters=(8, 8, 8))
+    with pytest.raises(ValueError, match="integer >= 1. Received: num_classes=2.5"):
+        build_ssd(num_classes=2.5)
+    with pytest.raises(ValueError, match="number >= 0. Received: weight_decay=nan"):
+        build_ssd(weight_decay=float("nan"))
     single = build_ssd((16, 16, 3), stem_filters=(8,), feature_filters=(8,))
     assert single.output_names == ["detections"]
 

@@ -121,7 +121,10 @@ def test_figure_sigmas_fit_the_figure_skeleton():
     [
         (lambda k, f: pckh(k, f, k[:1], [1, 1]), "one shape"),
         (lambda k, f: pckh(k, f, k, [1, 0]), "positive finite head size"),
-        (lambda k, f: pckh(k, f, k, [1, 1], threshold=0), "threshold > 0"),
+        (lambda k, f: pckh(k, f, k, [1, 1], threshold=0),
+         "Expected threshold to be a finite number > 0. Received: threshold=0"),
+        (lambda k, f: pckh(k, f, k, [1, 1], min_visibility=3),
+         "min_visibility to be an integer in \\[1, 2\\]"),
         (lambda k, f: oks_average_precision(k, f, [1, 1], k, [1, 1], [0.1] * 2),
          "one positive OKS sigma per keypoint \\(3\\)"),
         (lambda k, f: oks_average_precision(k, f, [1, 1], k, [1], [0.1] * 3),

@@ -80,6 +80,10 @@ def test_heatmaps_at_a_quarter_and_taps_per_resolution():
         build_hourglass((40, 40, 3), depth=2)
     with pytest.raises(ValueError, match="stacks=0"):
         build_hourglass((48, 48, 3), stacks=0, depth=2)
+    with pytest.raises(ValueError, match="integer >= 1. Received: depth=True"):
+        build_hourglass(depth=True)
+    with pytest.raises(ValueError, match="number >= 0. Received: weight_decay=-1"):
+        build_hourglass(weight_decay=-1)
     with pytest.raises(ValueError, match="layers named 'hourglass_feature_<i>'"):
         feature_map_names(keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]))
 

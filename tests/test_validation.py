@@ -328,8 +328,22 @@ def test_training_config_and_learner_share_one_declaration():
     for name in ("margin", "weight", "head_units"):
         assert (TrainingConfig.parameter_constraints[name]
                 is LossLearner.parameter_constraints[name])
-    assert (TrainingConfig.parameter_constraints["weight_decay"]
-            is LossLearner.parameter_constraints["head_weight_decay"])
+
+
+def test_every_weight_decay_has_one_declaration():
+    from kerasll.active.training import TrainingConfig
+    from kerasll.detection import model as detection
+    from kerasll.keypoints import model as keypoints
+    from kerasll.learner import LossLearner
+    from kerasll.models import WEIGHT_DECAY
+
+    declared = [
+        TrainingConfig.parameter_constraints["weight_decay"],
+        LossLearner.parameter_constraints["head_weight_decay"],
+        detection.PARAMETER_CONSTRAINTS["weight_decay"],
+        keypoints.PARAMETER_CONSTRAINTS["weight_decay"],
+    ]
+    assert all(constraints is WEIGHT_DECAY for constraints in declared)
 
 
 # kerasll simulate: one line, exit code 1, and no --out folder ------------------

@@ -1,14 +1,23 @@
 """A CPU-sized SSD-style single-shot detector in the Keras functional API."""
 
+from numbers import Integral
+
 import keras
+from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.detection.anchors import DefaultBoxes
-from kerasll.models import BN_EPSILON, BN_MOMENTUM, l2_regularizer
+from kerasll.models import BN_EPSILON, BN_MOMENTUM, WEIGHT_DECAY, l2_regularizer
+from kerasll.taps import numbered_layers
 
 FEATURE_MAP_PREFIX = "feature_map_"
 OUTPUT_NAME = "detections"
 STEM_FILTERS = (16, 32, 32)
 FEATURE_FILTERS = (48, 64, 64, 64)
+# `build_ssd`'s plain arguments, checked by `validate_arguments`.
+PARAMETER_CONSTRAINTS = {
+    "num_classes": [Interval(Integral, 1, None, closed="left")],
+    "weight_decay": WEIGHT_DECAY,
+}
 
 
 def build_ssd(
@@ -57,21 +66,19 @@ def build_ssd(
         class logits with background first.
 
     Raises:
-        ValueError: fewer than one class or feature map, an input too small
-            for the requested number of feature maps, or a negative
-            weight_decay.
+        ValueError: an argument outside `PARAMETER_CONSTRAINTS` (fewer than
+            one class, a negative or NaN weight_decay), no feature map, or an
+            input too small for the requested number of feature maps.
     """
+    arguments = {"num_classes": num_classes, "weight_decay": weight_decay}
+    checked = validate_arguments(PARAMETER_CONSTRAINTS, arguments)
+    if not feature_filters:
+        raise ValueError(
+            "Expected at least one feature map. Received: "
+            f"feature_filters={feature_filters!r}."
+        )
     default_boxes = default_boxes or DefaultBoxes()
-    if int(num_classes) < 1 or not feature_filters:
-        raise ValueError(
-            "Expected num_classes >= 1 and at least one feature map. Received: "
-            f"num_classes={num_classes!r}, feature_filters={feature_filters!r}."
-        )
-    if not float(weight_decay) >= 0.0:  # NaN fails too
-        raise ValueError(
-            f"Expected weight_decay >= 0. Received: weight_decay={weight_decay!r}."
-        )
-    regularizer = l2_regularizer(float(weight_decay))
+    regularizer = l2_regularizer(checked["weight_decay"])
     halvings = len(stem_filters) + len(feature_filters) - 1
     if min(input_shape[:2]) < 2**halvings:
         raise ValueError(
@@ -79,7 +86,7 @@ def build_ssd(
             f"{len(stem_filters)} stem blocks and {len(feature_filters)} feature "
             f"maps. Received: input_shape={tuple(input_shape)}."
         )
-    width = 4 + int(num_classes) + 1
+    width = 4 + checked["num_classes"] + 1
     inputs = keras.Input(shape=tuple(input_shape), name="image")
     x = keras.layers.Rescaling(input_scale, name="rescale")(inputs)
     for index, filters in enumerate(stem_filters):
@@ -146,18 +153,7 @@ def feature_map_names(model):
     Raises:
         ValueError: the model has no such layers.
     """
-    names = [
-        layer.name
-        for layer in model.layers
-        if layer.name.startswith(FEATURE_MAP_PREFIX)
-    ]
-    if not names:
-        raise ValueError(
-            f"Expected a detector with layers named '{FEATURE_MAP_PREFIX}<i>' (from "
-            f"build_ssd). Received a model with layers "
-            f"{[layer.name for layer in model.layers]}."
-        )
-    return sorted(names, key=lambda name: int(name[len(FEATURE_MAP_PREFIX) :]))
+    return numbered_layers(model, FEATURE_MAP_PREFIX, "build_ssd")
 
 
 def default_boxes_for(model, default_boxes=None):

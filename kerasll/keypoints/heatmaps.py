@@ -16,14 +16,26 @@ the log heatmap is not curved downward (a flat or noisy peak). The
 confidence of a keypoint is its map's peak value.
 """
 
+from numbers import Integral, Real
+
 import keras
 import numpy as np
 from keras import ops
+from kerasll_serving.validation import Interval, validate_arguments
 
 IGNORED = -1.0
 STRIDE = 4
 SIGMA = 1.0
 _FLOOR = 1e-10  # heatmap values are clipped here before the log
+
+# The COCO flag a keypoint must reach to count, for every `min_visibility`
+# argument (1: every keypoint in the image, hidden ones too; 2: visible ones).
+MIN_VISIBILITY = [Interval(Integral, 1, 2, closed="both")]
+PARAMETER_CONSTRAINTS = {
+    "stride": [Interval(Integral, 1, None, closed="left")],
+    "sigma": [Interval(Real, 0, None, closed="neither")],
+    "min_visibility": MIN_VISIBILITY,
+}
 
 
 def check_stride(stride):
@@ -32,12 +44,22 @@ def check_stride(stride):
     Raises:
         ValueError: not an integer >= 1.
     """
-    integer = isinstance(stride, (int, np.integer)) and not isinstance(stride, bool)
-    if not integer or stride < 1:
+    return validate_arguments(PARAMETER_CONSTRAINTS, {"stride": stride})["stride"]
+
+
+def as_heatmaps(heatmaps, dtype=np.float32):
+    """`heatmaps` as an (n, h, w, J) array of `dtype`.
+
+    Raises:
+        ValueError: not 4-D.
+    """
+    heatmaps = np.asarray(heatmaps, dtype=dtype)
+    if heatmaps.ndim != 4:
         raise ValueError(
-            f"Expected stride as an integer >= 1. Received: stride={stride!r}."
+            "Expected heatmaps of shape (n, h, w, J). Received: heatmaps of shape "
+            f"{heatmaps.shape}"
         )
-    return int(stride)
+    return heatmaps
 
 
 def heatmap_shape(image_size, stride=STRIDE):
@@ -75,7 +97,8 @@ def encode_heatmaps(
         float32 (n, height / stride, width / stride, J).
 
     Raises:
-        ValueError: mismatched shapes, sigma <= 0, min_visibility not 1 or 2,
+        ValueError: mismatched shapes, an argument outside
+            `PARAMETER_CONSTRAINTS` (sigma <= 0, min_visibility not 1 or 2),
             or an image size not divisible by the stride.
     """
     keypoints = np.asarray(keypoints, dtype=np.float64)
@@ -89,13 +112,9 @@ def encode_heatmaps(
             "Expected keypoints (n, J, 2) and visibility (n, J). Received shapes "
             f"{keypoints.shape} and {visibility.shape}."
         )
-    if not float(sigma) > 0.0:
-        raise ValueError(f"Expected sigma > 0. Received: sigma={sigma!r}.")
-    if min_visibility not in (1, 2):
-        raise ValueError(
-            "Expected min_visibility 1 or 2. Received: "
-            f"min_visibility={min_visibility!r}."
-        )
+    sigma, min_visibility = validate_arguments(
+        PARAMETER_CONSTRAINTS, {"sigma": sigma, "min_visibility": min_visibility}
+    ).values()
     height, width = heatmap_shape(image_size, stride)
     centers = to_heatmap_coordinates(keypoints, stride)
     rows = np.arange(height, dtype=np.float64)[None, :, None, None]
@@ -103,7 +122,7 @@ def encode_heatmaps(
     squared = (columns - centers[:, None, None, :, 0]) ** 2 + (
         rows - centers[:, None, None, :, 1]
     ) ** 2
-    maps = np.exp(-squared / (2.0 * float(sigma) ** 2))
+    maps = np.exp(-squared / (2.0 * sigma**2))
     labeled = (visibility >= min_visibility)[:, None, None, :]
     return np.where(labeled, maps, IGNORED).astype(np.float32)
 
@@ -197,11 +216,7 @@ def decode_heatmaps(heatmaps, stride=STRIDE):
     Raises:
         ValueError: heatmaps not 4-D.
     """
-    heatmaps = np.asarray(heatmaps, dtype=np.float32)
-    if heatmaps.ndim != 4:
-        raise ValueError(
-            f"Expected heatmaps of shape (n, h, w, J). Received shape {heatmaps.shape}."
-        )
+    heatmaps = as_heatmaps(heatmaps)
     points, confidences = heatmap_peaks(heatmaps)
     points = to_input_coordinates(keras.ops.convert_to_numpy(points), stride)
     return points.astype(np.float32), keras.ops.convert_to_numpy(confidences)

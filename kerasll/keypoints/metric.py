@@ -9,12 +9,21 @@ the skeleton's own OKS sigmas, every object size, COCO's OKS thresholds
 
 import contextlib
 import io
+from numbers import Real
 
 import numpy as np
+from kerasll_serving.validation import Interval, validate_arguments
 from pycocotools.coco import COCO
 from pycocotools.cocoeval import COCOeval
 
+from kerasll.keypoints.heatmaps import MIN_VISIBILITY
+
 OKS_THRESHOLDS = tuple(np.round(np.linspace(0.5, 0.95, 10), 2))
+# `pckh`'s plain arguments, checked by `validate_arguments`.
+PCKH_CONSTRAINTS = {
+    "threshold": [Interval(Real, 0, None, closed="neither")],
+    "min_visibility": MIN_VISIBILITY,
+}
 
 
 def _check_keypoints(true_keypoints, visibility, predicted_keypoints):
@@ -68,22 +77,19 @@ def pckh(
         `value` is NaN when nothing is scored.
 
     Raises:
-        ValueError: mismatched shapes, head sizes not positive, a threshold
-            not positive, or min_visibility not 1 or 2.
+        ValueError: mismatched shapes, head sizes not positive, or an
+            argument outside `PCKH_CONSTRAINTS` (a threshold not positive,
+            min_visibility not 1 or 2).
     """
     true_keypoints, visibility, predicted_keypoints = _check_keypoints(
         true_keypoints, visibility, predicted_keypoints
     )
     head_sizes = _per_image(head_sizes, len(true_keypoints), "head size")
-    if not float(threshold) > 0.0:
-        raise ValueError(f"Expected threshold > 0. Received: threshold={threshold!r}.")
-    if min_visibility not in (1, 2):
-        raise ValueError(
-            "Expected min_visibility 1 or 2. Received: "
-            f"min_visibility={min_visibility!r}."
-        )
+    threshold, min_visibility = validate_arguments(
+        PCKH_CONSTRAINTS, {"threshold": threshold, "min_visibility": min_visibility}
+    ).values()
     distance = np.linalg.norm(predicted_keypoints - true_keypoints, axis=-1)
-    correct = distance <= float(threshold) * head_sizes[:, None]
+    correct = distance <= threshold * head_sizes[:, None]
     scored = visibility >= min_visibility
     counts = scored.sum(axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):

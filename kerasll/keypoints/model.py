@@ -7,17 +7,29 @@ the features and heatmaps are mapped back and added to the stack's input,
 so a later stack refines an earlier one's heatmaps.
 """
 
-import re
+from numbers import Integral
 
 import keras
+from kerasll_serving.validation import Interval, validate_arguments
 
-from kerasll.models import BN_EPSILON, BN_MOMENTUM, l2_regularizer
+from kerasll.models import BN_EPSILON, BN_MOMENTUM, WEIGHT_DECAY, l2_regularizer
+from kerasll.taps import numbered_layers
 
 OUTPUT_NAME = "heatmaps"
 FEATURE_PREFIX = "hourglass_feature_"
 STEM_FILTERS = (16, 32)
 HOURGLASS_FILTERS = 48
 DEPTH = 3
+
+_AT_LEAST_ONE = [Interval(Integral, 1, None, closed="left")]
+# `build_hourglass`'s plain arguments, checked by `validate_arguments`.
+PARAMETER_CONSTRAINTS = {
+    "num_keypoints": _AT_LEAST_ONE,
+    "stacks": _AT_LEAST_ONE,
+    "depth": _AT_LEAST_ONE,
+    "filters": _AT_LEAST_ONE,
+    "weight_decay": WEIGHT_DECAY,
+}
 
 
 def build_hourglass(
@@ -66,24 +78,25 @@ def build_hourglass(
         them (earlier stacks first) with `intermediate_outputs`.
 
     Raises:
-        ValueError: fewer than one keypoint, stack or depth level, a stem
-            other than two blocks, an input size not divisible by
-            4 * 2**depth, or a negative weight_decay.
+        ValueError: an argument outside `PARAMETER_CONSTRAINTS` (fewer than
+            one keypoint, stack or depth level, a negative or NaN
+            weight_decay), a stem other than two blocks, or an input size
+            not divisible by 4 * 2**depth.
     """
-    for key, value in (("num_keypoints", num_keypoints), ("stacks", stacks),
-                       ("depth", depth), ("filters", filters)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(
-                f"Expected {key} as an integer >= 1. Received: {key}={value!r}."
-            )
+    num_keypoints, stacks, depth, filters, weight_decay = validate_arguments(
+        PARAMETER_CONSTRAINTS,
+        {
+            "num_keypoints": num_keypoints,
+            "stacks": stacks,
+            "depth": depth,
+            "filters": filters,
+            "weight_decay": weight_decay,
+        },
+    ).values()
     if len(stem_filters) != 2:
         raise ValueError(
             "Expected two stem blocks (heatmaps at 1/4). Received: "
             f"stem_filters={tuple(stem_filters)!r}."
-        )
-    if not float(weight_decay) >= 0.0:  # NaN fails too
-        raise ValueError(
-            f"Expected weight_decay >= 0. Received: weight_decay={weight_decay!r}."
         )
     factor = 4 * 2**depth
     if input_shape[0] % factor or input_shape[1] % factor:
@@ -91,7 +104,7 @@ def build_hourglass(
             f"Expected an input height and width divisible by {factor} (4 * 2**depth "
             f"for depth={depth}). Received: input_shape={tuple(input_shape)}."
         )
-    regularizer = l2_regularizer(float(weight_decay))
+    regularizer = l2_regularizer(weight_decay)
 
     def conv(x, channels, layer_name, strides=1, kernel=3):
         x = keras.layers.Conv2D(
@@ -161,18 +174,7 @@ def feature_map_names(model):
     Raises:
         ValueError: the model has no such layers.
     """
-    names = [
-        layer.name
-        for layer in model.layers
-        if re.fullmatch(f"{FEATURE_PREFIX}[0-9]+", layer.name)
-    ]
-    if not names:
-        raise ValueError(
-            f"Expected a pose model with layers named '{FEATURE_PREFIX}<i>' (from "
-            f"build_hourglass). Received a model with layers "
-            f"{[layer.name for layer in model.layers]}."
-        )
-    return sorted(names, key=lambda name: int(name[len(FEATURE_PREFIX):]))
+    return numbered_layers(model, FEATURE_PREFIX, "build_hourglass")
 
 
 def heatmap_output(model):

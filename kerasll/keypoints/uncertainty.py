@@ -3,6 +3,7 @@
 import numpy as np
 
 from kerasll.detection.uncertainty import pooled_feature_tensor
+from kerasll.keypoints.heatmaps import as_heatmaps
 from kerasll.keypoints.model import feature_map_names
 
 
@@ -25,11 +26,7 @@ def heatmap_entropy(heatmaps, normalize=True):
     Raises:
         ValueError: heatmaps not 4-D.
     """
-    heatmaps = np.asarray(heatmaps, dtype=np.float64)
-    if heatmaps.ndim != 4:
-        raise ValueError(
-            f"Expected heatmaps of shape (n, h, w, J). Received shape {heatmaps.shape}."
-        )
+    heatmaps = as_heatmaps(heatmaps, np.float64)
     count, height, width, joints = heatmaps.shape
     mass = np.maximum(heatmaps, 0.0).reshape(count, height * width, joints)
     mass = mass + np.where(mass.sum(axis=1, keepdims=True) > 0, 0.0, 1.0)
