@@ -147,55 +147,38 @@ class StrOptions:
         return f"one of {list(self.options)}"
 
 
-class _Boolean:
-    def is_satisfied_by(self, value):
-        return isinstance(value, (bool, np.bool_))
+class _Predicate:
+    """The values one test accepts ("boolean", "callable", None, a class).
 
-    def convert(self, value):
-        return bool(value)
+    Args:
+        test: value -> whether it is accepted.
+        description: what `test` accepts, in words ("a boolean").
+        convert: value -> the value the validator returns.
+    """
 
-    def __str__(self):
-        return "a boolean"
-
-
-class _Callable:
-    def is_satisfied_by(self, value):
-        return callable(value)
-
-    def convert(self, value):
-        return value
+    def __init__(self, test, description, convert=None):
+        self.is_satisfied_by = test
+        self.description = description
+        self.convert = convert or (lambda value: value)
 
     def __str__(self):
-        return "a callable"
+        return self.description
 
 
-class _NoneConstraint:
-    def is_satisfied_by(self, value):
-        return value is None
-
-    def convert(self, value):
-        return value
-
-    def __str__(self):
-        return "None"
+def _instance_of(kind):
+    """The `_Predicate` of a class: "an int", "a numpy.ndarray"."""
+    name = kind.__qualname__
+    if kind.__module__ not in ("builtins", __name__):
+        name = f"{kind.__module__.split('.')[0]}.{name}"
+    article = "an" if name[0].lower() in "aeiou" else "a"
+    return _Predicate(lambda value: isinstance(value, kind), f"{article} {name}")
 
 
-class _InstanceOf:
-    def __init__(self, kind):
-        self.kind = kind
-
-    def is_satisfied_by(self, value):
-        return isinstance(value, self.kind)
-
-    def convert(self, value):
-        return value
-
-    def __str__(self):
-        name = self.kind.__qualname__
-        if self.kind.__module__ not in ("builtins", __name__):
-            name = f"{self.kind.__module__.split('.')[0]}.{name}"
-        article = "an" if name[0].lower() in "aeiou" else "a"
-        return f"{article} {name}"
+_BOOLEAN = _Predicate(
+    lambda value: isinstance(value, (bool, np.bool_)), "a boolean", bool
+)
+_CALLABLE = _Predicate(callable, "a callable")
+_NONE = _Predicate(lambda value: value is None, "None")
 
 
 def make_constraint(constraint):
@@ -215,13 +198,13 @@ def make_constraint(constraint):
     if isinstance(constraint, (Interval, StrOptions)):
         return constraint
     if constraint is None:
-        return _NoneConstraint()
+        return _NONE
     if constraint == "boolean":
-        return _Boolean()
+        return _BOOLEAN
     if constraint == "callable":
-        return _Callable()
+        return _CALLABLE
     if isinstance(constraint, type):
-        return _InstanceOf(constraint)
+        return _instance_of(constraint)
     raise ValueError(
         "Expected a constraint: an Interval, a StrOptions, 'boolean', 'callable', "
         f"None or a class. Received: constraint={constraint!r}"
