@@ -445,11 +445,6 @@ figures above are run 1's too):
 
 {scoring.table(figures)}
 
-The benchmark ran {len(figures['runs'])} times from scratch (a new process, model,
-training and calibration per run, seeds 0-{len(figures['runs']) - 1}). The machine is
-shared, so absolute images/s follow its load; the ratios to fp32 are
-measured side by side within each run. Spread over the runs:
-
 {scoring.spread(figures)}
 
 Peak memory of `kerasll-score` (whole process; VmRSS counts the memory-mapped
