@@ -529,7 +529,7 @@ def spread(results, target=(2.5, 0.95, 0.9)):
     seeds = ", ".join(str(run["seed"]) for run in runs)
     lines = [f"The benchmark ran {len(runs)} time{'s' if len(runs) > 1 else ''} from "
              "scratch (a new process, model, training and calibration per run; "
-             f"seeds {seeds}). The machine is shared, so absolute images/s follow "
+             f"seed{'s' if len(runs) > 1 else ''} {seeds}). The machine is shared, so absolute images/s follow "
              "its load; the ratios to fp32 are measured side by side within each "
              "run.", "",
              "| run | seed | started | finished | 1/5/15-min load average before | "
