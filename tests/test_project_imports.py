@@ -12,26 +12,11 @@ import sys
 import pytest
 from kerasll_serving import PoolScorer
 from project_helpers import CLASSES, TRAIN_ARGS, annotate_csv, cli, write_digits
+from serving_fixtures import import_blocker
 
 # Runs `kerasll ARGS...` with the training stack blocked; prints the
 # attempts on the last line.
-RUN = r'''
-import sys
-
-BLOCKED = {"tensorflow", "keras", "tf2onnx", "jax", "torch"}
-attempts = []
-
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            attempts.append(name)
-            raise ImportError(f"blocked heavy import: {name}")
-        return None
-
-
-sys.meta_path.insert(0, Blocker())
-
+RUN = import_blocker(("tensorflow", "keras", "tf2onnx", "jax", "torch")) + r'''
 from kerasll_cli import main
 
 sys.argv = ["kerasll", *sys.argv[1:]]

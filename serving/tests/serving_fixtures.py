@@ -4,6 +4,8 @@ Models are tiny Keras functional models with dict outputs
 `{task_output: ..., "predicted_loss": (B,)}`, exported with
 `model.export(path, format="onnx")`, then given the kerasll metadata contract
 with the `onnx` package (the serving package itself never imports either).
+`import_blocker` is the one way a test proves a command imports no heavy
+package (here and in kerasll's tests).
 """
 
 import os
@@ -15,6 +17,41 @@ from PIL import Image
 from kerasll_serving.contract import InputSpec, ModelContract, Preprocessing
 
 IMAGE_SIZE = 8
+
+
+def import_blocker(blocked):
+    """Python source that makes a fresh interpreter refuse some packages.
+
+    Put it before a script run with `python -c`: it installs a meta-path
+    finder, first in `sys.meta_path`, that refuses every import of a
+    `blocked` top-level name (exact names: blocking "onnx" leaves
+    "onnxruntime" importable) with "blocked heavy import: <name>", and
+    records each attempt in the list `attempts`, even one a library
+    swallows.
+
+    Args:
+        blocked: top-level package names.
+
+    Returns:
+        The source, which also defines `BLOCKED`, the blocked names.
+    """
+    return f'''
+import sys
+
+BLOCKED = {sorted(blocked)!r}
+attempts = []
+
+
+class Blocker:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in BLOCKED:
+            attempts.append(name)
+            raise ImportError(f"blocked heavy import: {{name}}")
+        return None
+
+
+sys.meta_path.insert(0, Blocker())
+'''
 
 
 def export_model(path, *, channels=1, input_dtype="uint8", task="classification",

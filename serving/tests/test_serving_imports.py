@@ -5,26 +5,17 @@ import sys
 
 import numpy as np
 
-from serving_fixtures import models, random_images, write_images  # noqa: F401
+from serving_fixtures import (  # noqa: F401 (models is a fixture)
+    import_blocker,
+    models,
+    random_images,
+    write_images,
+)
 
-# A fresh interpreter with a meta-path finder that refuses the heavy packages
-# (exact top-level names: `onnxruntime` must still import, `onnx` must not)
-# and records every attempt, even ones a library would swallow.
-CHECK = r'''
-import sys
-
-BLOCKED = {"tensorflow", "keras", "tf2onnx", "onnx"}
-attempts = []
-
-class Blocker:
-    def find_spec(self, name, path=None, target=None):
-        if name.split(".")[0] in BLOCKED:
-            attempts.append(name)
-            raise ImportError(f"blocked heavy import: {name}")
-        return None
-
-sys.meta_path.insert(0, Blocker())
-
+# A fresh interpreter that refuses the heavy packages (`onnxruntime` must
+# still import, `onnx` must not) and records every attempt.
+BLOCKER = import_blocker(("tensorflow", "keras", "tf2onnx", "onnx"))
+CHECK = BLOCKER + r'''
 import kerasll_serving
 from kerasll_serving import PoolScorer
 from kerasll_serving.cli import main
@@ -55,7 +46,7 @@ def test_importing_and_scoring_pull_in_no_heavy_package(models, tmp_path):
 
 
 def test_the_blocker_really_blocks():
-    code = CHECK.split("import kerasll_serving")[0] + "import onnx\n"
+    code = BLOCKER + "import onnx\n"
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True,
                                text=True, timeout=60)
     assert completed.returncode != 0
