@@ -13,7 +13,9 @@ items by index:
 Every task provides views of this shape (`kerasll.tasks`). Here are the
 task-neutral pieces: `GraphModelView`, the base of views backed by a trained
 Keras model (a task's view, e.g. the classification task's
-`KerasModelView`, adds its outputs); `ArrayModelView`, a view over fixed
+`KerasModelView`, adds its outputs); `TargetLossView`, one whose true loss
+is a per-item Keras loss against encoded targets (the detection and
+keypoint views build on it); `ArrayModelView`, a view over fixed
 arrays (tests, cached scores); `ProbabilityUncertainty`, uncertainty scores
 from a view's class probabilities.
 """
@@ -167,3 +169,39 @@ class GraphModelView:
                 "without a loss head; train the strategy with a loss head."
             )
         return np.asarray(outputs[PREDICTED_LOSS]).reshape(-1)
+
+
+class TargetLossView(GraphModelView):
+    """A `GraphModelView` with features and a true loss against encoded targets.
+
+    Args:
+        model: the trained network, or a `LossLearner` wrapping one.
+        images: the items' inputs, (N, ...) raw values.
+        batch_size: items per inference batch.
+        feature_tensor: callable giving the features tensor of the network.
+        loss: the task's per-item Keras loss of (targets, task output).
+        targets: optional (N, ...) encoded targets of the items, for
+            `true_loss`.
+    """
+
+    def __init__(self, model, images, batch_size, feature_tensor, loss, targets=None):
+        super().__init__(model, images, batch_size, feature_tensor)
+        self.loss, self.targets = loss, targets
+
+    def features(self, indices):
+        """(len(indices), D) features."""
+        return np.asarray(self._outputs(indices)[FEATURES])
+
+    def true_loss(self, indices):
+        """(len(indices),) task loss of each item under the model.
+
+        Raises:
+            MissingOutputError: the view was made without targets.
+        """
+        if self.targets is None:
+            raise MissingOutputError(
+                "Expected a view made with targets for true losses. Received none"
+            )
+        indices = np.asarray(indices, dtype=np.int64)
+        loss = self.loss.call(self.targets[indices], self._outputs(indices)["task"])
+        return np.asarray(keras.ops.convert_to_numpy(loss), dtype=np.float64)

@@ -6,16 +6,13 @@ the detector's feature maps pooled per image, and its true loss is SSD's
 MultiBox loss.
 """
 
-import keras
-import numpy as np
-
-from kerasll.active.view import FEATURES, GraphModelView, MissingOutputError
+from kerasll.active.view import TargetLossView
 from kerasll.detection.loss import MultiBoxLoss
 from kerasll.detection.postprocess import decode_predictions, select_detections
 from kerasll.detection.uncertainty import detection_uncertainty, pooled_feature_tensor
 
 
-class DetectionModelView(GraphModelView):
+class DetectionModelView(TargetLossView):
     """A model view backed by a trained `build_ssd` detector.
 
     The forward pass gives the raw predictions, the pooled feature maps and
@@ -37,10 +34,11 @@ class DetectionModelView(GraphModelView):
         self, model, scenes, default_boxes, batch_size=256, targets=None,
         reduction="mean",
     ):
-        super().__init__(model, scenes.images, batch_size, pooled_feature_tensor)
-        self.default_boxes, self.targets, self.reduction = (
-            default_boxes, targets, reduction
+        super().__init__(
+            model, scenes.images, batch_size, pooled_feature_tensor, MultiBoxLoss(),
+            targets,
         )
+        self.default_boxes, self.reduction = default_boxes, reduction
         self._decoded_key, self._decoded_cache = None, None
 
     def _decoded(self, indices):
@@ -62,22 +60,3 @@ class DetectionModelView(GraphModelView):
         """(len(indices),) uncertainty of each image's detections."""
         probabilities, detections = self._decoded(indices)
         return detection_uncertainty(probabilities, detections, measure, self.reduction)
-
-    def features(self, indices):
-        """(len(indices), D) feature maps pooled per image."""
-        return np.asarray(self._outputs(indices)[FEATURES])
-
-    def true_loss(self, indices):
-        """(len(indices),) MultiBox loss of each image under the model.
-
-        Raises:
-            MissingOutputError: the view was made without targets.
-        """
-        if self.targets is None:
-            raise MissingOutputError(
-                "Expected a view made with targets for true losses. Received none"
-            )
-        indices = np.asarray(indices, dtype=np.int64)
-        predictions = self._outputs(indices)["task"]
-        loss = MultiBoxLoss().call(self.targets[indices], predictions)
-        return np.asarray(keras.ops.convert_to_numpy(loss), dtype=np.float64)

@@ -7,11 +7,10 @@ pooled per image (`pose_feature_tensor`), and its true loss is the heatmap
 mean squared error over its labeled joints (`HeatmapLoss`).
 """
 
-import keras
 import numpy as np
 
 from kerasll.active.errors import UnknownStrategyError
-from kerasll.active.view import FEATURES, GraphModelView, MissingOutputError
+from kerasll.active.view import TargetLossView
 from kerasll.keypoints.heatmaps import STRIDE, decode_heatmaps
 from kerasll.keypoints.loss import HeatmapLoss
 from kerasll.keypoints.uncertainty import heatmap_entropy, pose_feature_tensor
@@ -21,7 +20,7 @@ from kerasll.keypoints.uncertainty import heatmap_entropy, pose_feature_tensor
 MEASURE = "entropy"
 
 
-class KeypointModelView(GraphModelView):
+class KeypointModelView(TargetLossView):
     """A model view backed by a trained `build_hourglass` pose network.
 
     One forward pass gives the final heatmaps, the pooled features and (for
@@ -38,8 +37,10 @@ class KeypointModelView(GraphModelView):
     """
 
     def __init__(self, model, images, batch_size=256, targets=None, stride=STRIDE):
-        super().__init__(model, images, batch_size, pose_feature_tensor)
-        self.targets, self.stride = targets, stride
+        super().__init__(
+            model, images, batch_size, pose_feature_tensor, HeatmapLoss(), targets
+        )
+        self.stride = stride
 
     def heatmaps(self, indices):
         """(len(indices), h, w, J) predicted heatmaps."""
@@ -70,21 +71,3 @@ class KeypointModelView(GraphModelView):
                 f"entropy of its joints' heatmaps). Received: {measure!r}"
             )
         return heatmap_entropy(self.heatmaps(indices)).astype(np.float64)
-
-    def features(self, indices):
-        """(len(indices), D) hourglass features pooled per image."""
-        return np.asarray(self._outputs(indices)[FEATURES])
-
-    def true_loss(self, indices):
-        """(len(indices),) heatmap loss of each figure under the model.
-
-        Raises:
-            MissingOutputError: the view was made without targets.
-        """
-        if self.targets is None:
-            raise MissingOutputError(
-                "Expected a view made with targets for true losses. Received none"
-            )
-        indices = np.asarray(indices, dtype=np.int64)
-        loss = HeatmapLoss().call(self.targets[indices], self.heatmaps(indices))
-        return np.asarray(keras.ops.convert_to_numpy(loss), dtype=np.float64)

@@ -34,10 +34,10 @@ from kerasll.detection.uncertainty import REDUCTIONS
 from kerasll.detection.view import DetectionModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
-from kerasll.active.task import Task
+from kerasll.tasks.splits import SplitTask
 
 
-class DetectionTask(Task):
+class DetectionTask(SplitTask):
     """Object detection on train and test `Scenes`.
 
     Args:
@@ -56,6 +56,7 @@ class DetectionTask(Task):
     """
 
     kind = "detection"
+    items = "scenes"
     metric_name = "mAP@0.5"
     metric_column = "map50"
     models = ("ssd",)
@@ -66,16 +67,7 @@ class DetectionTask(Task):
     def __init__(
         self, name, train, test, class_names=None, reduction="mean", mirror=True
     ):
-        if not len(train) or not len(test):
-            raise ValueError(
-                "Expected train and test scenes. Received "
-                f"{len(train)} train and {len(test)} test scenes"
-            )
-        if train.images.shape[1:] != test.images.shape[1:]:
-            raise ValueError(
-                "Expected train and test scenes of one shape. Received "
-                f"{train.images.shape[1:]} and {test.images.shape[1:]}"
-            )
+        super().__init__(name, train, test, mirror)
         names = class_names or train.class_names
         highest = max(
             (int(labels.max()) for labels in train.labels + test.labels if len(labels)),
@@ -91,27 +83,12 @@ class DetectionTask(Task):
                 f"Expected reduction in {list(REDUCTIONS)}. Received: "
                 f"reduction={reduction!r}"
             )
-        self._name, self.train, self.test = name, train, test
         self._class_names, self.reduction = names, reduction
-        self.mirror = bool(mirror)
-        self._default_boxes, self._targets, self._mirror_order = None, {}, None
-
-    @property
-    def name(self):
-        return self._name
+        self._default_boxes, self._mirror_order = None, None
 
     @property
     def class_names(self):
         return self._class_names
-
-    @property
-    def pool_size(self):
-        return len(self.train)
-
-    @property
-    def input_shape(self):
-        """(height, width, channels) of a scene."""
-        return tuple(self.train.images.shape[1:])
 
     def describe(self):
         objects = sum(len(labels) for labels in self.train.labels)
@@ -157,32 +134,21 @@ class DetectionTask(Task):
             self._default_boxes = default_boxes_for(detector)
         return self._default_boxes
 
-    def targets(self, split):
-        """The encoded targets of a split's scenes, (n, N, 5), computed once."""
-        if split not in self._targets:
-            scenes = self._scenes(split)
-            self._targets[split] = encode_batch(
-                scenes.boxes, scenes.labels, self.default_boxes
-            )
-        return self._targets[split]
+    def encode_targets(self, scenes):
+        """The scenes' boxes matched to the default boxes, (n, N, 5)."""
+        return encode_batch(scenes.boxes, scenes.labels, self.default_boxes)
 
-    def training_arrays(self, indices):
-        indices = np.asarray(indices, dtype=np.int64)
-        images, targets = self.train.images[indices], self.targets("train")[indices]
-        if not self.mirror:
-            return images, targets
+    def mirror_arrays(self, indices, images, targets):
+        """The mirrored scenes and their targets, mirrored with them (no
+        re-matching)."""
         if self._mirror_order is None:
             self._mirror_order = mirror_permutation(self.default_boxes)
-        flipped = mirror(images, targets, self._mirror_order)
-        return (
-            np.concatenate([images, flipped[0]]),
-            np.concatenate([targets, flipped[1]]),
-        )
+        return mirror(images, targets, self._mirror_order)
 
     def view(self, model, split, batch_size):
         return DetectionModelView(
             model,
-            self._scenes(split),
+            self.split(split),
             self.default_boxes,
             batch_size,
             targets=self.targets(split),
@@ -212,13 +178,6 @@ class DetectionTask(Task):
     def item_classes(self, indices):
         labels = [self.train.labels[i] for i in np.asarray(indices, dtype=np.int64)]
         return np.concatenate(labels) if labels else np.zeros(0, dtype=np.int64)
-
-    def _scenes(self, split):
-        if split == "train":
-            return self.train
-        if split == "test":
-            return self.test
-        raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
 
 
 def load_detection_task(

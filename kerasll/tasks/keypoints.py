@@ -22,7 +22,6 @@ from pathlib import Path
 import numpy as np
 
 from kerasll.active.records import Metric
-from kerasll.active.task import Task
 from kerasll.keypoints.figures import mirror as mirror_figures
 from kerasll.keypoints.figures import split_figures
 from kerasll.keypoints.heatmaps import encode_heatmaps
@@ -39,6 +38,7 @@ from kerasll.keypoints.model import (
 from kerasll.keypoints.view import KeypointModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
+from kerasll.tasks.splits import SplitTask
 
 # Figures hold one person each: the picks' class histogram has one class.
 PERSON = "person"
@@ -47,7 +47,7 @@ OKS_AP = Metric("OKS AP", "oks_ap")
 _FAR_OFF = -1e6
 
 
-class KeypointTask(Task):
+class KeypointTask(SplitTask):
     """Keypoints of one figure per image, on train and test `Figures`.
 
     Args:
@@ -63,6 +63,7 @@ class KeypointTask(Task):
     """
 
     kind = "keypoints"
+    items = "figures"
     metric_name = "PCKh@0.5"
     metric_column = "pckh"
     secondary_metrics = (OKS_AP,)
@@ -79,16 +80,7 @@ class KeypointTask(Task):
     }
 
     def __init__(self, name, train, test, mirror=True):
-        if not len(train) or not len(test):
-            raise ValueError(
-                "Expected train and test figures. Received "
-                f"{len(train)} train and {len(test)} test figures"
-            )
-        if train.images.shape[1:] != test.images.shape[1:]:
-            raise ValueError(
-                "Expected train and test figures of one shape. Received "
-                f"{train.images.shape[1:]} and {test.images.shape[1:]}"
-            )
+        super().__init__(name, train, test, mirror)
         side = 4 * 2**DEPTH  # the stem's 1/4, then the hourglass' halvings
         if train.images.shape[1] % side or train.images.shape[2] % side:
             raise ValueError(
@@ -102,9 +94,6 @@ class KeypointTask(Task):
                 f"{list(train.skeleton.names)} and {list(test.skeleton.names)}"
             )
         self._check_test(test)
-        self._name, self.train, self.test = name, train, test
-        self.mirror = bool(mirror)
-        self._targets = {}
 
     def _check_test(self, test):
         """Raises unless the metric can score `test`."""
@@ -116,21 +105,8 @@ class KeypointTask(Task):
             )
 
     @property
-    def name(self):
-        return self._name
-
-    @property
     def class_names(self):
         return (PERSON,)
-
-    @property
-    def pool_size(self):
-        return len(self.train)
-
-    @property
-    def input_shape(self):
-        """(height, width, channels) of a figure's image."""
-        return tuple(self.train.images.shape[1:])
 
     @property
     def num_keypoints(self):
@@ -180,32 +156,19 @@ class KeypointTask(Task):
     def loss(self):
         return HeatmapLoss()
 
-    def targets(self, split):
-        """The heatmap targets of a split's figures, (n, h, w, J), computed once."""
-        if split not in self._targets:
-            figures = self._figures(split)
-            self._targets[split] = encode_heatmaps(
-                figures.keypoints, figures.visibility, figures.image_size
-            )
-        return self._targets[split]
+    def encode_targets(self, figures):
+        """The figures' heatmap targets, (n, h, w, J)."""
+        return encode_heatmaps(figures.keypoints, figures.visibility, figures.image_size)
 
-    def training_arrays(self, indices):
-        indices = np.asarray(indices, dtype=np.int64)
-        images, targets = self.train.images[indices], self.targets("train")[indices]
-        if not self.mirror:
-            return images, targets
+    def mirror_arrays(self, indices, images, targets):
+        """The mirrored figures (left and right joints swap labels) and their
+        heatmaps."""
         flipped = mirror_figures(self.train.take(indices))
-        flipped_targets = encode_heatmaps(
-            flipped.keypoints, flipped.visibility, flipped.image_size
-        )
-        return (
-            np.concatenate([images, flipped.images]),
-            np.concatenate([targets, flipped_targets]),
-        )
+        return flipped.images, self.encode_targets(flipped)
 
     def view(self, model, split, batch_size):
         return KeypointModelView(
-            model, self._figures(split).images, batch_size, targets=self.targets(split)
+            model, self.split(split).images, batch_size, targets=self.targets(split)
         )
 
     def evaluate(self, test_view):
@@ -254,13 +217,6 @@ class KeypointTask(Task):
     def item_classes(self, indices):
         """Class 0 ("person") for every figure."""
         return np.zeros(len(np.asarray(indices).reshape(-1)), dtype=np.int64)
-
-    def _figures(self, split):
-        if split == "train":
-            return self.train
-        if split == "test":
-            return self.test
-        raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
 
 
 class CocoKeypointTask(KeypointTask):

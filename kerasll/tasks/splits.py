@@ -1,0 +1,110 @@
+"""What the detection and keypoint tasks share: a pool split and a test split
+of images with dense training targets, mirrored for training.
+
+`SplitTask` holds the two splits (`Scenes`, `Figures`: anything with
+`images` and a length), checks them, encodes each split's targets once and
+adds each labeled item's mirror image to the training arrays. A subclass
+says how targets are encoded (`encode_targets`) and mirrored
+(`mirror_arrays`).
+"""
+
+import abc
+
+import numpy as np
+
+from kerasll.active.task import Task
+
+
+class SplitTask(Task):
+    """A task on train and test splits of images with encoded targets.
+
+    Class attributes set by subclasses:
+        items: how the splits' items are called in messages ("scenes").
+
+    Args:
+        name: short name of the data set.
+        train: the pool's split (`images` of shape (n, H, W, C)).
+        test: the test split (same image shape).
+        mirror: also train on the mirror image of every labeled item.
+
+    Raises:
+        ValueError: an empty split, or splits of different image shapes.
+    """
+
+    items = "items"
+
+    def __init__(self, name, train, test, mirror=True):
+        if not len(train) or not len(test):
+            raise ValueError(
+                f"Expected train and test {self.items}. Received "
+                f"{len(train)} train and {len(test)} test {self.items}"
+            )
+        if train.images.shape[1:] != test.images.shape[1:]:
+            raise ValueError(
+                f"Expected train and test {self.items} of one shape. Received "
+                f"{train.images.shape[1:]} and {test.images.shape[1:]}"
+            )
+        self._name, self.train, self.test = name, train, test
+        self.mirror = bool(mirror)
+        self._targets = {}
+
+    @property
+    def name(self):
+        return self._name
+
+    @property
+    def pool_size(self):
+        return len(self.train)
+
+    @property
+    def input_shape(self):
+        """(height, width, channels) of an item's image."""
+        return tuple(self.train.images.shape[1:])
+
+    def split(self, split):
+        """The "train" (pool) or "test" split.
+
+        Raises:
+            ValueError: another name.
+        """
+        if split == "train":
+            return self.train
+        if split == "test":
+            return self.test
+        raise ValueError(f"Expected split 'train' or 'test'. Received: {split!r}")
+
+    @abc.abstractmethod
+    def encode_targets(self, items):
+        """The training targets of a split's items, (n, ...)."""
+
+    @abc.abstractmethod
+    def mirror_arrays(self, indices, images, targets):
+        """The mirror images of pool items and their targets.
+
+        Args:
+            indices: the pool indices.
+            images: their images.
+            targets: their encoded targets.
+
+        Returns:
+            `(images, targets)` of the mirror images.
+        """
+
+    def targets(self, split):
+        """The encoded targets of a split's items, computed once."""
+        if split not in self._targets:
+            self._targets[split] = self.encode_targets(self.split(split))
+        return self._targets[split]
+
+    def training_arrays(self, indices):
+        """The labeled items' images and targets, then (with `mirror`) their
+        mirror images'."""
+        indices = np.asarray(indices, dtype=np.int64)
+        images, targets = self.train.images[indices], self.targets("train")[indices]
+        if not self.mirror:
+            return images, targets
+        flipped_images, flipped_targets = self.mirror_arrays(indices, images, targets)
+        return (
+            np.concatenate([images, flipped_images]),
+            np.concatenate([targets, flipped_targets]),
+        )
