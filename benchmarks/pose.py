@@ -151,8 +151,21 @@ def load(out=RUNS):
     return records + [r for r in scaled if r.trial in trials], trials
 
 
-def measure_weights(out, data_path=DEFAULT_DATA, weights=("0.0001", "0.01", "1.0"),
-                    trials=2):
+WEIGHTS = ("0.0001", "0.01", "1.0")
+_WEIGHT_STRATEGIES = ("learning_loss", "learning_loss_safe")
+
+
+def _weight_regime(weight, trials=2):
+    """The first cycle of both head strategies at one weight lambda."""
+    options = {**_OPTIONS, "--scenes": "2000 500", "--initial": "300",
+               "--subset": "800", "--cycles": "1", "--trials": str(trials)}
+    return dataclasses.replace(
+        POSE, name=f"weight-{weight}", strategies=",".join(_WEIGHT_STRATEGIES),
+        options={**options, "--weight": weight},
+    )
+
+
+def measure_weights(out, data_path=DEFAULT_DATA, weights=WEIGHTS, trials=2):
     """The first cycle of `learning_loss` and `learning_loss_safe` per weight.
 
     One cycle on 300 random figures (the benchmark's recipe otherwise), 500
@@ -166,29 +179,41 @@ def measure_weights(out, data_path=DEFAULT_DATA, weights=("0.0001", "0.01", "1.0
         trials: trials per weight.
 
     Returns:
+        `read_weights(out, weights)`.
+    """
+    for weight in weights:
+        regime = _weight_regime(weight, trials)
+        folder = Path(out) / regime.name
+        resume = (folder / "state.json").exists()
+        subprocess.run(regime.command(folder, data_path, resume=resume), check=True)
+    return read_weights(out, weights)
+
+
+def read_weights(out, weights=WEIGHTS):
+    """What `measure_weights` recorded (nothing is run).
+
+    Args:
+        out: its folder.
+        weights: the weights lambda to read; those not measured are left out.
+
+    Returns:
         {weight: {strategy: (mean PCKh@0.5, mean rank accuracy)}}.
     """
     from kerasll.active.records import RESULTS_FILE, read_results_csv
 
-    options = {**_OPTIONS, "--scenes": "2000 500", "--initial": "300",
-               "--subset": "800", "--cycles": "1", "--trials": str(trials)}
     measured = {}
     for weight in weights:
-        regime = dataclasses.replace(
-            POSE, name=f"weight-{weight}",
-            strategies="learning_loss,learning_loss_safe",
-            options={**options, "--weight": weight},
-        )
-        folder = Path(out) / regime.name
-        resume = (folder / "state.json").exists()
-        subprocess.run(regime.command(folder, data_path, resume=resume), check=True)
-        records = read_results_csv(folder / RESULTS_FILE, regime_metric(regime))
+        regime = _weight_regime(weight)
+        path = Path(out) / regime.name / RESULTS_FILE
+        if not path.is_file():
+            continue
+        records = read_results_csv(path, regime_metric(regime))
         measured[weight] = {
             strategy: (
                 sum(r.metric for r in rows) / len(rows),
                 sum(r.rank_accuracy for r in rows) / len(rows),
             )
-            for strategy in ("learning_loss", "learning_loss_safe")
+            for strategy in _WEIGHT_STRATEGIES
             for rows in [[r for r in records if r.strategy == strategy]]
         }
     return measured
@@ -220,9 +245,6 @@ def markdown(records, trials, weights=None, weight_trials=2):
     Returns:
         Markdown text.
     """
-    from kerasll.active.summary import format_summary, per_cycle_table
-    from kerasll.tasks.keypoints import KeypointTask
-
     planned = int(_OPTIONS["--trials"])
     done = f"{len(trials)} of {planned} trials complete"
     if len(trials) < planned:
@@ -250,26 +272,10 @@ def markdown(records, trials, weights=None, weight_trials=2):
         *[f"- {line}" for line in POSE.deviations],
         "",
     ]
-    if not trials:
-        return "\n".join(lines + ["No trial is complete yet.", ""])
-    summary = format_summary(
-        records, metric=KeypointTask.metric(), secondary=KeypointTask.secondary_metrics
-    ).split("\n## Classes of the last selection")[0]
-    lines += [
-        "#" + line if line.startswith("## ") else line
-        for line in summary.splitlines()
-        if not line.startswith("# ")
-    ] + [""]
-    rank = per_cycle_table(
-        records, "rank_accuracy", "Loss head's rank accuracy on the held-out figures"
-    )
-    lines += ["#" + line if line.startswith("## ") else line for line in rank]
-    lines += [
-        "Rank accuracy: the share of the test pairs (i, n-1-i) the head orders "
-        "like the true per-figure heatmap loss (0.5 = chance); the test "
-        "figures are never trained on. Strategies without a head have none.",
-        "",
-    ]
+    if trials:
+        lines += _tables(records)
+    else:
+        lines += ["No trial is complete yet.", ""]
     if weights:
         lines += [
             "### The loss-prediction weight",
@@ -282,6 +288,31 @@ def markdown(records, trials, weights=None, weight_trials=2):
             "",
         ]
     return "\n".join(lines)
+
+
+def _tables(records):
+    """summary.md's tables (but the class histogram) and the head's rank
+    accuracy per cycle, headings one level down."""
+    from kerasll.active.summary import format_summary, per_cycle_table
+    from kerasll.tasks.keypoints import KeypointTask
+
+    summary = format_summary(
+        records, metric=KeypointTask.metric(), secondary=KeypointTask.secondary_metrics
+    ).split("\n## Classes of the last selection")[0]
+    lines = [
+        "#" + line if line.startswith("## ") else line
+        for line in summary.splitlines()
+        if not line.startswith("# ")
+    ] + [""]
+    rank = per_cycle_table(
+        records, "rank_accuracy", "Loss head's rank accuracy on the held-out figures"
+    )
+    return lines + ["#" + line if line.startswith("## ") else line for line in rank] + [
+        "Rank accuracy: the share of the test pairs (i, n-1-i) the head orders "
+        "like the true per-figure heatmap loss (0.5 = chance); the test "
+        "figures are never trained on. Strategies without a head have none.",
+        "",
+    ]
 
 
 def main():
@@ -302,10 +333,7 @@ def main():
         print("\n".join(weights_table(measure_weights(weights_folder, args.data))))
         return
     records, trials = load(args.out) if args.report else run(args.out, args.data)
-    weights = None
-    if (weights_folder / f"weight-{SCALED_WEIGHT}").is_dir() and not args.report:
-        weights = measure_weights(weights_folder, args.data)  # Resumes: reads.
-    print(markdown(records, trials, weights))
+    print(markdown(records, trials, read_weights(weights_folder)))
 
 
 if __name__ == "__main__":
