@@ -158,7 +158,9 @@ class KeypointTask(SplitTask):
 
     def encode_targets(self, figures):
         """The figures' heatmap targets, (n, h, w, J)."""
-        return encode_heatmaps(figures.keypoints, figures.visibility, figures.image_size)
+        return encode_heatmaps(
+            figures.keypoints, figures.visibility, figures.image_size
+        )
 
     def mirror_arrays(self, indices, images, targets):
         """The mirrored figures (left and right joints swap labels) and their
