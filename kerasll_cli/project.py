@@ -3,9 +3,10 @@
 A thin layer: each command opens the manifest, calls one library function
 and prints its summary. Every error raised on purpose (a `ProjectError`, a
 serving or export error) becomes one line and exit code 1; the manifest is
-left as it was. Only `train`, `select` scoring here (through Keras model
-views) and `status` of a detection or keypoint project (its Keras models)
-start TensorFlow (`kerasll_cli.notices`); the others never import it
+left as it was. Only `train` (and its `--help`, which reads the tasks'
+defaults), `select` scoring here (through Keras model views), `init --task
+keypoints` (its schema) and `status` of a detection or keypoint project
+(its Keras models) start TensorFlow (`kerasll_cli.notices`); the others never import it
 (tests/test_project_imports.py).
 """
 
@@ -28,6 +29,34 @@ def _errors():
 
 def _fail(error):
     return click.ClickException(" ".join(str(error).split()))
+
+
+class _TaskDefault(click.Option):
+    """An option whose help ends with each task kind's default, read from
+    `kerasll.project.kinds` (the tasks' `training_defaults`) only when the
+    help is shown, since the tasks import Keras.
+
+    Args:
+        *args, **kwargs: `click.Option`'s.
+        key: the `TrainingConfig` argument.
+    """
+
+    def __init__(self, *args, key, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.key, self.lead = key, self.help
+
+    def get_help_record(self, ctx):
+        start_tensorflow()
+        from kerasll.project.kinds import KINDS
+
+        values = {}
+        for name, kind in KINDS.items():
+            value = kind.training_defaults()[self.key]
+            values.setdefault(f"{value:g}", []).append(name)
+        defaults = ", ".join(f"{value} ({', '.join(names)})"
+                             for value, names in values.items())
+        self.help = f"{self.lead} Default: {defaults}."
+        return super().get_help_record(ctx)
 
 
 def _open(directory):
@@ -124,14 +153,13 @@ def add_command(directory, source, device):
               show_default=True, help="Channel multiplier of the built-in model.")
 @click.option("--backbone", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Your .keras classifier (logits) instead.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None,
-              help="Default: 30 (classification), 20 (detection, keypoints).")
+@click.option("--epochs", type=click.IntRange(min=1), default=None, cls=_TaskDefault,
+              key="epochs", help="Epochs.")
 @click.option("--batch-size", type=click.IntRange(min=2), default=None,
-              help="Default: 64 (classification), 32 (detection, keypoints).")
+              cls=_TaskDefault, key="batch_size", help="Items per SGD step.")
 @click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
-              default=None,
-              help="SGD rate. Default: 0.05 (classification), 0.1 (detection), "
-                   "1.0 (keypoints: the heatmap loss is small).")
+              default=None, cls=_TaskDefault, key="learning_rate",
+              help="SGD rate (keypoints: large, the heatmap loss is small).")
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Classification: also flip images left-right when "
                    "augmenting (detection and keypoints always add mirror "
@@ -301,11 +329,12 @@ def status_command(directory, no_audit):
     Detection and keypoint projects: also the current model's mAP@0.5, or
     PCKh@0.5 and OKS AP, on the labeled held-out items.
     """
+    from kerasll.project.kinds import project_kind
     from kerasll.project.status import project_status
 
     try:
         with _open(directory) as manifest:
-            if manifest.config.task != "classification" and not no_audit:
+            if project_kind(manifest.config.task).keras_audit and not no_audit:
                 start_tensorflow()  # Their models are read through Keras.
             click.echo("\n".join(project_status(manifest, not no_audit).lines()))
     except _errors() as error:

@@ -5,7 +5,9 @@ file) become `Scenes` (boxes normalized to the image) or `Figures`
 (keypoints in pixels of the model's input, whose pixel centers are at
 integers, `kerasll.keypoints.figures`), the images decoded as the device
 scorer decodes them. From there the task does the rest: the model, its loss
-and taps, training targets, mirror augmentation, model views, export.
+and taps, training targets, mirror augmentation, model views, export. What
+differs between detection and keypoints is asked of the project's kind
+(`kerasll.project.kinds`).
 
 Held-out split: a labeled item whose content hash (SHA-256, as a number) is
 divisible by `HOLD_OUT` is never trained on, so about one in `HOLD_OUT`
@@ -18,8 +20,9 @@ MPII's and COCO's annotated joints are. PCKh needs the head segment
 (head_top and neck) of an item; OKS AP takes the area of the box around its
 placed keypoints as the person's scale.
 
-Everything here imports TensorFlow (through the task), which is why only
-`train`, `select` scoring here and `status` of these projects start it.
+The functions that build a task or load a model import TensorFlow (through
+the task), which is why only `train`, `select` scoring here and `status`
+of these projects start it.
 """
 
 import dataclasses
@@ -28,15 +31,11 @@ import numpy as np
 
 from kerasll.project import images, regions
 from kerasll.project.errors import ProjectError
+from kerasll.project.kinds import project_kind
 from kerasll.project.schema import HEAD_SEGMENT
 
 HOLD_OUT = 5
 PCKH_THRESHOLD = 0.5
-# Pre-annotated boxes: the detections (after SSD's NMS) scoring at least
-# this, at most `PREDICTED_BOXES` of them, so annotators correct a few
-# plausible boxes instead of deleting dozens.
-MIN_BOX_SCORE = 0.25
-PREDICTED_BOXES = 20
 
 
 def held_out(sha256):
@@ -146,7 +145,8 @@ def to_figures(manifest, rows):
                    skeleton(config))
 
 
-def _has_head(config, annotation):
+def has_head(config, annotation):
+    """Whether a keypoint annotation places the head segment."""
     index = {name: number for number, name in enumerate(config.keypoints["names"])}
     return all(annotation["keypoints"][index[name]] is not None
                for name in HEAD_SEGMENT)
@@ -172,26 +172,12 @@ def project_task(manifest, train, test):
         ProjectError: the task refuses the data (e.g. no figure with a head
             segment to score PCKh by).
     """
-    from kerasll.tasks.detection import DetectionTask
-    from kerasll.tasks.keypoints import CocoKeypointTask, KeypointTask
-
-    config = manifest.config
+    kind = project_kind(manifest.config.task)
     try:
-        if config.task == "detection":
-            return DetectionTask("project", to_scenes(manifest, train),
-                                 to_scenes(manifest, test),
-                                 class_names=config.classes)
-        if config.keypoints["sigmas"] is not None:
-            return CocoKeypointTask("project", to_figures(manifest, train),
-                                    to_figures(manifest, test))
-        # PCKh scores only figures with a head segment.
-        scored = [row for row in test if _has_head(config, row[2])] or [
-            row for row in train if _has_head(config, row[2])]
-        return KeypointTask("project", to_figures(manifest, train),
-                            to_figures(manifest, scored))
+        return kind.build_task(manifest, train, test)
     except ValueError as error:
         raise ProjectError(
-            f"Expected labeled items the {config.task} task can use. Received: {error}"
+            f"Expected labeled items the {kind.name} task can use. Received: {error}"
         ) from error
 
 
@@ -257,31 +243,8 @@ def fit(manifest, config, model=None, width=1.0, seed=0):
     )
     return Fitted(learner, task.deployable(learner), task.train.images[:256],
                   f"{model} (width {width:g})", len(train),
-                  label_counts(manifest, train))
-
-
-def label_counts(manifest, rows):
-    """Boxes per class (detection) or placed keypoints per name (keypoints).
-
-    Args:
-        manifest: the open `Manifest`.
-        rows: (item_id, path, annotation) rows.
-
-    Returns:
-        {name: count}, in the project's order.
-    """
-    config = manifest.config
-    if config.task == "detection":
-        counts = {name: 0 for name in config.classes}
-        for _, _, annotation in rows:
-            for name in annotation["classes"]:
-                counts[name] += 1
-        return counts
-    counts = {name: 0 for name in config.keypoints["names"]}
-    for _, _, annotation in rows:
-        for name, point in zip(config.keypoints["names"], annotation["keypoints"]):
-            counts[name] += point is not None
-    return counts
+                  project_kind(manifest.config.task).counts(
+                      manifest.config, [row[2] for row in train]))
 
 
 def load_learner(folder):
@@ -292,77 +255,6 @@ def load_learner(folder):
     from kerasll.project.training import LEARNER_FILE
 
     return keras.models.load_model(folder / LEARNER_FILE, compile=False)
-
-
-def pool_view(manifest, learner, paths, batch_size=64):
-    """A model view of the project's model over unlabeled images.
-
-    Args:
-        manifest: the open `Manifest`.
-        learner: the trained `LossLearner`.
-        paths: image files.
-        batch_size: items per inference batch.
-
-    Returns:
-        A `DetectionModelView` or `KeypointModelView` (predicted losses,
-        uncertainty, pooled features, detections or keypoints).
-    """
-    from kerasll.detection.model import default_boxes_for
-    from kerasll.detection.scenes import Scenes
-    from kerasll.detection.view import DetectionModelView
-    from kerasll.keypoints.view import KeypointModelView
-
-    pixels = images.decode_many(paths, manifest.config.image_size,
-                                manifest.config.color_mode)
-    if manifest.config.task == "detection":
-        empty = tuple(np.zeros((0, 4), np.float32) for _ in paths)
-        scenes = Scenes(pixels, empty, tuple(np.zeros(0, np.int64) for _ in paths),
-                        manifest.config.classes)
-        return DetectionModelView(learner, scenes, default_boxes_for(learner.backbone),
-                                  batch_size)
-    return KeypointModelView(learner, pixels, batch_size)
-
-
-def predictions(manifest, view, indices):
-    """The view's outputs for some items as predictions (normalized JSON
-    text, `kerasll.project.regions`) and one confidence per item.
-
-    Args:
-        manifest: the open `Manifest`.
-        view: a `pool_view`.
-        indices: positions in the view.
-
-    Returns:
-        (list of JSON texts, list of confidences): an image's boxes are its
-        detections scoring at least `MIN_BOX_SCORE` (at most
-        `PREDICTED_BOXES`, best first) and its confidence its best score (0
-        without detections); a figure's confidence is its mean keypoint
-        confidence.
-    """
-    config = manifest.config
-    texts, confidences = [], []
-    if config.task == "detection":
-        for found in view.detections(indices):
-            scores = np.asarray(found.scores, dtype=np.float64)
-            kept = np.flatnonzero(scores >= MIN_BOX_SCORE)[:PREDICTED_BOXES]
-            boxes = np.clip(np.asarray(found.boxes, dtype=np.float64)[kept], 0.0, 1.0)
-            texts.append(regions.encode({
-                "boxes": np.round(boxes, 6).tolist(),
-                "classes": [config.classes[int(found.classes[i])] for i in kept],
-                "scores": np.round(scores[kept], 6).tolist(),
-            }))
-            confidences.append(float(scores.max()) if len(scores) else 0.0)
-        return texts, confidences
-    height, width = config.image_size
-    points, peaks = view.keypoints(indices)
-    for figure, peak in zip(points, peaks):
-        normalized = (np.asarray(figure, np.float64) + 0.5) / [width, height]
-        texts.append(regions.encode({
-            "keypoints": np.round(np.clip(normalized, 0.0, 1.0), 6).tolist(),
-            "confidences": np.round(np.asarray(peak, np.float64), 6).tolist(),
-        }))
-        confidences.append(float(np.mean(peak)))
-    return texts, confidences
 
 
 def true_losses(manifest, folder, rows):
@@ -379,47 +271,3 @@ def true_losses(manifest, folder, rows):
     task = project_task(manifest, rows, rows)
     view = task.view(load_learner(folder), "train", 64)
     return np.asarray(view.true_loss(np.arange(len(rows))), dtype=np.float64)
-
-
-def held_out_metrics(manifest, folder):
-    """The task metric of a model on the labeled held-out items.
-
-    Args:
-        manifest: the open `Manifest`.
-        folder: the model's folder.
-
-    Returns:
-        (number of held-out items, {metric name: value}); detection: mAP@0.5;
-        keypoints: PCKh@0.5 over the items with a head segment, where the
-        schema has one, and OKS AP where it has sigmas. Empty without
-        held-out items.
-    """
-    from kerasll.detection.metric import mean_average_precision
-    from kerasll.keypoints.metric import oks_average_precision, pckh
-
-    _, held = labeled_split(manifest)
-    config = manifest.config
-    pckh_only = config.task == "keypoints" and config.keypoints["sigmas"] is None
-    if not held or (pckh_only and not any(_has_head(config, row[2]) for row in held)):
-        return len(held), {}
-    task = project_task(manifest, held, held)  # Evaluation reads only `test`.
-    view = task.view(load_learner(folder), "test", 64)
-    indices = np.arange(len(task.test))
-    if manifest.config.task == "detection":
-        value, _ = mean_average_precision(task.test.boxes, task.test.labels,
-                                          view.detections(indices), task.num_classes)
-        return len(held), {"mAP@0.5": float(value)}
-    figures, metrics = task.test, {}
-    predicted, confidences = view.keypoints(indices)
-    heads = np.isfinite(figures.head_sizes)
-    if set(HEAD_SEGMENT) <= set(figures.skeleton.names) and heads.any():
-        value, _ = pckh(figures.keypoints[heads], figures.visibility[heads],
-                        predicted[heads], figures.head_sizes[heads], PCKH_THRESHOLD)
-        metrics["PCKh@0.5"] = float(value)
-    if figures.skeleton.sigmas is not None:
-        value, _ = oks_average_precision(
-            figures.keypoints, figures.visibility, figures.areas, predicted,
-            confidences.mean(axis=-1), figures.skeleton.sigmas,
-        )
-        metrics["OKS AP"] = float(value)
-    return len(held), metrics

@@ -24,6 +24,7 @@ from kerasll_serving.atomic import write_text
 
 from kerasll.project import labelstudio
 from kerasll.project.errors import ProjectError
+from kerasll.project.kinds import project_kind
 from kerasll.project.records import TaskRow
 
 FORMATS = ("label-studio", "csv")
@@ -119,7 +120,7 @@ def format_tasks(rows, format_name, config):
     if format_name == "label-studio":
         return json.dumps([labelstudio.task(row, config) for row in rows],
                           indent=2) + "\n"
-    if format_name == "csv" and config.task != "classification":
+    if format_name == "csv" and not project_kind(config.task).one_class_per_image:
         raise ProjectError(
             f"Expected --format label-studio for a {config.task} project (a CSV "
             "has one class per image). Received: --format csv"
@@ -237,14 +238,7 @@ def create_project(directory, classes, image_size=None, color_mode=None,
             f"Expected a folder without {LABEL_CONFIG}. Received {str(directory)!r}, "
             "which has one; choose another folder"
         )
-    if keypoints is not None and task == "keypoints":
-        from kerasll.project.schema import keypoint_schema
-
-        keypoints = keypoint_schema(keypoints)
-    if task != "classification":
-        from kerasll.project.schema import check_image_size
-
-        image_size = check_image_size(task, image_size)
+    image_size, keypoints = project_kind(task).init_settings(image_size, keypoints)
     manifest = Manifest.create(directory, classes, image_size, color_mode, task,
                                keypoints)
     write_text(config, labelstudio.label_config(manifest.config))

@@ -14,7 +14,7 @@ import dataclasses
 
 import numpy as np
 
-from kerasll.project.training import MODEL_FILE
+from kerasll.project.kinds import project_kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -63,24 +63,6 @@ def class_probabilities(model_path, paths):
     return softmax(output) if model.contract.from_logits else output
 
 
-def true_losses(model_path, paths, labels, classes):
-    """Cross-entropy of each item's label under an exported classifier.
-
-    Args:
-        model_path: the round model's `.onnx` file.
-        paths: image files.
-        labels: their class names.
-        classes: the project's class names.
-
-    Returns:
-        (N,) float64 true losses.
-    """
-    probabilities = class_probabilities(model_path, paths)
-    target = np.array([classes.index(label) for label in labels])
-    chosen = probabilities[np.arange(len(target)), target]
-    return -np.log(np.clip(chosen, 1e-12, 1.0))
-
-
 def item_losses(manifest, folder, rows):
     """The true loss of labeled items under a round's model.
 
@@ -94,15 +76,7 @@ def item_losses(manifest, folder, rows):
         (no TensorFlow), or the task loss under the saved detector or pose
         model (`kerasll.project.annotated.true_losses`).
     """
-    if manifest.config.task == "classification":
-        return true_losses(manifest.root / folder / MODEL_FILE,
-                           [path for _, path, _ in rows],
-                           [label for _, _, label in rows], manifest.config.classes)
-    from kerasll.project import annotated, regions
-
-    return annotated.true_losses(
-        manifest, manifest.root / folder,
-        [(item, path, regions.decode(label)) for item, path, label in rows])
+    return project_kind(manifest.config.task).audit_picks(manifest, folder, rows)[0]
 
 
 def round_audits(manifest, strategy=None):

@@ -32,6 +32,7 @@ from kerasll_serving.sources import IMAGE_EXTENSIONS
 
 from kerasll.project import images, labelstudio
 from kerasll.project.errors import LabelsError
+from kerasll.project.kinds import project_kind
 from kerasll.project.manifest import now
 from kerasll.project.records import LabelRecord
 
@@ -82,10 +83,11 @@ def read_labels(path, manifest):
             images that are not in the project.
     """
     path = Path(path)
-    task = manifest.config.task
-    if task != "classification" and (path.is_dir() or path.suffix.lower() != ".json"):
+    kind = project_kind(manifest.config.task)
+    if not kind.one_class_per_image and (path.is_dir()
+                                         or path.suffix.lower() != ".json"):
         raise LabelsError(
-            f"Expected a Label Studio JSON export (.json) for a {task} project "
+            f"Expected a Label Studio JSON export (.json) for a {kind.name} project "
             f"(CSVs and folders hold one class per image). Received: {str(path)!r}"
         )
     if path.is_dir():
@@ -259,8 +261,7 @@ def check_labels(manifest, records, source):
     Raises:
         LabelsError: naming the first few offenders.
     """
-    if manifest.config.task == "classification":
-        check_classes(manifest, {record.label for record in records}, source)
+    project_kind(manifest.config.task).check_labels(manifest, records, source)
     items = {item_id for (item_id,) in manifest.query("SELECT id FROM items")}
     strangers = sorted({record.item_id for record in records} - items)
     if strangers:

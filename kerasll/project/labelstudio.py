@@ -18,16 +18,9 @@ from xml.sax.saxutils import quoteattr
 
 from PIL import Image
 
-from kerasll.project import regions
 from kerasll.project.errors import LabelsError
+from kerasll.project.kinds import FROM_NAME, TO_NAME, project_kind
 from kerasll.project.records import LabelRecord, TaskRow
-
-FROM_NAME = "label"
-TO_NAME = "image"
-# Each task's tag and its labels' tag.
-_TAGS = {"classification": ("Choices", "Choice"),
-         "detection": ("RectangleLabels", "Label"),
-         "keypoints": ("KeyPointLabels", "Label")}
 
 
 def label_config(config):
@@ -40,32 +33,17 @@ def label_config(config):
         The XML text: one image and a single-choice class question, rectangle
         labels (the classes) or keypoint labels (the schema's names).
     """
-    tag, child = _TAGS[config.task]
-    names = (config.keypoints["names"] if config.task == "keypoints"
-             else config.classes)
-    options = {"classification": ' choice="single" showInline="true"',
-               "detection": "", "keypoints": ' smart="false"'}[config.task]
-    labels = "\n".join(f"    <{child} value={quoteattr(name)}/>" for name in names)
+    kind = project_kind(config.task)
+    labels = "\n".join(f"    <{kind.child} value={quoteattr(name)}/>"
+                       for name in kind.label_names(config))
     return (
         "<View>\n"
         f'  <Image name="{TO_NAME}" value="${TO_NAME}" zoom="true"/>\n'
-        f'  <{tag} name="{FROM_NAME}" toName="{TO_NAME}"{options}>\n'
+        f'  <{kind.tag} name="{FROM_NAME}" toName="{TO_NAME}"{kind.options}>\n'
         f"{labels}\n"
-        f"  </{tag}>\n"
+        f"  </{kind.tag}>\n"
         "</View>\n"
     )
-
-
-def _prediction_results(row, config):
-    """The Label Studio results of a pick's stored prediction."""
-    if config.task == "classification":
-        return [{"from_name": FROM_NAME, "to_name": TO_NAME, "type": "choices",
-                 "score": row.confidence, "value": {"choices": [row.prediction]}}]
-    prediction = regions.decode(row.prediction)
-    if config.task == "detection":
-        return regions.box_results(prediction, FROM_NAME, TO_NAME)
-    return regions.keypoint_results(prediction, config.keypoints["names"], FROM_NAME,
-                                    TO_NAME)
 
 
 def task(row: TaskRow, config):
@@ -91,7 +69,7 @@ def task(row: TaskRow, config):
             {
                 "model_version": row.model_version,
                 "score": row.predicted_loss,
-                "result": _prediction_results(row, config),
+                "result": project_kind(config.task).prediction_results(row, config),
             }
         ]
     return entry
@@ -120,7 +98,7 @@ def parse_export(tasks, manifest, source):
             another project, or a malformed region or one outside its image.
     """
     config = manifest.config
-    project_id = config.project_id
+    project_id, kind = config.project_id, project_kind(config.task)
     if not isinstance(tasks, list):
         raise LabelsError(
             f"Expected a Label Studio JSON export (a list of tasks). Received a "
@@ -151,12 +129,9 @@ def parse_export(tasks, manifest, source):
                     f"Expected a list as the result of every annotation. Received "
                     f"a {type(result).__name__} in {source!r}"
                 )
-            if config.task == "classification":
-                label = _choice(result)
-            else:
-                where = (f"{source!r}, task {task_entry.get('id')!r} (item "
-                         f"{item_id}), annotation {annotation.get('id')!r}")
-                label = _regions(manifest, config, item_id, result, where)
+            where = (f"{source!r}, task {task_entry.get('id')!r} (item "
+                     f"{item_id}), annotation {annotation.get('id')!r}")
+            label = kind.read_annotation(manifest, item_id, result, where)
             if label is None:
                 continue
             records.append(
@@ -204,26 +179,6 @@ def image_size(manifest, item_id, where):
             f"Expected the item's image {str(Path(path))!r} to be readable. "
             f"Received: {type(error).__name__}: {error}"
         ) from error
-
-
-def _regions(manifest, config, item_id, result, where):
-    """An annotation's boxes or keypoints as canonical JSON text."""
-    width, height = image_size(manifest, item_id, where)
-    if config.task == "detection":
-        annotation = regions.read_boxes(result, config.classes, width, height, where)
-    else:
-        annotation = regions.read_keypoints(result, config.keypoints["names"], width,
-                                            height, where)
-    return regions.encode(annotation)
-
-
-def _choice(result):
-    for region in result:
-        if region.get("from_name") == FROM_NAME and region.get("type") == "choices":
-            choices = (region.get("value") or {}).get("choices") or []
-            if choices:
-                return str(choices[0])
-    return None
 
 
 def _annotator(completed_by):

@@ -1,5 +1,6 @@
-"""What a detection or keypoint project fixes at `init`: its keypoint schema
-and the size its images are resized to.
+"""What a keypoint project fixes at `init`: its keypoint schema (and, for
+detection and keypoints, `DEFAULT_IMAGE_SIZE`; the keypoints kind checks
+the size, `kerasll.project.kinds`).
 
 A keypoint schema is the keypoints' names, the skeleton's edges, the
 left/right flip pairs (the mirror augmentation swaps them) and the OKS
@@ -90,30 +91,3 @@ def _sigmas(given, skeleton, spec):
             f"keypoint) in {str(spec)!r}. Received: {given!r}"
         )
     return tuple(given)
-
-
-def check_image_size(task, image_size):
-    """The size a detection or keypoint project resizes images to.
-
-    Args:
-        task: "detection" or "keypoints".
-        image_size: (height, width), or None for `DEFAULT_IMAGE_SIZE`.
-
-    Returns:
-        (height, width).
-
-    Raises:
-        ManifestError: keypoint sides that are not multiples of the
-            hourglass' coarsest stride.
-    """
-    size = tuple(image_size) if image_size is not None else DEFAULT_IMAGE_SIZE
-    if task == "keypoints":
-        from kerasll.keypoints.model import DEPTH
-
-        side = 4 * 2**DEPTH  # the stem's 1/4, then the hourglass' halvings
-        if any(int(value) % side or int(value) < side for value in size):
-            raise ManifestError(
-                f"Expected --image-size sides that are multiples of {side} for a "
-                f"keypoints project (the hourglass' resolutions). Received: {size}"
-            )
-    return size

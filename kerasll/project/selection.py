@@ -12,9 +12,9 @@ probabilities, the view the strategy reads. A strategy that needs
 penultimate features (coreset, badge, diverse) is refused: the exported
 model does not output them. A detection or keypoint project's saved Keras
 learner scores it through its task's model view
-(`kerasll.project.annotated.pool_view`: predicted loss, uncertainty, pooled
-features), and each pick records the model's boxes or keypoints as the
-pre-annotation `tasks` writes.
+(`kerasll.project.kinds`: predicted loss, uncertainty, pooled features),
+and each pick records the model's boxes or keypoints as the pre-annotation
+`tasks` writes.
 
 Merged: each device ran `kerasll-score models/<version>/model.onnx POOL` and
 sent back its picks file. Each pick is matched to a project item (see
@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from kerasll.project.errors import PicksError, ProjectError
+from kerasll.project.kinds import project_kind
 from kerasll.project.manifest import now
 from kerasll.project.picks import ItemIndex, number, parse_picks_argument, read_picks
 from kerasll.project.training import MODEL_FILE
@@ -247,14 +248,8 @@ def select_with_strategy(manifest, k, spec=DEFAULT_STRATEGY, seed=0):
     version, model_path = _current_model(manifest)
     pool = _open_pool(manifest)
     paths = [os.fspath(path) for _, path in pool]
-    task = manifest.config.task
-    if task == "classification":
-        view = pool_view(model_path, paths)
-    else:
-        from kerasll.project import annotated
-
-        learner = annotated.load_learner(model_path.parent)
-        view = annotated.pool_view(manifest, learner, paths)
+    kind = project_kind(manifest.config.task)
+    view = kind.pool_view(manifest, model_path, paths)
     round_number = _next_round(manifest)
     draw = Draw(
         generator(seed, "keys", strategy.stream, round_number).random(len(pool)),
@@ -265,29 +260,14 @@ def select_with_strategy(manifest, k, spec=DEFAULT_STRATEGY, seed=0):
         selection = strategy.select(view, np.arange(len(pool)), min(k, len(pool)),
                                     np.zeros(0, dtype=np.int64), draw, history)
     except MissingOutputError as error:
-        if task != "classification":
-            raise ProjectError(
-                f"Expected a strategy the {task} model can serve. Received "
-                f"{strategy.name!r}: {error}"
-            ) from error
-        raise ProjectError(
-            f"Expected a strategy that reads predicted losses or class "
-            f"probabilities. Received {strategy.name!r}, which reads what the "
-            f"exported model does not output ({error}); use it in kerasll simulate"
-        ) from error
+        raise kind.refuse_strategy(strategy.name, error) from error
     except ExperimentError as error:  # e.g. a measure heatmaps do not have.
         raise ProjectError(str(error)) from error
     audited = set() if selection.audit is None else set(selection.audit.tolist())
     chosen = selection.indices
     scores = strategy.score(view, chosen)
     predicted_loss = view.predicted_loss(chosen)
-    if task == "classification":
-        probabilities = view.probabilities(chosen)
-        predictions = [manifest.config.classes[int(row.argmax())]
-                       for row in probabilities]
-        confidences = [float(row.max()) for row in probabilities]
-    else:
-        predictions, confidences = annotated.predictions(manifest, view, chosen)
+    predictions, confidences = kind.predictions(manifest, view, chosen)
     picks = [
         Pick(pool[index][0], float(loss), prediction, confidence,
              role="audit" if index in audited else "pick",
@@ -350,6 +330,7 @@ def merge_picks(manifest, k, pick_files, spec=DEFAULT_STRATEGY):
             "pool here instead (select without --picks)"
         )
     version, model_path = _current_model(manifest)
+    kind = project_kind(manifest.config.task)
     index = ItemIndex(manifest)
     best, audits = {}, {}
     for argument in pick_files:
@@ -358,10 +339,8 @@ def merge_picks(manifest, k, pick_files, spec=DEFAULT_STRATEGY):
             item_id = index.find(str(row["item"]), device)
             # A class is a classifier's prediction; boxes and keypoints are
             # pre-annotated by `select` scoring here only.
-            classified = manifest.config.task == "classification"
-            pick = Pick(item_id, row["predicted_loss"],
-                        (row.get("prediction") or None) if classified else None,
-                        number(row.get("confidence")) if classified else None,
+            prediction, confidence = kind.device_prediction(row)
+            pick = Pick(item_id, row["predicted_loss"], prediction, confidence,
                         device or Path(path).stem, score=row["predicted_loss"])
             role = str(row.get("role") or "pick")
             if "audit" in role.split("+"):

@@ -19,8 +19,8 @@ import math
 
 import numpy as np
 
-from kerasll.project.audits import class_probabilities, item_losses, round_audits
-from kerasll.project.training import MODEL_FILE
+from kerasll.project.audits import round_audits
+from kerasll.project.kinds import project_kind
 
 
 @dataclasses.dataclass(frozen=True)
@@ -136,16 +136,8 @@ def project_status(manifest, audit=True):
         A `ProjectStatus`.
     """
     labels = manifest.training_labels()
-    config = manifest.config
-    if config.task == "classification":
-        histogram = {name: 0 for name in config.classes}
-        for _, _, label in labels:
-            histogram[label] += 1
-    else:
-        from kerasll.project import annotated
-
-        train, held = annotated.labeled_split(manifest)
-        histogram = annotated.label_counts(manifest, train + held)
+    kind = project_kind(manifest.config.task)
+    histogram = kind.label_counts(manifest, labels)
     devices = dict(manifest.query(
         "SELECT device, COUNT(*) FROM items GROUP BY device ORDER BY device"
     ))
@@ -164,12 +156,7 @@ def project_status(manifest, audit=True):
             "ORDER BY rounds.id"
         )
     )
-    held_out = metrics = None
-    if config.task != "classification":
-        held_out, metrics = len(held), {}
-        current = manifest.current_model()
-        if audit and current is not None and held:
-            held_out, metrics = annotated.held_out_metrics(manifest, current[1])
+    held_out, metrics = kind.held_out(manifest, audit)
     return ProjectStatus(
         held_out=held_out,
         metrics=metrics,
@@ -195,25 +182,13 @@ def _audit_round(manifest, row, truth, audit):
     base = RoundAudit(round_id, version, source, len(picks), len(labeled))
     if not audit or not labeled or folder is None:
         return base
-    if manifest.config.task != "classification":
-        true_loss = item_losses(manifest, folder, [
-            (item_id, manifest.resolve(path), truth[item_id])
-            for item_id, _, path in labeled])
-        predicted = np.array([loss for _, loss, _ in labeled])
-        return dataclasses.replace(base, mean_true_loss=float(true_loss.mean()),
-                                   spearman=_spearman(predicted, true_loss))
-    classes = manifest.config.classes
-    probabilities = class_probabilities(
-        manifest.root / folder / MODEL_FILE,
-        [manifest.resolve(path) for _, _, path in labeled],
-    )
-    target = np.array([classes.index(truth[item_id]) for item_id, _, _ in labeled])
-    chosen = probabilities[np.arange(len(target)), target]
-    true_loss = -np.log(np.clip(chosen, 1e-12, 1.0))
+    true_loss, error_rate = project_kind(manifest.config.task).audit_picks(
+        manifest, folder, [(item_id, manifest.resolve(path), truth[item_id])
+                           for item_id, _, path in labeled])
     predicted = np.array([loss for _, loss, _ in labeled])
     return dataclasses.replace(
         base,
-        error_rate=float(np.mean(probabilities.argmax(axis=1) != target)),
+        error_rate=error_rate,
         mean_true_loss=float(true_loss.mean()),
         spearman=_spearman(predicted, true_loss),
     )

@@ -28,6 +28,7 @@ import filelock
 
 from kerasll.project import images
 from kerasll.project.errors import ProjectError
+from kerasll.project.kinds import project_kind
 from kerasll.project.manifest import now
 
 MODELS_FOLDER = "models"
@@ -116,10 +117,6 @@ def load_backbone(path, input_shape, num_classes):
     return lambda: model
 
 
-# The classification schedule of `train` (a small model on a few hundred
-# images): the paper's SGD, 30 epochs. Detection and keypoints take their
-# task's `training_defaults`.
-CLASSIFICATION_DEFAULTS = {"epochs": 30, "batch_size": 64, "learning_rate": 0.05}
 HEAD_TRAINING = ("decoupled", "joint")
 
 
@@ -132,7 +129,8 @@ def training_config(task, head="decoupled", **overrides):
             the first step, so the model is exactly plain training's) or
             "joint" (the paper: the head's gradient reaches the model until
             60% of the epochs).
-        **overrides: `TrainingConfig` arguments; None keeps the default.
+        **overrides: `TrainingConfig` arguments; None keeps the default
+            (the kind's `training_defaults`, `kerasll.project.kinds`).
 
     Returns:
         A `kerasll.active.training.TrainingConfig`.
@@ -146,9 +144,8 @@ def training_config(task, head="decoupled", **overrides):
         raise ProjectError(
             f"Expected head training in {list(HEAD_TRAINING)}. Received: {head!r}"
         )
-    if task == "classification":
-        overrides = {**CLASSIFICATION_DEFAULTS,
-                     **{k: v for k, v in overrides.items() if v is not None}}
+    overrides = {**project_kind(task).training_defaults(),
+                 **{k: v for k, v in overrides.items() if v is not None}}
     if head == "decoupled":
         overrides["detach_fraction"] = 0.0
     try:
@@ -201,27 +198,15 @@ def train_project(manifest, config, *, model=None, width=1.0, backbone=None,
     models = manifest.root / MODELS_FOLDER
     if models.is_dir():
         remove_dead_staging(models)
-    if project.task == "classification":
-        fitted = _fit_classifier(manifest, config, model or "small_cnn", width,
-                                 backbone, flip, seed)
-        augmentation = dataclasses.asdict(fitted.augmentation)
-    else:
-        from kerasll.project.annotated import fit
-
-        if backbone is not None or flip:
-            raise ProjectError(
-                f"Expected no --backbone or --flip for a {project.task} project (it "
-                "trains its task's model, with mirror images). Received: "
-                f"backbone={backbone!r}, flip={flip}"
-            )
-        fitted = fit(manifest, config, model, width, seed)
-        augmentation = "the task's mirror images"
+    kind = project_kind(project.task)
+    fitted, augmentation = kind.fit(manifest, config, model, width, backbone, flip,
+                                    seed)
     models.mkdir(exist_ok=True)
     with staging_folder(models) as staging:
         fitted.learner.save(staging / LEARNER_FILE)
         to_onnx(fitted.deployable, staging / MODEL_FILE, raw_input_dtype="uint8",
                 verify_data=fitted.verify_data[:_VERIFY_COUNT],
-                class_names=project.classes if project.task != "keypoints" else None,
+                class_names=kind.class_names(project),
                 resize=True)
         version = _file_hash(staging / MODEL_FILE)[:VERSION_DIGITS]
         record = {"version": version, "task": project.task,
@@ -258,7 +243,22 @@ class _Classifier:
     augmentation: object
 
 
-def _fit_classifier(manifest, config, model, width, backbone, flip, seed):
+def fit_classifier(manifest, config, model, width, backbone, flip, seed):
+    """Trains a built-in classifier (or the user's backbone) on every
+    labeled item of a classification project.
+
+    Args:
+        manifest, config, width, backbone, flip, seed: see `train_project`.
+        model: a built-in model name (ignored with `backbone`).
+
+    Returns:
+        A trained classifier (`learner`, `deployable`, `verify_data`,
+        `model_name`, `labeled`, `counts`, `augmentation`).
+
+    Raises:
+        ProjectError: an unknown model, fewer than 2 labeled items, or a
+            backbone that does not fit.
+    """
     from kerasll.active.training import train_model
     from kerasll.augment import Augmentation
     from kerasll.models import MODELS, build_model
