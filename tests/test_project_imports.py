@@ -145,3 +145,27 @@ def test_a_detection_project_imports_no_training_stack_until_it_trains(tmp_path)
                            truth, "detection", None)
     assert _blocked("labels", project, export) == (0, [])
     assert _blocked("status", project, "--no-audit") == (0, [])
+
+
+@pytest.mark.slow
+def test_a_keypoint_project_imports_no_training_stack_after_init_until_it_trains(
+        tmp_path):
+    from kerasll.keypoints.figures import FIGURE_SKELETON
+    from project_helpers import ok, region_export, write_figures
+
+    truth = write_figures(tmp_path / "images", 8)
+    project = tmp_path / "project"
+    # The schema and the image-size check come from kerasll.keypoints, whose
+    # package imports Keras (as the README's Architecture section says): the
+    # blocked init fails before it writes anything.
+    code, attempts = _blocked("init", project, "--task", "keypoints")
+    assert code != 0 and {"tensorflow", "keras"} & set(attempts)
+    assert not project.exists()
+    ok(cli("init", project, "--task", "keypoints"))
+    assert _blocked("add", project, tmp_path / "images") == (0, [])
+    assert _blocked("select", project, "--k", "8", "--random") == (0, [])
+    assert _blocked("tasks", project) == (0, [])
+    export = region_export(project / "tasks" / "round-1.json", tmp_path / "e.json",
+                           truth, "keypoints", FIGURE_SKELETON.names)
+    assert _blocked("labels", project, export) == (0, [])
+    assert _blocked("status", project, "--no-audit") == (0, [])
