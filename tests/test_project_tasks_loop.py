@@ -6,7 +6,8 @@ Label Studio export of the true boxes or keypoints) -> train -> select
 keypoints recorded) -> tasks (with the pre-annotations, score = predicted
 loss) -> labels -> train -> select (the safe rule reads the audit's true
 losses) -> select coreset -> status (the held-out metric and the head
-audit), on small synthetic scenes and figures.
+audit) -> select --picks (a device's kerasll-score picks of the exported
+model), on small synthetic scenes and figures.
 """
 
 import json
@@ -71,6 +72,26 @@ def _loop(tmp_path, task, init_args, truth, names):
     return project, status
 
 
+def _merge_device_picks(tmp_path, project):
+    """A device scores the images with the exported model and picks them
+    all (most are labeled by now); its picks merge as round 5, the two best
+    open ones, without pre-annotations (only `select` scoring here makes
+    them)."""
+    from kerasll_serving import PoolScorer
+
+    (current,) = rows(project, "SELECT json_extract(value, '$') FROM meta "
+                               "WHERE key = 'current_model'")
+    model = project / "models" / current[0]
+    images = tmp_path / "images"
+    PoolScorer(model / "model.onnx").score(images, k=len(list(images.iterdir())),
+                                            seed=0, out=tmp_path / "images.csv")
+    merged = ok(cli("select", project, "--k", "2", "--strategy", "learning_loss",
+                    "--picks", tmp_path / "images.csv"))
+    assert merged.startswith("Round 5: picked 2 of ")
+    assert rows(project, "SELECT COUNT(*), COUNT(prediction) FROM picks "
+                         "WHERE round_id = 5") == [(2, 0)]
+
+
 @pytest.mark.slow
 def test_detection_loop(tmp_path):
     truth = write_scenes(tmp_path / "images", 60)
@@ -83,17 +104,7 @@ def test_detection_loop(tmp_path):
     assert "mAP@0.5 " in status
     assert "round 2: 8 picked by " in status
     assert "Spearman(predicted, true loss)" in status
-    # A device scores its pool with the exported detector; its picks merge.
-    from kerasll_serving import PoolScorer
-
-    (current,) = rows(project, "SELECT json_extract(value, '$') FROM meta "
-                               "WHERE key = 'current_model'")
-    model = project / "models" / current[0]
-    PoolScorer(model / "model.onnx").score(tmp_path / "images", k=4, seed=0,
-                                            out=tmp_path / "images.csv")
-    merged = ok(cli("select", project, "--k", "2", "--strategy", "learning_loss",
-                    "--picks", tmp_path / "images.csv"))
-    assert merged.startswith("Round 5: picked 2 of ")
+    _merge_device_picks(tmp_path, project)
 
 
 @pytest.mark.slow
@@ -110,4 +121,4 @@ def test_keypoint_loop(tmp_path):
     assert "Classes: head_top: " in status
     assert "round 2: 8 picked by " in status
     assert "Spearman(predicted, true loss)" in status
-
+    _merge_device_picks(tmp_path, project)
