@@ -101,11 +101,16 @@ def project_group(ctx, wait):
 def init_command(directory, task, classes, schema, image_size, color):
     """Create a project in DIRECTORY with its manifest and labeling config."""
     from kerasll.project.annotation_files import create_project
+    from kerasll.project.kinds import project_kind
+    from kerasll.project.schema import FIGURE
 
-    if task == "keypoints":
-        classes, schema = classes or "person", schema or "figure"
+    kind = project_kind(task)
+    classes = classes or kind.default_classes
+    if kind.keypoint_schema:
+        schema = schema or FIGURE
+    if kind.keras_init:
         start_tensorflow()  # The schema and the image-size check import Keras.
-    if classes is None or (schema is not None and task != "keypoints"):
+    if classes is None or (schema is not None and not kind.keypoint_schema):
         raise click.UsageError(
             "Expected --classes (for classification and detection), and "
             f"--keypoints only with --task keypoints. Received --task {task}, "
@@ -115,9 +120,7 @@ def init_command(directory, task, classes, schema, image_size, color):
         manifest, config = create_project(directory, classes, image_size, color,
                                           task, schema)
         with manifest:
-            what = (f"{len(manifest.config.keypoints['names'])} keypoints"
-                    if task == "keypoints" else
-                    f"{len(manifest.config.classes)} classes")
+            what = f"{len(kind.label_names(manifest.config))} {kind.label_noun}"
             click.echo(
                 f"Created {task} project {manifest.config.project_id} in "
                 f"{directory} ({what}); Label Studio config: {config}"

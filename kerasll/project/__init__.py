@@ -11,6 +11,7 @@ kind (`kinds`), which the steps ask instead of testing the task's name.
 Detection and keypoint projects add `schema` (their settings at `init`),
 `regions` (boxes and keypoints between Label Studio's percent and the
 manifest's pixels) and `annotated` (their labeled items as a
-`kerasll.tasks` task: training, model views, held-out metric). The `kerasll project` commands live in
-`kerasll_cli.project`; nothing here imports click.
+`kerasll.tasks` task: training, model views, held-out metric). The
+`kerasll project` commands live in `kerasll_cli.project`; nothing here
+imports click.
 """

@@ -29,7 +29,14 @@ class ProjectKind:
     """The interface: what the labeling loop asks a task kind.
 
     Attributes:
-        name: the task kind (one of `kerasll.project.manifest.TASKS`).
+        name: the task kind (a key of `KINDS`).
+        class_counts: the fewest and most class names (None: no bound).
+        classes_wanted, classes_example: the words and the `--classes`
+            example of the message refusing other class names.
+        default_classes: `init`'s classes when none are given (or None).
+        keypoint_schema: whether the project has a keypoint schema.
+        keras_init: whether `init` imports Keras (the schema's skeleton).
+        label_noun: what `label_names` are, for messages.
         tag, child, options: the Label Studio control tag, its labels' tag
             and the control's extra attributes.
         one_class_per_image: whether a label is a class name, so that a
@@ -39,6 +46,10 @@ class ProjectKind:
     """
 
     name = None
+    class_counts = (1, None)
+    classes_wanted = classes_example = default_classes = None
+    keypoint_schema = keras_init = False
+    label_noun = "classes"
     tag = child = options = None
     one_class_per_image = False
     keras_audit = True
@@ -131,6 +142,9 @@ class Classification(ProjectKind):
     """A class per image, scored here and on devices by the exported model."""
 
     name = "classification"
+    class_counts = (2, None)
+    classes_wanted = "at least two distinct, non-empty class names"
+    classes_example = "cat,dog"
     tag, child = "Choices", "Choice"
     options = ' choice="single" showInline="true"'
     one_class_per_image = True
@@ -298,6 +312,8 @@ class Detection(_Annotated):
     """Boxes of the object classes, by the task's SSD."""
 
     name = "detection"
+    classes_wanted = "distinct, non-empty object class names"
+    classes_example = "car,person"
     tag, options = "RectangleLabels", ""
     # Pre-annotated boxes: the detections (after SSD's NMS) scoring at least
     # this, at most `PREDICTED_BOXES` of them, so annotators correct a few
@@ -369,6 +385,11 @@ class Keypoints(_Annotated):
     """Named keypoints of one figure class, by the task's hourglass."""
 
     name = "keypoints"
+    class_counts = (1, 1)
+    classes_wanted = "one figure class name"
+    classes_example = default_classes = "person"
+    keypoint_schema = keras_init = True
+    label_noun = "keypoints"
     tag, options = "KeyPointLabels", ' smart="false"'
 
     def label_names(self, config):

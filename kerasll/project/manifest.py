@@ -40,6 +40,7 @@ from pathlib import Path
 from kerasll_serving.atomic import atomic_path, write_text
 
 from kerasll.project.errors import ManifestError, ProjectBusyError
+from kerasll.project.kinds import KINDS, project_kind
 
 MANIFEST_NAME = "manifest.sqlite"
 WRITER_NOTE = ".writer.json"
@@ -62,7 +63,7 @@ _MIGRATIONS = {
     2: (),
 }
 COLOR_MODES = ("grayscale", "rgb")
-TASKS = ("classification", "detection", "keypoints")
+TASKS = tuple(KINDS)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -232,9 +233,7 @@ class Manifest:
                 task, classes, schema, image size or color mode.
         """
         root = Path(root)
-        if task not in TASKS:
-            raise ManifestError(f"Expected task in {list(TASKS)}. Received: {task!r}")
-        if (keypoints is None) != (task != "keypoints"):
+        if (keypoints is None) == project_kind(task).keypoint_schema:
             raise ManifestError(
                 "Expected a keypoint schema for a keypoints project, and none for "
                 f"another task. Received task={task!r}, keypoints={keypoints!r}"
@@ -500,26 +499,17 @@ def _connect(path, timeout):
     return connection
 
 
-# The fewest and most class names of each task (None: no bound).
-_CLASS_COUNTS = {"classification": (2, None), "detection": (1, None),
-                 "keypoints": (1, 1)}
-
-
 def _check_classes(classes, task="classification"):
     if isinstance(classes, str):
         classes = classes.split(",")
     names = tuple(str(name).strip() for name in classes)
-    low, high = _CLASS_COUNTS[task]
+    kind = project_kind(task)
+    low, high = kind.class_counts
     if (len(names) < low or (high is not None and len(names) > high)
             or not all(names) or len(set(names)) != len(names)):
-        wanted = {"classification": "at least two distinct, non-empty class names",
-                  "detection": "distinct, non-empty object class names",
-                  "keypoints": "one figure class name"}[task]
-        example = {"classification": "cat,dog", "detection": "car,person",
-                   "keypoints": "person"}[task]
         raise ManifestError(
-            f"Expected {wanted} for a {task} project, e.g. --classes {example}. "
-            f"Received: {list(names)}"
+            f"Expected {kind.classes_wanted} for a {task} project, e.g. --classes "
+            f"{kind.classes_example}. Received: {list(names)}"
         )
     return names
 
