@@ -14,6 +14,8 @@ use of `kerasll.LossLearner`, registers it before loading.
 import importlib
 import sys
 
+from kerasll.lazy import lazy_names
+
 __version__ = "0.1.0"
 
 # Public name -> the module that defines it, imported on first access.
@@ -27,30 +29,7 @@ _LAZY = {
 }
 
 __all__ = sorted([*_LAZY, "__version__"])
-
-
-def __getattr__(name):
-    """Imports a public name's module on first access (PEP 562).
-
-    Args:
-        name: the attribute asked for.
-
-    Returns:
-        The public object, cached in the module's namespace.
-
-    Raises:
-        AttributeError: `name` is not one of `kerasll.__all__`.
-    """
-    if name not in _LAZY:
-        raise AttributeError(f"module 'kerasll' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted({*globals(), *_LAZY})
-
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
 
 if "keras" in sys.modules:
     # Keras is in use already, so registering costs nothing more: a plain

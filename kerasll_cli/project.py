@@ -4,9 +4,9 @@ A thin layer: each command opens the manifest, calls one library function
 and prints its summary. Every error raised on purpose (a `ProjectError`, a
 serving or export error) becomes one line and exit code 1; the manifest is
 left as it was. Only `train` (and its `--help`, which reads the tasks'
-defaults), `select` scoring here (through Keras model views), `init --task
-keypoints` (its schema) and `status` of a detection or keypoint project
-(its Keras models) start TensorFlow (`kerasll_cli.notices`); the others never import it
+defaults), `select` scoring here (through Keras model views) and `status`
+with its audit of a detection or keypoint project (its Keras models) start
+TensorFlow (`kerasll_cli.notices`); the others never import it
 (tests/test_project_imports.py).
 """
 
@@ -108,8 +108,6 @@ def init_command(directory, task, classes, schema, image_size, color):
     classes = classes or kind.default_classes
     if kind.keypoint_schema:
         schema = schema or FIGURE
-    if kind.keras_init:
-        start_tensorflow()  # The schema and the image-size check import Keras.
     if classes is None or (schema is not None and not kind.keypoint_schema):
         raise click.UsageError(
             "Expected --classes (for classification and detection), and "

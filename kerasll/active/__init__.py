@@ -16,7 +16,7 @@ rules need only numpy and scipy, so `kerasll project select --picks`, which
 imports `kerasll.active.strategies`, never imports TensorFlow.
 """
 
-import importlib
+from kerasll.lazy import lazy_names
 
 # Public name -> the module that defines it, imported on first access.
 _LAZY = {
@@ -35,26 +35,4 @@ _LAZY = {
 }
 
 __all__ = sorted(_LAZY)
-
-
-def __getattr__(name):
-    """Imports a public name's module on first access (PEP 562).
-
-    Args:
-        name: the attribute asked for.
-
-    Returns:
-        The public object, cached in the package's namespace.
-
-    Raises:
-        AttributeError: `name` is not one of `kerasll.active.__all__`.
-    """
-    if name not in _LAZY:
-        raise AttributeError(f"module 'kerasll.active' has no attribute {name!r}")
-    value = getattr(importlib.import_module(_LAZY[name]), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted({*globals(), *_LAZY})
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -13,66 +13,46 @@
 
 `kerasll.tasks.detection.DetectionTask` puts these pieces behind the task
 seam that `kerasll simulate --task detection` runs.
+
+The names load on first use (`kerasll.lazy`), so importing one data module
+(`scenes`, `annotations`, `voc`, `coco`) loads no Keras.
 """
 
-from kerasll.detection.anchors import DefaultBoxes
-from kerasll.detection.annotations import (
-    AnnotationError,
-    AnnotationSet,
-    ImageAnnotation,
-    to_scenes,
-)
-from kerasll.detection.coco import load_coco
-from kerasll.detection.inference import DecodeBoxes, inference_learner, inference_model
-from kerasll.detection.loss import MultiBoxLoss, hard_negative_mask
-from kerasll.detection.matching import encode_batch, encode_targets, match
-from kerasll.detection.metric import mean_average_precision
-from kerasll.detection.model import build_ssd, default_boxes_for, feature_map_names
-from kerasll.detection.postprocess import (
-    Detections,
-    decode_predictions,
-    non_max_suppression,
-    select_detections,
-)
-from kerasll.detection.scenes import (
-    SceneDataError,
-    Scenes,
-    load_cifar_scenes,
-    make_scenes,
-    split_scenes,
-)
-from kerasll.detection.uncertainty import detection_uncertainty, pooled_features
-from kerasll.detection.voc import load_voc
+from kerasll.lazy import lazy_names
 
-__all__ = [
-    "AnnotationError",
-    "AnnotationSet",
-    "DecodeBoxes",
-    "DefaultBoxes",
-    "Detections",
-    "ImageAnnotation",
-    "MultiBoxLoss",
-    "SceneDataError",
-    "Scenes",
-    "build_ssd",
-    "decode_predictions",
-    "default_boxes_for",
-    "detection_uncertainty",
-    "encode_batch",
-    "encode_targets",
-    "feature_map_names",
-    "hard_negative_mask",
-    "inference_learner",
-    "inference_model",
-    "load_cifar_scenes",
-    "load_coco",
-    "load_voc",
-    "make_scenes",
-    "split_scenes",
-    "mean_average_precision",
-    "match",
-    "non_max_suppression",
-    "pooled_features",
-    "select_detections",
-    "to_scenes",
-]
+# Public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "AnnotationError": "kerasll.detection.annotations",
+    "AnnotationSet": "kerasll.detection.annotations",
+    "DecodeBoxes": "kerasll.detection.inference",
+    "DefaultBoxes": "kerasll.detection.anchors",
+    "Detections": "kerasll.detection.postprocess",
+    "ImageAnnotation": "kerasll.detection.annotations",
+    "MultiBoxLoss": "kerasll.detection.loss",
+    "SceneDataError": "kerasll.detection.scenes",
+    "Scenes": "kerasll.detection.scenes",
+    "build_ssd": "kerasll.detection.model",
+    "decode_predictions": "kerasll.detection.postprocess",
+    "default_boxes_for": "kerasll.detection.model",
+    "detection_uncertainty": "kerasll.detection.uncertainty",
+    "encode_batch": "kerasll.detection.matching",
+    "encode_targets": "kerasll.detection.matching",
+    "feature_map_names": "kerasll.detection.model",
+    "hard_negative_mask": "kerasll.detection.loss",
+    "inference_learner": "kerasll.detection.inference",
+    "inference_model": "kerasll.detection.inference",
+    "load_cifar_scenes": "kerasll.detection.scenes",
+    "load_coco": "kerasll.detection.coco",
+    "load_voc": "kerasll.detection.voc",
+    "make_scenes": "kerasll.detection.scenes",
+    "match": "kerasll.detection.matching",
+    "mean_average_precision": "kerasll.detection.metric",
+    "non_max_suppression": "kerasll.detection.postprocess",
+    "pooled_features": "kerasll.detection.uncertainty",
+    "select_detections": "kerasll.detection.postprocess",
+    "split_scenes": "kerasll.detection.scenes",
+    "to_scenes": "kerasll.detection.annotations",
+}
+
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -12,71 +12,45 @@
   and `predicted_loss` for export);
 - evaluation and selection: `pckh`, `oks_average_precision` (pycocotools),
   `heatmap_entropy`, `pose_feature_tensor` (core-set's embedding).
+
+The names load on first use (`kerasll.lazy`), so importing one data module
+(`figures`, `coco`, `sizes`) loads no Keras.
 """
 
-from kerasll.keypoints.coco import (
-    COCO_SIGMAS,
-    ImageKeypoints,
-    KeypointAnnotationSet,
-    load_coco_keypoints,
-    to_figures,
-)
-from kerasll.keypoints.figures import (
-    FIGURE_SKELETON,
-    FigureDataError,
-    Figures,
-    Skeleton,
-    make_figures,
-    mirror,
-    split_figures,
-)
-from kerasll.keypoints.heatmaps import (
-    IGNORED,
-    decode_heatmaps,
-    encode_heatmaps,
-    heatmap_peaks,
-    heatmap_shape,
-)
-from kerasll.keypoints.inference import (
-    CONFIDENCES_OUTPUT,
-    KEYPOINTS_OUTPUT,
-    DecodeKeypoints,
-    inference_learner,
-    inference_model,
-)
-from kerasll.keypoints.loss import HeatmapLoss
-from kerasll.keypoints.metric import oks_average_precision, pckh
-from kerasll.keypoints.model import build_hourglass, feature_map_names
-from kerasll.keypoints.uncertainty import heatmap_entropy, pose_feature_tensor
+from kerasll.lazy import lazy_names
 
-__all__ = [
-    "COCO_SIGMAS",
-    "CONFIDENCES_OUTPUT",
-    "DecodeKeypoints",
-    "FIGURE_SKELETON",
-    "FigureDataError",
-    "Figures",
-    "HeatmapLoss",
-    "IGNORED",
-    "ImageKeypoints",
-    "KEYPOINTS_OUTPUT",
-    "KeypointAnnotationSet",
-    "Skeleton",
-    "build_hourglass",
-    "decode_heatmaps",
-    "encode_heatmaps",
-    "feature_map_names",
-    "heatmap_entropy",
-    "heatmap_peaks",
-    "heatmap_shape",
-    "inference_learner",
-    "inference_model",
-    "load_coco_keypoints",
-    "make_figures",
-    "mirror",
-    "oks_average_precision",
-    "pckh",
-    "pose_feature_tensor",
-    "split_figures",
-    "to_figures",
-]
+# Public name -> the module that defines it, imported on first access.
+_LAZY = {
+    "COCO_SIGMAS": "kerasll.keypoints.coco",
+    "CONFIDENCES_OUTPUT": "kerasll.keypoints.inference",
+    "DecodeKeypoints": "kerasll.keypoints.inference",
+    "FIGURE_SKELETON": "kerasll.keypoints.figures",
+    "FigureDataError": "kerasll.keypoints.figures",
+    "Figures": "kerasll.keypoints.figures",
+    "HeatmapLoss": "kerasll.keypoints.loss",
+    "IGNORED": "kerasll.keypoints.heatmaps",
+    "ImageKeypoints": "kerasll.keypoints.coco",
+    "KEYPOINTS_OUTPUT": "kerasll.keypoints.inference",
+    "KeypointAnnotationSet": "kerasll.keypoints.coco",
+    "Skeleton": "kerasll.keypoints.figures",
+    "build_hourglass": "kerasll.keypoints.model",
+    "decode_heatmaps": "kerasll.keypoints.heatmaps",
+    "encode_heatmaps": "kerasll.keypoints.heatmaps",
+    "feature_map_names": "kerasll.keypoints.model",
+    "heatmap_entropy": "kerasll.keypoints.uncertainty",
+    "heatmap_peaks": "kerasll.keypoints.heatmaps",
+    "heatmap_shape": "kerasll.keypoints.heatmaps",
+    "inference_learner": "kerasll.keypoints.inference",
+    "inference_model": "kerasll.keypoints.inference",
+    "load_coco_keypoints": "kerasll.keypoints.coco",
+    "make_figures": "kerasll.keypoints.figures",
+    "mirror": "kerasll.keypoints.figures",
+    "oks_average_precision": "kerasll.keypoints.metric",
+    "pckh": "kerasll.keypoints.metric",
+    "pose_feature_tensor": "kerasll.keypoints.uncertainty",
+    "split_figures": "kerasll.keypoints.figures",
+    "to_figures": "kerasll.keypoints.coco",
+}
+
+__all__ = sorted(_LAZY)
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

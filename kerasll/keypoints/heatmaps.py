@@ -23,8 +23,9 @@ import numpy as np
 from keras import ops
 from kerasll_serving.validation import Interval, validate_arguments
 
+from kerasll.keypoints.sizes import STRIDE
+
 IGNORED = -1.0
-STRIDE = 4
 SIGMA = 1.0
 _FLOOR = 1e-10  # heatmap values are clipped here before the log
 

@@ -12,6 +12,7 @@ from numbers import Integral
 import keras
 from kerasll_serving.validation import Interval, validate_arguments
 
+from kerasll.keypoints.sizes import DEPTH
 from kerasll.models import BN_EPSILON, BN_MOMENTUM, WEIGHT_DECAY, l2_regularizer
 from kerasll.taps import numbered_layers
 
@@ -19,7 +20,6 @@ OUTPUT_NAME = "heatmaps"
 FEATURE_PREFIX = "hourglass_feature_"
 STEM_FILTERS = (16, 32)
 HOURGLASS_FILTERS = 48
-DEPTH = 3
 
 _AT_LEAST_ONE = [Interval(Integral, 1, None, closed="left")]
 # `build_hourglass`'s plain arguments, checked by `validate_arguments`.

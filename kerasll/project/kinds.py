@@ -35,7 +35,6 @@ class ProjectKind:
             example of the message refusing other class names.
         default_classes: `init`'s classes when none are given (or None).
         keypoint_schema: whether the project has a keypoint schema.
-        keras_init: whether `init` imports Keras (the schema's skeleton).
         label_noun: what `label_names` are, for messages.
         tag, child, options: the Label Studio control tag, its labels' tag
             and the control's extra attributes.
@@ -48,7 +47,7 @@ class ProjectKind:
     name = None
     class_counts = (1, None)
     classes_wanted = classes_example = default_classes = None
-    keypoint_schema = keras_init = False
+    keypoint_schema = False
     label_noun = "classes"
     tag = child = options = None
     one_class_per_image = False
@@ -388,7 +387,7 @@ class Keypoints(_Annotated):
     class_counts = (1, 1)
     classes_wanted = "one figure class name"
     classes_example = default_classes = "person"
-    keypoint_schema = keras_init = True
+    keypoint_schema = True
     label_noun = "keypoints"
     tag, options = "KeyPointLabels", ' smart="false"'
 
@@ -397,14 +396,14 @@ class Keypoints(_Annotated):
 
     def init_settings(self, image_size, keypoints):
         """Checks the image size against the hourglass' resolutions (sides
-        multiples of 4 * 2**DEPTH) and reads the schema
+        multiples of `kerasll.keypoints.sizes.SIDE_MULTIPLE`) and reads the schema
         (`kerasll.project.schema.keypoint_schema`)."""
-        from kerasll.keypoints.model import DEPTH
+        from kerasll.keypoints.sizes import SIDE_MULTIPLE
         from kerasll.project.schema import keypoint_schema
 
         schema = None if keypoints is None else keypoint_schema(keypoints)
         size, _ = super().init_settings(image_size, None)
-        side = 4 * 2**DEPTH  # the stem's 1/4, then the hourglass' halvings
+        side = SIDE_MULTIPLE
         if any(int(value) % side or int(value) < side for value in size):
             raise ManifestError(
                 f"Expected --image-size sides that are multiples of {side} for a "

@@ -29,12 +29,12 @@ from kerasll.keypoints.inference import inference_learner, inference_model
 from kerasll.keypoints.loss import HeatmapLoss
 from kerasll.keypoints.metric import oks_average_precision, pckh
 from kerasll.keypoints.model import (
-    DEPTH,
     HOURGLASS_FILTERS,
     STEM_FILTERS,
     build_hourglass,
     feature_map_names,
 )
+from kerasll.keypoints.sizes import SIDE_MULTIPLE
 from kerasll.keypoints.view import KeypointModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
@@ -81,7 +81,7 @@ class KeypointTask(SplitTask):
 
     def __init__(self, name, train, test, mirror=True):
         super().__init__(name, train, test, mirror)
-        side = 4 * 2**DEPTH  # the stem's 1/4, then the hourglass' halvings
+        side = SIDE_MULTIPLE
         if train.images.shape[1] % side or train.images.shape[2] % side:
             raise ValueError(
                 f"Expected figures whose height and width are multiples of {side} "
