@@ -419,7 +419,7 @@ def _scoring_markdown(figures):
     return f"""## 4. Scoring on a device (CPU)
 
 Command: `python benchmarks/run.py --sections scoring` (runs
-`python benchmarks/scoring.py --seed N` {len(figures['runs'])} times) — a small-CNN learner trained
+`python benchmarks/scoring.py --seed N` once per run) — a small-CNN learner trained
 {figures['train_epochs']} epochs on {figures['train_images']:,} CIFAR-10 images, exported
 with raw uint8 input; pool = the {figures['pool']:,} CIFAR-10 test images as a `.npy`.
 `kerasll-score` figures are `PoolScorer.score` (what the CLI runs; CPU provider,
