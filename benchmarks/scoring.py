@@ -4,10 +4,14 @@ One run measures, side by side in one process on the same trained learner
 and the same 10,000 CIFAR-10 test images:
 - images/s of Keras `predict_loss`, of a `tf.function` of the scoring graph,
   and of `PoolScorer` (what `kerasll-score` runs) for the fp32, fp16 and int8
-  exports, on the CPU. Every path is warmed up on the very same pool (so the
-  last, shorter batch is traced before timing) and reported as the best of
-  `--repetitions` timed runs; ratios are against Keras `predict_loss` and
-  against the fastest TensorFlow path;
+  exports, on the CPU. The paths of one model are timed side by side:
+  each is warmed up on the timed items, then in each of `--rounds` rounds
+  every path scores the same first `--timed-items` pool images once, in an
+  order rotated each round; a ratio (to fp32, to Keras `predict_loss`, to
+  the fastest TensorFlow path) is taken within each round and reported as
+  the median over rounds with its interquartile range, images/s as the
+  median over rounds. A change of load during a run then hits every path of
+  a round alike instead of whichever path was being timed;
 - top-10% overlap, Kendall tau and Spearman correlation of fp16/int8
   against fp32; a precision whose export is refused (its ranking fell below
   the bar) is a row that says so, with the figures the export measured;
@@ -28,6 +32,8 @@ the whole benchmark from scratch, each run a new process with its own seed
 reports the range of every precision's ratio to fp32, overlap and tau over
 the runs, with each run's load average: one lucky run cannot carry a claim,
 and on a shared machine ratios measured side by side are the claim.
+`--retime` re-measures only the speeds of a finished run's saved models
+(same rounds, same figures), leaving its ranking figures as they are.
 
     python benchmarks/scoring.py --out benchmarks/output/scoring [--seed 0]
 """
@@ -72,24 +78,45 @@ def _train_learner(x, y, epochs, seed, model="small_cnn", width=1.0):
     return learner
 
 
-def _best_rate(score, count, repetitions):
-    """Images/s of `score()` over `count` images: a warm-up, then the best run.
+def _side_by_side(paths, count, rounds):
+    """Images/s of every path, timed in turn within each round.
+
+    Each path is warmed up once (traces, allocations, thread pools); then
+    in round r every path scores the same items once, in the order of
+    `paths` rotated by r, so that a change of load hits every path of a
+    round alike and no path is always timed first or last.
 
     Args:
-        score: a callable scoring the whole pool once.
-        count: images it scores.
-        repetitions: timed runs after the warm-up.
+        paths: name -> a callable scoring the timed items once.
+        count: items each call scores.
+        rounds: timed rounds after the warm-up.
 
     Returns:
-        `count / fastest run's seconds`.
+        name -> images/s, one per round.
     """
-    score()  # Warm-up on the same shapes: traces, allocations, thread pools.
-    seconds = []
-    for _ in range(repetitions):
-        start = time.perf_counter()
+    for score in paths.values():
         score()
-        seconds.append(time.perf_counter() - start)
-    return count / min(seconds)
+    names = list(paths)
+    rates = {name: [] for name in names}
+    for round_ in range(rounds):
+        shift = round_ % len(names)
+        for name in names[shift:] + names[:shift]:
+            start = time.perf_counter()
+            paths[name]()
+            rates[name].append(count / (time.perf_counter() - start))
+    return rates
+
+
+def _set_ratio(entry, key, rates, reference):
+    """Sets `entry[key]` to the median over rounds of `rates / reference`.
+
+    Also sets `<key>_iqr` (25th and 75th percentiles) and `<key>_range`
+    (min and max) over the rounds.
+    """
+    ratios = np.asarray(rates) / np.asarray(reference)
+    entry[key] = float(np.median(ratios))
+    entry[f"{key}_iqr"] = np.quantile(ratios, [0.25, 0.75]).tolist()
+    entry[f"{key}_range"] = [float(ratios.min()), float(ratios.max())]
 
 
 def _tf_function_scorer(learner, pixels, batch_size):
@@ -167,21 +194,19 @@ def _installed_size(packages, workdir):
     return total / 2**20
 
 
-def _export_and_score(learner, path, pool_path, repetitions, **options):
+def _export_and_score(learner, path, pool_path, **options):
     """Exports `learner` to `path` and scores the pool with `PoolScorer`.
 
     Args:
         learner: the trained learner.
         path: the .onnx file to write.
         pool_path: the pool as a `.npy` of raw uint8 images.
-        repetitions: timed runs after the warm-up.
         **options: `to_onnx` keyword arguments (`precision`, data, bars...).
 
     Returns:
         A dict: `refused` (bool); when refused, the export's `reason` and the
         `trials` it measured (setting, top-10% overlap, Kendall tau on the
-        verification items); otherwise `images_per_s`, `file_mib`,
-        `export_report`, `int8_setting`, `int8_trials`, and `scores` (the
+        verification items); otherwise `file_mib`, `export_report`, `int8_setting`, `int8_trials`, and `scores` (the
         pool's predicted losses in pool order).
     """
     from kerasll_serving import PoolScorer
@@ -200,8 +225,6 @@ def _export_and_score(learner, path, pool_path, repetitions, **options):
     return {
         "refused": False,
         "scores": scores,
-        "images_per_s": _best_rate(lambda: scorer.score(pool_path, k=count), count,
-                                   repetitions),
         "file_mib": path.stat().st_size / 2**20,
         "export_report": str(report),
         "int8_setting": report.int8_setting,
@@ -209,7 +232,7 @@ def _export_and_score(learner, path, pool_path, repetitions, **options):
     }
 
 
-def _compare(entry, fp32_scores, fp32_rate):
+def _compare(entry, fp32_scores):
     """Adds the pool figures of `entry` (scored) against fp32, in place."""
     from kerasll.export.verify import kendall_tau, spearman, top_overlap
 
@@ -217,48 +240,42 @@ def _compare(entry, fp32_scores, fp32_rate):
     entry["top10_overlap_vs_fp32"] = top_overlap(fp32_scores, scores)
     entry["kendall_tau_vs_fp32"] = kendall_tau(fp32_scores, scores)
     entry["spearman_vs_fp32"] = spearman(fp32_scores, scores)
-    entry["ratio_to_fp32"] = entry["images_per_s"] / fp32_rate
 
 
-def _mobilenet_rows(data, out_dir, epochs, train_size, seed, repetitions):
+def _mobilenet_rows(data, out_dir, epochs, train_size, seed):
     """MobileNetV2 (alpha 0.35, 96x96) fp32, fp16, int8 and every int8 setting.
 
     Trained like the small CNN (same images, upsampled), scored on the
     10,000 test images upsampled; calibration and verification data as for
     the small CNN. int8 is exported once as `to_onnx` chooses (default
     settings and bars), then once per setting with no bar, so that each
-    setting's speed and pool figures are measured side by side.
+    setting's pool figures are measured beside the others (`_time_paths`
+    times them side by side).
 
     Returns:
         A dict: `fp32`, `fp16`, `int8` and `int8_settings` (setting name ->
         entry), each entry as `_export_and_score` returns it, compared with
-        fp32 on the pool (`ratio_to_fp32`, `top10_overlap_vs_fp32`,
-        `kendall_tau_vs_fp32`, `spearman_vs_fp32`); plus the model's
+        fp32 on the pool (`top10_overlap_vs_fp32`, `kendall_tau_vs_fp32`, `spearman_vs_fp32`); plus the model's
         `alpha`, `input_size` and `train_seconds`.
     """
     from kerasll.export import INT8_SETTINGS
 
-    def upscale(images):
-        return np.ascontiguousarray(np.repeat(
-            np.repeat(images, MOBILENET_UPSCALE, axis=1), MOBILENET_UPSCALE, axis=2))
-
     rng = np.random.default_rng(seed)
     train = rng.permutation(len(data["x_train"]))[:train_size]
-    calibration = upscale(
+    calibration = _upscale(
         data["x_train"][rng.permutation(len(data["x_train"]))[:512]])
     start = time.perf_counter()
-    learner = _train_learner(upscale(data["x_train"][train]), data["y_train"][train],
+    learner = _train_learner(_upscale(data["x_train"][train]), data["y_train"][train],
                              epochs, seed, model="mobilenet_v2", width=MOBILENET_ALPHA)
     rows = {"alpha": MOBILENET_ALPHA, "input_size": 32 * MOBILENET_UPSCALE,
             "train_seconds": time.perf_counter() - start}
-    pool = upscale(data["x_test"])
+    pool = _upscale(data["x_test"])
     pool_path = out_dir / "pool10k-96px.npy"
     np.save(pool_path, pool)
     common = {"verify_data": pool[:512]}
     fp32 = _export_and_score(learner, out_dir / "mobilenet-fp32.onnx", pool_path,
-                             repetitions, precision="fp32", **common)
+                             precision="fp32", **common)
     fp32_scores = fp32.pop("scores")
-    fp32["ratio_to_fp32"] = 1.0
     rows["fp32"] = fp32
     chosen = {
         "fp16": {"precision": "fp16"},
@@ -266,23 +283,153 @@ def _mobilenet_rows(data, out_dir, epochs, train_size, seed, repetitions):
     }
     for name, options in chosen.items():
         entry = _export_and_score(learner, out_dir / f"mobilenet-{name}.onnx",
-                                  pool_path, repetitions, **options, **common)
+                                  pool_path, **options, **common)
         if not entry["refused"]:
-            _compare(entry, fp32_scores, fp32["images_per_s"])
+            _compare(entry, fp32_scores)
         rows[name] = entry
     rows["int8_settings"] = {}
     for index, setting in enumerate(INT8_SETTINGS):
         entry = _export_and_score(
             learner, out_dir / f"mobilenet-int8-setting{index}.onnx", pool_path,
-            repetitions, precision="int8", calibration_data=calibration,
+            precision="int8", calibration_data=calibration,
             int8_settings=[setting], min_top_overlap=0.0, min_kendall_tau=-1.0,
             **common)
         if not entry["refused"]:  # only a NaN figure can refuse it
-            _compare(entry, fp32_scores, fp32["images_per_s"])
+            _compare(entry, fp32_scores)
             entry["verification"] = entry.pop("int8_trials")[-1]
         rows["int8_settings"][setting.name] = entry
     pool_path.unlink()
     return rows
+
+
+def _upscale(images):
+    """CIFAR-10 images repeated to MobileNetV2's input size."""
+    return np.ascontiguousarray(np.repeat(
+        np.repeat(images, MOBILENET_UPSCALE, axis=1), MOBILENET_UPSCALE, axis=2))
+
+
+def _time_paths(results, out_dir, rounds, timed_items):
+    """Times every scoring path of a run side by side, in place.
+
+    The small CNN's paths (Keras `predict_loss`, its `tf.function`, the
+    fp32/fp16/int8 exports) are timed together, then MobileNetV2's (fp32,
+    fp16, int8 and every int8 setting), each group by `_side_by_side` on the
+    first `timed_items` pool images. Sets every scored entry's
+    `images_per_s` (median over rounds), `images_per_s_by_round` and ratios
+    (`_set_ratio`: `ratio_to_fp32`, and for the small CNN's exports
+    `ratio_to_keras` and `ratio_to_fastest_tf`); `timing` of each model
+    says the rounds, items and 1/5/15-minute load averages before and after.
+
+    Args:
+        results: a run's figures, its exports saved in `out_dir`.
+        out_dir: the run's folder (`learner.keras`, `pool10k.npy`, models).
+        rounds: timed rounds after the warm-up.
+        timed_items: pool images each path scores per round.
+    """
+    import keras
+
+    import kerasll  # noqa: F401  (registers LossLearner for load_model)
+    from kerasll_serving import PoolScorer
+
+    def onnx_path(model_file, timed_file):
+        scorer = PoolScorer(model_file, providers="cpu", batch_size=256)
+        return lambda: scorer.score(timed_file, k=timed_items)
+
+    def timed(group, paths, timed_file):
+        load_before = os.getloadavg()
+        rates = _side_by_side(paths, timed_items, rounds)
+        group["timing"] = {"rounds": rounds, "timed_items": timed_items,
+                           "load_before": load_before, "load_after": os.getloadavg()}
+        timed_file.unlink()
+        return rates
+
+    pool = np.load(out_dir / "pool10k.npy")[:timed_items]
+    learner = keras.models.load_model(out_dir / "learner.keras")
+    pixels = pool.astype("float32")
+    timed_file = out_dir / "pool-timed.npy"
+    np.save(timed_file, pool)
+    paths = {"keras": lambda: learner.predict_loss(pixels, batch_size=256),
+             "tf_function": _tf_function_scorer(learner, pixels, 256)}
+    exports = [p for p in ("fp32", "fp16", "int8") if not results[p]["refused"]]
+    for precision in exports:
+        paths[precision] = onnx_path(out_dir / f"model-{precision}.onnx", timed_file)
+    rates = timed(results, paths, timed_file)
+    for path in ("keras", "tf_function"):
+        results[f"{path}_images_per_s"] = float(np.median(rates[path]))
+    fastest_tf = max(("keras", "tf_function"),
+                     key=lambda path: results[f"{path}_images_per_s"])
+    results["fastest_tf_path"] = fastest_tf
+    results["fastest_tf_images_per_s"] = results[f"{fastest_tf}_images_per_s"]
+    for precision in exports:
+        entry = results[precision]
+        entry["images_per_s"] = float(np.median(rates[precision]))
+        entry["images_per_s_by_round"] = rates[precision]
+        _set_ratio(entry, "ratio_to_keras", rates[precision], rates["keras"])
+        _set_ratio(entry, "ratio_to_fastest_tf", rates[precision], rates[fastest_tf])
+        if precision != "fp32":
+            _set_ratio(entry, "ratio_to_fp32", rates[precision], rates["fp32"])
+
+    mobilenet = results["mobilenet_v2"]
+    timed_file = out_dir / "pool-timed-96px.npy"
+    np.save(timed_file, _upscale(pool))
+    entries = {name: mobilenet[name] for name in ("fp32", "fp16", "int8")}
+    files = {name: out_dir / f"mobilenet-{name}.onnx" for name in entries}
+    for index, (name, entry) in enumerate(mobilenet["int8_settings"].items()):
+        entries[f"int8 {name}"] = entry
+        files[f"int8 {name}"] = out_dir / f"mobilenet-int8-setting{index}.onnx"
+    scored = {name: entry for name, entry in entries.items() if not entry["refused"]}
+    rates = timed(mobilenet, {name: onnx_path(files[name], timed_file) for name in scored},
+                  timed_file)
+    for name, entry in scored.items():
+        entry["images_per_s"] = float(np.median(rates[name]))
+        entry["images_per_s_by_round"] = rates[name]
+        if name != "fp32":
+            _set_ratio(entry, "ratio_to_fp32", rates[name], rates["fp32"])
+
+
+def _arithmetic(results):
+    """Sets `best_path` and `achieved_gflops` of the small CNN's exports."""
+    exports = [p for p in ("fp32", "fp16", "int8") if not results[p]["refused"]]
+    results["best_path"] = max(exports, key=lambda p: results[p]["images_per_s"])
+    results["achieved_gflops"] = {
+        p: results["model_mflops_per_image"] * results[p]["images_per_s"] / 1e3
+        for p in exports}
+
+
+def retime(out_dir, figures_path, rounds=9, timed_items=2560):
+    """Re-measures the speeds of a finished run's saved models side by side.
+
+    Args:
+        out_dir: the run's folder (its models and `pool10k.npy`).
+        figures_path: the run's figures (JSON), rewritten in place.
+        rounds: timed rounds after the warm-up.
+        timed_items: pool images each path scores per round.
+
+    Returns:
+        The figures with new speeds (ranking figures unchanged).
+    """
+    from kerasll_serving.atomic import write_text
+
+    out_dir = Path(out_dir)
+    results = json.loads(Path(figures_path).read_text())
+    results.pop("repetitions", None)
+    _time_paths(results, out_dir, rounds, timed_items)
+    _arithmetic(results)
+    write_text(figures_path, json.dumps(results, indent=1))
+    return results
+
+
+def timing_note(results):
+    """How the speeds of a run were timed, with the load, as one sentence."""
+    def group(name, figures):
+        timing = figures["timing"]
+        return (f"{name} {timing['rounds']} rounds of {timing['timed_items']:,} images "
+                f"per path, 1/5/15-minute load average "
+                f"{' / '.join(f'{v:.1f}' for v in timing['load_before'])} before and "
+                f"{' / '.join(f'{v:.1f}' for v in timing['load_after'])} after")
+
+    return (f"Timed side by side: {group('small CNN', results)}; "
+            f"{group('MobileNetV2', results['mobilenet_v2'])} ({os.cpu_count()} cores).")
 
 
 def refusal(entry):
@@ -303,7 +450,7 @@ def table(results):
         The markdown table (a str).
     """
     lines = [
-        "| model | precision (int8 setting) | images/s | vs fp32 | file MiB | "
+        "| model | precision (int8 setting) | images/s | vs fp32, median (IQR) | file MiB | "
         "top-10% overlap vs fp32 | Kendall tau vs fp32 | Spearman vs fp32 |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -316,8 +463,10 @@ def table(results):
             f"{entry['top10_overlap_vs_fp32']:.3f} | {entry['kendall_tau_vs_fp32']:.4f} | "
             f"{entry['spearman_vs_fp32']:.4f}"
             if "top10_overlap_vs_fp32" in entry else "- | - | -")
-        ratio = entry.get("ratio_to_fp32", 1.0)
-        return (f"| {model} | {label} | {entry['images_per_s']:.0f} | {ratio:.2f}x | "
+        ratio = (f"{entry['ratio_to_fp32']:.2f}x ({entry['ratio_to_fp32_iqr'][0]:.2f}-"
+                 f"{entry['ratio_to_fp32_iqr'][1]:.2f})" if "ratio_to_fp32_iqr" in entry
+                 else "1.00x")
+        return (f"| {model} | {label} | {entry['images_per_s']:.0f} | {ratio} | "
                 f"{entry['file_mib']:.2f} | {figures} |")
 
     def label(precision, entry):
@@ -337,8 +486,11 @@ def table(results):
 
 
 def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
-        repetitions=3):
-    """Runs every measurement and returns them as a dict."""
+        rounds=9, timed_items=2560):
+    """Runs every measurement and returns them as a dict.
+
+    `rounds` and `timed_items` are `_time_paths`'s.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.load(data_path)
@@ -349,25 +501,15 @@ def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
     pool = np.ascontiguousarray(data["x_test"])  # 10,000 uint8 NHWC images
     np.save(out_dir / "pool10k.npy", pool)
     calibration = data["x_train"][rng.permutation(len(data["x_train"]))[:512]]
-    results = {"pool": len(pool), "train_images": train_size, "train_epochs": epochs,
-               "repetitions": repetitions}
+    results = {"pool": len(pool), "train_images": train_size, "train_epochs": epochs}
 
-    pixels = pool.astype("float32")
-    keras_scores = learner.predict_loss(pixels, batch_size=256)
-    results["keras_images_per_s"] = _best_rate(
-        lambda: learner.predict_loss(pixels, batch_size=256), len(pool), repetitions)
-    results["tf_function_images_per_s"] = _best_rate(
-        _tf_function_scorer(learner, pixels, 256), len(pool), repetitions)
-    fastest_tf = max(("keras", "tf_function"),
-                     key=lambda path: results[f"{path}_images_per_s"])
-    results["fastest_tf_path"] = fastest_tf
-    results["fastest_tf_images_per_s"] = results[f"{fastest_tf}_images_per_s"]
+    keras_scores = learner.predict_loss(pool.astype("float32"), batch_size=256)
 
     exports = {}
     pool_path = out_dir / "pool10k.npy"
     for precision in ("fp32", "fp16", "int8"):
         entry = _export_and_score(
-            learner, out_dir / f"model-{precision}.onnx", pool_path, repetitions,
+            learner, out_dir / f"model-{precision}.onnx", pool_path,
             precision=precision, verify_data=pool[:512],
             calibration_data=calibration if precision == "int8" else None)
         if precision == "fp32":
@@ -375,16 +517,12 @@ def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
             entry["max_abs_diff_vs_keras"] = float(
                 np.max(np.abs(fp32_scores - keras_scores)))
         elif not entry["refused"]:
-            _compare(entry, fp32_scores, results["fp32"]["images_per_s"])
+            _compare(entry, fp32_scores)
         if not entry["refused"]:
             exports[precision] = out_dir / f"model-{precision}.onnx"
-            entry["ratio_to_keras"] = (
-                entry["images_per_s"] / results["keras_images_per_s"])
-            entry["ratio_to_fastest_tf"] = (
-                entry["images_per_s"] / results["fastest_tf_images_per_s"])
         results[precision] = entry
-    results["mobilenet_v2"] = _mobilenet_rows(data, out_dir, epochs, train_size, seed,
-                                              repetitions)
+    results["mobilenet_v2"] = _mobilenet_rows(data, out_dir, epochs, train_size, seed)
+    _time_paths(results, out_dir, rounds, timed_items)
 
     big = np.concatenate([pool] * 10)
     np.save(out_dir / "pool100k.npy", big)
@@ -412,12 +550,8 @@ def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
     results["cold_start_keras_s"] = min(
         _wall([sys.executable, "-c", tf_script], env=env) for _ in range(3))
 
-    best = max(exports, key=lambda p: results[p]["images_per_s"])
-    flops = graph_flops(exports["fp32"], batch_size=1)
-    results["model_mflops_per_image"] = flops / 1e6
-    results["best_path"] = best
-    results["achieved_gflops"] = {
-        p: flops * results[p]["images_per_s"] / 1e9 for p in exports}
+    results["model_mflops_per_image"] = graph_flops(exports["fp32"], batch_size=1) / 1e6
+    _arithmetic(results)
     results["matmul_peak_gflops"] = matmul_peak_gflops()
 
     if sizes:
@@ -451,51 +585,66 @@ def _rows(results):
     return rows
 
 
-def run_repeated(data_path, out_dir, runs=3, sizes=True, repetitions=3):
+def run_repeated(data_path, out_dir, runs=3, sizes=True, rounds=9, timed_items=2560,
+                 retime=False):
     """Runs the benchmark `runs` times from scratch, each in a new process.
 
     Run i (from 0) uses seed i; only the first measures installed sizes.
     Each run's folder is `out_dir/run<i+1>` (its models, pools and log).
+    With `retime`, each finished run (its `run<i+1>.json` exists) only
+    re-measures its speeds (`retime`, logged to `log-retime.txt`).
 
     Args:
         data_path: the CIFAR-10 npz.
         out_dir: the folder of the runs.
         runs: how many runs.
         sizes: measure installed sizes in the first run.
-        repetitions: timed runs per path after its warm-up.
+        rounds: timed rounds per path after its warm-up.
+        timed_items: pool images each path scores per round.
+        retime: only re-measure the speeds of the finished runs.
 
     Returns:
         The first run's figures (what `table` and the single-run report
         read), plus `runs`: per run its `seed`, `started`, `finished`,
-        `load_before` and `load_after` (1, 5 and 15-minute load averages)
-        and its `figures`.
+        `load_before` and `load_after` (1, 5 and 15-minute load averages),
+        `retimed` and its `figures`.
 
     Raises:
-        RuntimeError: a run failed (with the end of its output).
+        RuntimeError: a run failed (with the end of its output), or
+            `retime` found no finished run.
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     env = dict(os.environ)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    indices = [index for index in range(runs)
+               if not retime or (out_dir / f"run{index + 1}.json").is_file()]
+    if not indices:
+        raise RuntimeError(f"Expected a finished run (run1.json) in {out_dir} to "
+                           "retime. Received none.")
     records = []
-    for index in range(runs):
+    for index in indices:
         folder = out_dir / f"run{index + 1}"
         figures_path = out_dir / f"run{index + 1}.json"
         command = [sys.executable, str(Path(__file__).resolve()), "--data",
                    str(data_path), "--out", str(folder), "--seed", str(index),
-                   "--repetitions", str(repetitions), "--json", str(figures_path)]
+                   "--rounds", str(rounds), "--timed-items", str(timed_items),
+                   "--json", str(figures_path)]
         if index or not sizes:
             command.append("--skip-install-sizes")
-        record = {"seed": index, "load_before": os.getloadavg(),
+        if retime:
+            command.append("--retime")
+        record = {"seed": index, "load_before": os.getloadavg(), "retimed": retime,
                   "started": time.strftime("%Y-%m-%dT%H:%M:%S")}
         folder.mkdir(exist_ok=True)
-        with open(folder / "log.txt", "w") as log:
+        log_path = folder / ("log-retime.txt" if retime else "log.txt")
+        with open(log_path, "w") as log:
             done = subprocess.run(command, stdout=log, stderr=subprocess.STDOUT, env=env)
         if done.returncode:
-            tail = (folder / "log.txt").read_text()[-1500:]
+            tail = log_path.read_text()[-1500:]
             raise RuntimeError(
                 f"Expected scoring run {index + 1} (seed {index}) to finish. Received "
-                f"exit code {done.returncode}; the end of {folder / 'log.txt'}:\n{tail}"
+                f"exit code {done.returncode}; the end of {log_path}:\n{tail}"
             )
         record.update(load_after=os.getloadavg(),
                       finished=time.strftime("%Y-%m-%dT%H:%M:%S"),
@@ -530,8 +679,8 @@ def spread(results, target=(2.5, 0.95, 0.9)):
     lines = [f"The benchmark ran {len(runs)} time{'s' if len(runs) > 1 else ''} from "
              "scratch (a new process, model, training and calibration per run; "
              f"seed{'s' if len(runs) > 1 else ''} {seeds}). The machine is shared, so absolute images/s follow "
-             "its load; the ratios to fp32 are measured side by side within each "
-             "run.", "",
+             "its load; the ratios to fp32 are taken within each round of paths "
+             "timed side by side (median over rounds per run).", "",
              "| run | seed | started | finished | 1/5/15-min load average before | "
              "after | small CNN fp32 images/s | MobileNetV2 fp32 images/s | "
              "MobileNetV2 int8 setting chosen |", "|---|---|---|---|---|---|---|---|---|"]
@@ -555,6 +704,11 @@ def spread(results, target=(2.5, 0.95, 0.9)):
         lines += ["", f"{named} started while an "
                   "earlier run was still going: those runs shared the cores with "
                   "each other too."]
+    retimed = [str(number) for number, run in enumerate(runs, 1) if run.get("retimed")]
+    if retimed:
+        lines += ["", f"Run {', '.join(retimed)}: the speeds were re-measured "
+                  "(`scoring.py --retime`, the started and finished times above) on "
+                  "the models that run had saved; overlap and tau are its own."]
     lines += ["", "| model | precision (int8 setting) | x fp32, min-max (mean) | "
               "top-10% overlap | Kendall tau | runs refused |", "|---|---|---|---|---|---|"]
     per_run = [_rows(run["figures"]) for run in runs]
@@ -585,15 +739,32 @@ def main():
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--seed", type=int, default=0,
                         help="Seed of the training images, weights and calibration.")
-    parser.add_argument("--repetitions", type=int, default=3,
-                        help="Timed runs per path after its warm-up; the best counts.")
+    parser.add_argument("--rounds", type=int, default=9,
+                        help="Timed rounds after the warm-up; every path of a model "
+                             "is timed once per round, in a rotated order.")
+    parser.add_argument("--timed-items", type=int, default=2560,
+                        help="Pool images each path scores per round.")
     parser.add_argument("--json", help="Also write the figures to this JSON file.")
     parser.add_argument("--skip-install-sizes", action="store_true")
+    parser.add_argument("--retime", action="store_true",
+                        help="Only re-measure the speeds of the finished run in --out "
+                             "whose figures are --json.")
     args = parser.parse_args()
+    if args.rounds < 1 or not 1 <= args.timed_items <= 10000:
+        sys.exit(f"Expected --rounds >= 1 and --timed-items in 1..10000. Received "
+                 f"{args.rounds} and {args.timed_items}.")
+    if args.retime:
+        if not args.json or not Path(args.json).is_file():
+            sys.exit(f"Expected --json to name a finished run's figures with --retime. "
+                     f"Received {args.json!r}.")
+        results = retime(args.out, args.json, args.rounds, args.timed_items)
+        print(table(results))
+        return
     if not Path(args.data).is_file():
         sys.exit(f"CIFAR-10 npz not found at {args.data}; pass --data or set KERASLL_DATA")
     results = run(args.data, args.out, epochs=args.epochs, seed=args.seed,
-                  sizes=not args.skip_install_sizes, repetitions=args.repetitions)
+                  sizes=not args.skip_install_sizes, rounds=args.rounds,
+                  timed_items=args.timed_items)
     text = json.dumps(results, indent=1)
     if args.json:
         from kerasll_serving.atomic import write_text
