@@ -23,9 +23,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-STRATEGIES = "learning_loss,learning_loss_safe,random,entropy,coreset"
+STRATEGIES = "learning_loss,learning_loss_safe,random,random_control,entropy,coreset"
 DIGITS_STRATEGIES = (
-    "learning_loss,learning_loss_safe,learning_loss_decoupled,random,entropy,coreset"
+    "learning_loss,learning_loss_safe,learning_loss_decoupled,random,random_control,"
+    "entropy,coreset"
 )
 DEFAULT_DATA = os.environ.get(
     "KERASLL_DATA",
