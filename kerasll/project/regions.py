@@ -109,14 +109,20 @@ def _one_label(value, key, where):
     return labels[0]
 
 
-def _check_original_size(region, width, height, where):
-    """Refuses a region annotated on an image of another size than the item's."""
+def _value(region, width, height, where):
+    """A region's `value` dict, once the region is known to be on the item's
+    image (refused when annotated on an image of another size)."""
     given = (region.get("original_width"), region.get("original_height"))
     if given != (None, None) and given != (width, height):
         raise LabelsError(
             f"Expected regions on the item's {width}x{height} image. Received one "
             f"on a {given[0]}x{given[1]} image in {where}"
         )
+    value = region.get("value")
+    if not isinstance(value, dict):
+        raise LabelsError(
+            f"Expected a value in every region. Received none in {where}")
+    return value
 
 
 def _regions(result, kind):
@@ -143,11 +149,7 @@ def read_boxes(result, classes, width, height, where):
     """
     boxes, names = [], []
     for region in _regions(result, RECTANGLES):
-        _check_original_size(region, width, height, where)
-        value = region.get("value")
-        if not isinstance(value, dict):
-            raise LabelsError(
-                f"Expected a value in every region. Received none in {where}")
+        value = _value(region, width, height, where)
         x, y, w, h = (_number(value.get(key), key, where)
                       for key in ("x", "y", "width", "height"))
         rotation = _number(value.get("rotation", 0), "rotation", where)
@@ -192,11 +194,7 @@ def read_keypoints(result, names, width, height, where):
     points = [None] * len(names)
     index = {name: number for number, name in enumerate(names)}
     for region in _regions(result, KEYPOINTS):
-        _check_original_size(region, width, height, where)
-        value = region.get("value")
-        if not isinstance(value, dict):
-            raise LabelsError(
-                f"Expected a value in every region. Received none in {where}")
+        value = _value(region, width, height, where)
         x, y = (_number(value.get(key), key, where) for key in ("x", "y"))
         x, y = _inside(x, "keypoint x", where), _inside(y, "keypoint y", where)
         name = _one_label(value, KEYPOINTS, where)
