@@ -72,6 +72,7 @@ def test_rectangles_become_pixel_boxes_on_the_items_image():
      "on a 128x64 image"),
     ({"type": "rectanglelabels", "value": {"x": 1, "y": 1, "width": 1,
                                            "height": 1}}, "one label"),
+    ({"type": "rectanglelabels"}, "Expected a value in every region"),
 ])
 def test_a_malformed_box_is_refused(region, message):
     with pytest.raises(LabelsError, match=re.escape(message)) as raised:
@@ -93,6 +94,9 @@ def test_keypoints_become_pixels_in_schema_order():
     ([_point(20.0, -0.01)], "keypoint y within the image"),
     ([_point(20.0, 20.0, "tail")], "keypoint names of the project's schema"),
     ([_point(20.0, 20.0), _point(30.0, 30.0)], "at most once"),
+    ([{"type": "keypointlabels", "value": None}], "Expected a value in every region"),
+    ([{**_point(20.0, 20.0), "original_width": 32, "original_height": 64}],
+     "on a 32x64 image"),
 ])
 def test_a_bad_keypoint_is_refused(result, message):
     with pytest.raises(LabelsError, match=re.escape(message)):
