@@ -23,7 +23,6 @@ import socket
 import sqlite3
 import subprocess
 import time
-import urllib.error
 import urllib.parse
 import urllib.request
 from pathlib import Path
@@ -37,6 +36,8 @@ from project_helpers import (
     true_label,
     write_digits,
 )
+
+from kerasll.project.labelstudio_api import LabelStudio
 
 REPO = Path(__file__).resolve().parents[1]
 VENV = REPO / ".venv-label-studio"
@@ -105,6 +106,9 @@ class _Server:
             env=env, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        # The user's side of the round trip: the REST API through the same
+        # client `tasks --label-studio` uses.
+        self.call = LabelStudio(self.url, TOKEN).call
 
     def wait_healthy(self):
         started = time.monotonic()
@@ -124,19 +128,6 @@ class _Server:
     def log_tail(self):
         self._log.flush()
         return Path(self.log_path).read_text(errors="replace")[-1500:]
-
-    def call(self, method, path, body=None):
-        request = urllib.request.Request(
-            self.url + path, method=method,
-            data=None if body is None else json.dumps(body).encode(),
-            headers={"Authorization": f"Token {TOKEN}",
-                     "Content-Type": "application/json"},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=60) as reply:
-                return json.load(reply)
-        except urllib.error.HTTPError as error:
-            pytest.fail(f"{method} {path}: {error.code} {error.read()[:500]!r}")
 
     def browser(self):
         """A URL opener logged in through the login form, as a browser is."""
