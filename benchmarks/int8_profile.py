@@ -1,0 +1,210 @@
+"""Where an fp32 and an int8 ONNX model spend their time, per op type.
+
+Profiles two models with onnxruntime's built-in profiler on the same images
+(CPU provider, the scorer's session settings: `ORT_ENABLE_ALL`, sequential,
+the same intra-op thread count for both), running the two sessions batch by
+batch in turn after a warm-up, so that a change of load hits both alike.
+Kernel times (each node's median over the batches) are summed per executed op type (after onnxruntime's graph
+fusions); convolutions are split by group and kernel size into depthwise,
+pointwise (1x1) and full convolutions (from the optimized graph). Also saves each optimized graph
+(`SessionOptions.optimized_model_filepath`) and counts its op types, which
+shows whether the int8 model's QDQ pairs were fused into QLinearConv.
+
+Prints Markdown tables.
+
+Example:
+    python benchmarks/int8_profile.py \
+        benchmarks/output/scoring/run1/mobilenet-fp32.onnx \
+        benchmarks/output/scoring/run1/mobilenet-int8.onnx \
+        --pool benchmarks/output/scoring/run1/pool10k.npy --upscale 3
+"""
+
+import argparse
+import collections
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import onnx
+import onnxruntime
+
+CONV_OPS = {"Conv", "FusedConv", "NhwcConv", "NchwcConv", "NhwcFusedConv",
+            "QLinearConv", "ConvInteger"}
+
+
+def _options(threads, profile_prefix=None, optimized_path=None):
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    if profile_prefix is not None:
+        options.enable_profiling = True
+        options.profile_file_prefix = profile_prefix
+    if optimized_path is not None:
+        options.optimized_model_filepath = optimized_path
+    return options
+
+
+def optimized_graph(model_path, threads, out_dir):
+    """The graph onnxruntime runs after `ORT_ENABLE_ALL`: op counts, conv kinds.
+
+    Args:
+        model_path: the .onnx file.
+        threads: intra-op threads (the fusions do not depend on it).
+        out_dir: folder where the optimized graph is written.
+
+    Returns:
+        (a `collections.Counter` of op type -> node count, with the domain
+        prefixed when it is not the default one; a dict node name -> kind of
+        convolution: `depthwise`, `1x1` or `full`).
+    """
+    optimized = os.path.join(out_dir, Path(model_path).stem + "-optimized.onnx")
+    onnxruntime.InferenceSession(os.fspath(model_path),
+                                 _options(threads, optimized_path=optimized),
+                                 providers=["CPUExecutionProvider"])
+    graph = onnx.load(optimized).graph
+    weights = {init.name: list(init.dims) for init in graph.initializer}
+    counts = collections.Counter(
+        f"{node.domain}:{node.op_type}" if node.domain else node.op_type
+        for node in graph.node)
+    kinds = {}
+    for node in graph.node:
+        if node.op_type not in CONV_OPS:
+            continue
+        attributes = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+        weight = weights.get(node.input[3 if node.op_type == "QLinearConv" else 1], [])
+        kernel = attributes.get("kernel_shape") or weight[2:]
+        if attributes.get("group", 1) > 1:
+            kinds[node.name] = "depthwise"
+        elif kernel and int(np.prod(kernel)) == 1:
+            kinds[node.name] = "1x1"
+        else:
+            kinds[node.name] = "full"
+    return counts, kinds
+
+
+def per_op_ms(trace, batches, conv_kinds):
+    """Kernel time per op kind, ms per batch, over the last `batches` runs.
+
+    Each node's time is its median over the runs, so a run descheduled by
+    another process on a shared machine does not carry the sum.
+
+    Args:
+        trace: the parsed JSON trace of `InferenceSession.end_profiling()`.
+        batches: how many of the last `model_run` events to count.
+        conv_kinds: node name -> kind of convolution (`optimized_graph`).
+
+    Returns:
+        (dict op kind -> ms per batch, median ms of the whole `run`).
+    """
+    runs = [e for e in trace if e.get("cat") == "Session" and e["name"] == "model_run"]
+    runs = runs[-batches:]
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in runs]
+    durations = collections.defaultdict(list)
+    kinds = {}
+    for event in trace:
+        if event.get("cat") != "Node" or not event["name"].endswith("_kernel_time"):
+            continue
+        if any(start <= event["ts"] <= end for start, end in windows):
+            node = event["name"][:-len("_kernel_time")]
+            op = event["args"]["op_name"]
+            kinds[node] = f"{op} ({conv_kinds[node]})" if node in conv_kinds else op
+            durations[node].append(event["dur"] / 1000.0)
+    totals = collections.defaultdict(float)
+    for node, times in durations.items():
+        totals[kinds[node]] += float(np.median(times))
+    return dict(totals), float(np.median([e["dur"] for e in runs])) / 1000.0
+
+
+def profile(paths, images, batches, batch_size, threads, out_dir, conv_kinds):
+    """Runs the sessions batch by batch in turn and profiles them.
+
+    Args:
+        paths: dict label -> .onnx path.
+        images: uint8 array of at least `batch_size` images.
+        batches: profiled batches per model after one warm-up batch.
+        batch_size: images per run.
+        threads: intra-op threads, the same for every model.
+        out_dir: folder for the traces.
+        conv_kinds: label -> (node name -> kind of convolution).
+
+    Returns:
+        dict label -> (per-op ms per batch, whole-run ms per batch).
+    """
+    sessions = {}
+    for label, path in paths.items():
+        prefix = os.path.join(out_dir, f"profile-{label}")
+        sessions[label] = onnxruntime.InferenceSession(
+            os.fspath(path), _options(threads, profile_prefix=prefix),
+            providers=["CPUExecutionProvider"])
+    starts = [(i * batch_size) % max(1, len(images) - batch_size + 1)
+              for i in range(batches + 1)]
+    for start in starts:  # the first round is the warm-up
+        batch = images[start:start + batch_size]
+        for session in sessions.values():
+            name = session.get_inputs()[0].name
+            session.run(None, {name: batch})
+    results = {}
+    for label, session in sessions.items():
+        with open(session.end_profiling()) as trace_file:
+            results[label] = per_op_ms(json.load(trace_file), batches, conv_kinds[label])
+    return results
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("fp32", help="the fp32 .onnx model")
+    parser.add_argument("int8", help="the int8 .onnx model")
+    parser.add_argument("--pool", required=True,
+                        help="a .npy of uint8 images (N, H, W, C)")
+    parser.add_argument("--upscale", type=int, default=1,
+                        help="repeat each pixel this many times per axis (CIFAR-10 -> 96 px: 3)")
+    parser.add_argument("--batches", type=int, default=3)
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=0,
+                        help="intra-op threads for both sessions (0: onnxruntime's default, as the scorer)")
+    args = parser.parse_args()
+    if args.batches < 1 or args.batch_size < 1 or args.upscale < 1:
+        parser.error(f"Expected --batches, --batch-size and --upscale >= 1. Received: "
+                     f"{args.batches}, {args.batch_size}, {args.upscale}")
+    pool = np.load(args.pool, mmap_mode="r")
+    images = np.asarray(pool[:args.batch_size * args.batches])
+    if args.upscale > 1:
+        images = np.repeat(np.repeat(images, args.upscale, axis=1), args.upscale, axis=2)
+    images = np.ascontiguousarray(images)
+    paths = {"fp32": args.fp32, "int8": args.int8}
+    with tempfile.TemporaryDirectory() as out_dir:
+        graphs = {label: optimized_graph(path, args.threads, out_dir)
+                  for label, path in paths.items()}
+        counts = {label: graph[0] for label, graph in graphs.items()}
+        results = profile(paths, images, args.batches, args.batch_size, args.threads, out_dir,
+                          {label: graph[1] for label, graph in graphs.items()})
+    (fp32_ops, fp32_run), (int8_ops, int8_run) = results["fp32"], results["int8"]
+    print(f"onnxruntime {onnxruntime.__version__}, ORT_ENABLE_ALL, intra-op threads "
+          f"{args.threads or 'default'}, batch {args.batch_size}, {args.batches} batches "
+          f"after 1 warm-up, sessions run in turn.\n")
+    print("| op type (executed kernel) | fp32 ms/batch | fp32 share | int8 ms/batch | int8 share |")
+    print("|---|---|---|---|---|")
+    fp32_sum, int8_sum = sum(fp32_ops.values()), sum(int8_ops.values())
+    ops = sorted(set(fp32_ops) | set(int8_ops),
+                 key=lambda op: -(fp32_ops.get(op, 0) + int8_ops.get(op, 0)))
+    for op in ops:
+        f, i = fp32_ops.get(op), int8_ops.get(op)
+        print(f"| {op} | {f'{f:.1f}' if f else '-'} | {f'{f / fp32_sum:.0%}' if f else '-'} "
+              f"| {f'{i:.1f}' if i else '-'} | {f'{i / int8_sum:.0%}' if i else '-'} |")
+    print(f"| **sum of kernels** | {fp32_sum:.1f} | 100% | {int8_sum:.1f} | 100% |")
+    print(f"| whole run (median) | {fp32_run:.1f} | | {int8_run:.1f} | |")
+    print(f"\nint8 / fp32 speed-up (median whole run): {fp32_run / int8_run:.2f}x")
+    conv_fp32 = sum(ms for op, ms in fp32_ops.items() if op.split(" ")[0] in CONV_OPS)
+    print(f"convolutions' share of fp32 kernel time: {conv_fp32 / fp32_sum:.0%}\n")
+    print("| op type in the optimized graph | fp32 nodes | int8 nodes |")
+    print("|---|---|---|")
+    for op in sorted(set(counts["fp32"]) | set(counts["int8"])):
+        print(f"| {op} | {counts['fp32'].get(op, 0)} | {counts['int8'].get(op, 0)} |")
+
+
+if __name__ == "__main__":
+    main()
