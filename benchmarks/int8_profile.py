@@ -4,9 +4,10 @@ Profiles two models with onnxruntime's built-in profiler on the same images
 (CPU provider, the scorer's session settings: `ORT_ENABLE_ALL`, sequential,
 the same intra-op thread count for both), running the two sessions batch by
 batch in turn after a warm-up, so that a change of load hits both alike.
-Kernel times (each node's median over the batches) are summed per executed op type (after onnxruntime's graph
-fusions); convolutions are split by group and kernel size into depthwise,
-pointwise (1x1) and full convolutions (from the optimized graph). Also saves each optimized graph
+Kernel times (each node's median over the batches) are summed per executed
+op type (after onnxruntime's graph fusions); convolutions are split by group
+and kernel size into depthwise, pointwise (1x1) and full convolutions (from
+the optimized graph). Also saves each optimized graph
 (`SessionOptions.optimized_model_filepath`) and counts its op types, which
 shows whether the int8 model's QDQ pairs were fused into QLinearConv.
 
@@ -161,11 +162,13 @@ def main():
     parser.add_argument("--pool", required=True,
                         help="a .npy of uint8 images (N, H, W, C)")
     parser.add_argument("--upscale", type=int, default=1,
-                        help="repeat each pixel this many times per axis (CIFAR-10 -> 96 px: 3)")
+                        help="repeat each pixel this many times per axis "
+                             "(CIFAR-10 -> 96 px: 3)")
     parser.add_argument("--batches", type=int, default=3)
     parser.add_argument("--batch-size", type=int, default=256)
     parser.add_argument("--threads", type=int, default=0,
-                        help="intra-op threads for both sessions (0: onnxruntime's default, as the scorer)")
+                        help="intra-op threads for both sessions "
+                             "(0: onnxruntime's default, as the scorer)")
     args = parser.parse_args()
     if args.batches < 1 or args.batch_size < 1 or args.upscale < 1:
         parser.error(f"Expected --batches, --batch-size and --upscale >= 1. Received: "
