@@ -8,6 +8,12 @@ import pytest
 PACKAGES = ["kerasll", "kerasll.active", "kerasll.detection", "kerasll.keypoints"]
 
 
+def _fresh_python(code):
+    """What `code` prints in a fresh interpreter (nothing imported yet)."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True,
+                          text=True, check=True).stdout
+
+
 @pytest.mark.parametrize("package", PACKAGES)
 def test_importing_a_package_loads_no_keras_and_names_load_on_use(package):
     code = (
@@ -20,9 +26,7 @@ def test_importing_a_package_loads_no_keras_and_names_load_on_use(package):
         "except AttributeError as error:\n"
         "    print(error)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.strip() == (
+    assert _fresh_python(code).strip() == (
         f"module {package!r} has no attribute 'no_such_name'"
     )
 
@@ -35,9 +39,7 @@ def test_data_modules_of_the_task_packages_need_no_keras():
         "from kerasll.keypoints.sizes import SIDE_MULTIPLE\n"
         "print(SIDE_MULTIPLE, 'keras' in sys.modules)\n"
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True,
-                            text=True, check=True)
-    assert result.stdout.split() == ["32", "False"]
+    assert _fresh_python(code).split() == ["32", "False"]
 
 
 def test_a_public_name_is_the_defining_modules_object():
