@@ -12,6 +12,8 @@ Everything here imports only NumPy at import time; a method that needs a
 model imports Keras (through the tasks) when it runs.
 """
 
+import abc
+
 import numpy as np
 
 from kerasll.project import regions
@@ -25,7 +27,7 @@ FROM_NAME = "label"
 TO_NAME = "image"
 
 
-class ProjectKind:
+class ProjectKind(abc.ABC):
     """The interface: what the labeling loop asks a task kind.
 
     Attributes:
@@ -68,37 +70,38 @@ class ProjectKind:
 
         return dict(task_class(self.name).training_defaults)
 
+    @abc.abstractmethod
     def prediction_results(self, row, config):
         """The Label Studio results of a pick's stored prediction (a `TaskRow`)."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def read_annotation(self, manifest, item_id, result, where):
         """An annotation's result as the stored label text, or None (no label).
 
         Raises:
             LabelsError: a malformed region, or one outside its image.
         """
-        raise NotImplementedError
 
     def check_labels(self, manifest, records, source):
         """Raises `LabelsError` for labels the project cannot hold."""
 
+    @abc.abstractmethod
     def label_counts(self, manifest, labels):
         """{name: count} over (item_id, path, label text) rows, in order."""
-        raise NotImplementedError
 
+    @abc.abstractmethod
     def fit(self, manifest, config, model, width, backbone, flip, seed):
         """Trains the kind's model: (a fitted model, its augmentation record).
 
         The fitted model has `learner`, `deployable`, `verify_data`,
         `model_name`, `labeled` and `counts`.
         """
-        raise NotImplementedError
 
     def class_names(self, config):
         """The class names the exported model's metadata carries (or None)."""
         return config.classes
 
+    @abc.abstractmethod
     def audit_picks(self, manifest, folder, rows):
         """True losses of labeled items under a round's model.
 
@@ -110,7 +113,6 @@ class ProjectKind:
         Returns:
             ((len(rows),) float64 true losses, error rate or None).
         """
-        raise NotImplementedError
 
     def held_out(self, manifest, audit):
         """(held-out labeled items, {metric: value}), or (None, None) for a
@@ -119,11 +121,9 @@ class ProjectKind:
 
     def pool_view(self, manifest, model_path, paths):
         """The model view `select` scores the pool through."""
-        raise NotImplementedError
 
     def predictions(self, manifest, view, indices):
         """(predictions as stored, confidences) of picked view positions."""
-        raise NotImplementedError
 
     def device_prediction(self, row):
         """(prediction, confidence) of a device picks row to store."""
@@ -237,7 +237,6 @@ class _Annotated(ProjectKind):
 
     def read_regions(self, config, result, width, height, where):
         """The annotation dict of a result, in pixels of its image."""
-        raise NotImplementedError
 
     def label_counts(self, manifest, labels):
         return self.counts(manifest.config,
@@ -245,7 +244,6 @@ class _Annotated(ProjectKind):
 
     def counts(self, config, annotations):
         """{name: count} over annotation dicts."""
-        raise NotImplementedError
 
     def fit(self, manifest, config, model, width, backbone, flip, seed):
         from kerasll.project.annotated import fit
@@ -288,11 +286,9 @@ class _Annotated(ProjectKind):
         Raises:
             ValueError: the task refuses the data.
         """
-        raise NotImplementedError
 
     def metrics(self, task, view):
         """{metric name: value} of a view on the task's test split."""
-        raise NotImplementedError
 
     def pool_view(self, manifest, model_path, paths):
         from kerasll.project.annotated import load_learner
@@ -304,7 +300,6 @@ class _Annotated(ProjectKind):
 
     def view(self, manifest, learner, pixels):
         """The task's model view over decoded pool images."""
-        raise NotImplementedError
 
 
 class Detection(_Annotated):
