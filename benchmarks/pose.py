@@ -27,7 +27,13 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from selection import DEFAULT_DATA, Regime, complete_trials, regime_metric  # noqa: E402
+from selection import (  # noqa: E402
+    DEFAULT_DATA,
+    Regime,
+    complete_trials,
+    regime_metric,
+    task_metrics,
+)
 
 RUNS = HERE / "runs" / "pose"
 PAPER_WEIGHT = "0.0001"
@@ -335,11 +341,10 @@ def _tables(records):
     """summary.md's tables (but the class histogram) and the head's rank
     accuracy per cycle, headings one level down."""
     from kerasll.active.summary import format_summary, per_cycle_table
-    from kerasll.tasks.keypoints import KeypointTask
 
-    summary = format_summary(
-        records, metric=KeypointTask.metric(), secondary=KeypointTask.secondary_metrics
-    ).split("\n## Classes of the last selection")[0]
+    metric, secondary = task_metrics(POSE.task)
+    summary = format_summary(records, metric=metric, secondary=secondary).split(
+        "\n## Classes of the last selection")[0]
     lines = [
         "#" + line if line.startswith("## ") else line
         for line in summary.splitlines()
