@@ -11,7 +11,8 @@ the optimized graph). Also saves each optimized graph
 (`SessionOptions.optimized_model_filepath`) and counts its op types, which
 shows whether the int8 model's QDQ pairs were fused into QLinearConv.
 
-Prints Markdown tables.
+Prints Markdown tables (`markdown`); `benchmarks/run.py --sections int8_profile`
+runs `measure` on the scoring run's MobileNetV2 models and keeps its figures.
 
 Example:
     python benchmarks/int8_profile.py \
@@ -155,6 +156,96 @@ def profile(paths, images, batches, batch_size, threads, out_dir, conv_kinds):
     return results
 
 
+def measure(fp32, int8, pool, upscale=1, batches=3, batch_size=256, threads=0):
+    """Profiles an fp32 and an int8 model on the same images, per op type.
+
+    Args:
+        fp32: the fp32 .onnx model.
+        int8: the int8 .onnx model.
+        pool: a .npy of uint8 images (N, H, W, C).
+        upscale: repeat each pixel this many times per axis (CIFAR-10 -> 96
+            px: 3).
+        batches: profiled batches per model after one warm-up batch.
+        batch_size: images per run.
+        threads: intra-op threads for both sessions (0: onnxruntime's
+            default, as the scorer).
+
+    Returns:
+        JSON-friendly figures: the settings, `ops` (label -> op kind -> ms
+        per batch), `run_ms` (label -> median whole-run ms per batch) and
+        `graph_ops` (label -> op type -> nodes in the optimized graph).
+
+    Raises:
+        ValueError: `batches`, `batch_size` or `upscale` below 1.
+    """
+    if batches < 1 or batch_size < 1 or upscale < 1:
+        raise ValueError(f"Expected batches, batch_size and upscale >= 1. Received: "
+                         f"{batches}, {batch_size}, {upscale}")
+    images = np.asarray(np.load(pool, mmap_mode="r")[:batch_size * batches])
+    if upscale > 1:
+        images = np.repeat(np.repeat(images, upscale, axis=1), upscale, axis=2)
+    images = np.ascontiguousarray(images)
+    paths = {"fp32": fp32, "int8": int8}
+    with tempfile.TemporaryDirectory() as out_dir:
+        graphs = {label: optimized_graph(path, threads, out_dir)
+                  for label, path in paths.items()}
+        results = profile(paths, images, batches, batch_size, threads, out_dir,
+                          {label: graph[1] for label, graph in graphs.items()})
+    return {
+        "onnxruntime": onnxruntime.__version__, "threads": threads,
+        "batches": batches, "batch_size": batch_size,
+        "ops": {label: ops for label, (ops, _) in results.items()},
+        "run_ms": {label: run_ms for label, (_, run_ms) in results.items()},
+        "graph_ops": {label: dict(graph[0]) for label, graph in graphs.items()},
+    }
+
+
+def markdown(figures):
+    """Markdown tables of `measure`'s figures.
+
+    Args:
+        figures: what `measure` returned.
+
+    Returns:
+        Markdown text.
+    """
+    fp32_ops, int8_ops = figures["ops"]["fp32"], figures["ops"]["int8"]
+    fp32_run, int8_run = figures["run_ms"]["fp32"], figures["run_ms"]["int8"]
+    lines = [
+        f"onnxruntime {figures['onnxruntime']}, ORT_ENABLE_ALL, intra-op threads "
+        f"{figures['threads'] or 'default'}, batch {figures['batch_size']}, "
+        f"{figures['batches']} batches after 1 warm-up, sessions run in turn.",
+        "",
+        "| op type (executed kernel) | fp32 ms/batch | fp32 share | int8 ms/batch "
+        "| int8 share |",
+        "|---|---|---|---|---|",
+    ]
+    fp32_sum, int8_sum = sum(fp32_ops.values()), sum(int8_ops.values())
+    ops = sorted(set(fp32_ops) | set(int8_ops),
+                 key=lambda op: -(fp32_ops.get(op, 0) + int8_ops.get(op, 0)))
+    for op in ops:
+        f, i = fp32_ops.get(op), int8_ops.get(op)
+        lines.append(
+            f"| {op} | {f'{f:.1f}' if f else '-'} | "
+            f"{f'{f / fp32_sum:.0%}' if f else '-'} | {f'{i:.1f}' if i else '-'} | "
+            f"{f'{i / int8_sum:.0%}' if i else '-'} |")
+    conv_fp32 = sum(ms for op, ms in fp32_ops.items() if op.split(" ")[0] in CONV_OPS)
+    counts = figures["graph_ops"]
+    lines += [
+        f"| **sum of kernels** | {fp32_sum:.1f} | 100% | {int8_sum:.1f} | 100% |",
+        f"| whole run (median) | {fp32_run:.1f} | | {int8_run:.1f} | |",
+        "",
+        f"int8 / fp32 speed-up (median whole run): {fp32_run / int8_run:.2f}x",
+        f"convolutions' share of fp32 kernel time: {conv_fp32 / fp32_sum:.0%}",
+        "",
+        "| op type in the optimized graph | fp32 nodes | int8 nodes |",
+        "|---|---|---|",
+        *[f"| {op} | {counts['fp32'].get(op, 0)} | {counts['int8'].get(op, 0)} |"
+          for op in sorted(set(counts["fp32"]) | set(counts["int8"]))],
+    ]
+    return "\n".join(lines)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("fp32", help="the fp32 .onnx model")
@@ -170,43 +261,12 @@ def main():
                         help="intra-op threads for both sessions "
                              "(0: onnxruntime's default, as the scorer)")
     args = parser.parse_args()
-    if args.batches < 1 or args.batch_size < 1 or args.upscale < 1:
-        parser.error(f"Expected --batches, --batch-size and --upscale >= 1. Received: "
-                     f"{args.batches}, {args.batch_size}, {args.upscale}")
-    pool = np.load(args.pool, mmap_mode="r")
-    images = np.asarray(pool[:args.batch_size * args.batches])
-    if args.upscale > 1:
-        images = np.repeat(np.repeat(images, args.upscale, axis=1), args.upscale, axis=2)
-    images = np.ascontiguousarray(images)
-    paths = {"fp32": args.fp32, "int8": args.int8}
-    with tempfile.TemporaryDirectory() as out_dir:
-        graphs = {label: optimized_graph(path, args.threads, out_dir)
-                  for label, path in paths.items()}
-        counts = {label: graph[0] for label, graph in graphs.items()}
-        results = profile(paths, images, args.batches, args.batch_size, args.threads, out_dir,
-                          {label: graph[1] for label, graph in graphs.items()})
-    (fp32_ops, fp32_run), (int8_ops, int8_run) = results["fp32"], results["int8"]
-    print(f"onnxruntime {onnxruntime.__version__}, ORT_ENABLE_ALL, intra-op threads "
-          f"{args.threads or 'default'}, batch {args.batch_size}, {args.batches} batches "
-          f"after 1 warm-up, sessions run in turn.\n")
-    print("| op type (executed kernel) | fp32 ms/batch | fp32 share | int8 ms/batch | int8 share |")
-    print("|---|---|---|---|---|")
-    fp32_sum, int8_sum = sum(fp32_ops.values()), sum(int8_ops.values())
-    ops = sorted(set(fp32_ops) | set(int8_ops),
-                 key=lambda op: -(fp32_ops.get(op, 0) + int8_ops.get(op, 0)))
-    for op in ops:
-        f, i = fp32_ops.get(op), int8_ops.get(op)
-        print(f"| {op} | {f'{f:.1f}' if f else '-'} | {f'{f / fp32_sum:.0%}' if f else '-'} "
-              f"| {f'{i:.1f}' if i else '-'} | {f'{i / int8_sum:.0%}' if i else '-'} |")
-    print(f"| **sum of kernels** | {fp32_sum:.1f} | 100% | {int8_sum:.1f} | 100% |")
-    print(f"| whole run (median) | {fp32_run:.1f} | | {int8_run:.1f} | |")
-    print(f"\nint8 / fp32 speed-up (median whole run): {fp32_run / int8_run:.2f}x")
-    conv_fp32 = sum(ms for op, ms in fp32_ops.items() if op.split(" ")[0] in CONV_OPS)
-    print(f"convolutions' share of fp32 kernel time: {conv_fp32 / fp32_sum:.0%}\n")
-    print("| op type in the optimized graph | fp32 nodes | int8 nodes |")
-    print("|---|---|---|")
-    for op in sorted(set(counts["fp32"]) | set(counts["int8"])):
-        print(f"| {op} | {counts['fp32'].get(op, 0)} | {counts['int8'].get(op, 0)} |")
+    try:
+        figures = measure(args.fp32, args.int8, args.pool, args.upscale, args.batches,
+                          args.batch_size, args.threads)
+    except ValueError as error:
+        parser.error(str(error))
+    print(markdown(figures))
 
 
 if __name__ == "__main__":
