@@ -1,10 +1,23 @@
 """`make bench`: run every benchmark and write benchmarks/RESULTS.md.
 
-Each section saves its raw figures to benchmarks/output/<section>.json, so
-RESULTS.md can be re-rendered (`--report-only`) or one section rerun
-(`--sections scoring`) without repeating the others.
+Each section of RESULTS.md is a `Section`: its run, and its Markdown from
+what the run recorded (issue 18). What a section records lives in its
+committed folder `benchmarks/runs/<section>/`: `figures.json` (its figures,
+with when it finished, how long it took and the load) and, for the sections
+built on `kerasll simulate` (selection, detection, pose), each run's state
+and results.csv, from which an interrupted run resumes and the tables are
+built. `benchmarks/runs/machine.json` describes the machine of the last run.
+The scoring run's models and pools are too large to commit: they go to the
+git-ignored scratch folder `benchmarks/output/`.
 
-    python benchmarks/run.py --out benchmarks/RESULTS.md
+    python benchmarks/run.py --out benchmarks/RESULTS.md    # make bench
+    python benchmarks/run.py --sections scoring             # one section
+    python benchmarks/run.py --report-only                  # render only
+
+`--report-only` runs nothing: it renders RESULTS.md from the committed
+folders, byte for byte the committed file (tests/test_benchmarks_report.py).
+A section whose raw figures were not kept holds its text as recorded
+(`figures.json`: `markdown`, `recorded_from`) until it is run again.
 """
 
 import argparse
@@ -13,7 +26,6 @@ import datetime
 import json
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import time
@@ -25,14 +37,13 @@ from kerasll_serving.atomic import write_text
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-import detection  # noqa: E402
-import head_cost  # noqa: E402
-import loop_cost  # noqa: E402
 import pose  # noqa: E402
-import project_commands  # noqa: E402
-import scoring  # noqa: E402
 import selection  # noqa: E402
 
+RUNS = HERE / "runs"
+SCRATCH = HERE / "output"
+FIGURES = "figures.json"
+MACHINE = RUNS / "machine.json"
 DEFAULT_DATA = os.environ.get(
     "KERASLL_DATA", str(HERE.parents[1] / "shared" / "data" / "cifar10.npz")
 )
@@ -75,45 +86,35 @@ def _recorded(out_dir):
     return state.description, sum(record.seconds for record in runs)
 
 
-def _selection_figures(data, output):
-    """Runs (or resumes) every regime; keeps its tables, map and curves.
+def _seconds(folder, regimes):
+    """The cycles' wall times recorded in the states of the regimes started."""
+    return sum(_recorded(folder / regime.name)[1] for regime in regimes
+               if (folder / regime.name / "state.json").is_file())
 
-    A regime that extends another (an ablation on the same protocol and
-    seeds) is reported inside it: one table, one curve per protocol. Tables
-    are built from each run's results.csv and state.json.
-    """
-    from kerasll.active.curves import plot_curves
-    from kerasll.active.summary import format_summary
 
-    records, descriptions, seconds = {}, {}, {}
+def _run_selection(data, folder):
+    """Runs (or resumes) every regime in `folder/<regime>`; the states are
+    the figures."""
     for name, regime in selection.REGIMES.items():
-        out_dir = output / "selection" / name
-        records[name] = selection.run_regime(regime, out_dir, data)
-        descriptions[name], seconds[name] = _recorded(out_dir)
-    regimes = {}
-    for name, merged in selection.merge_extensions(records).items():
-        parts = [name] + [n for n, r in selection.REGIMES.items() if r.extends == name]
-        plot_curves(merged, HERE / f"curves-{name}.png",
-                    title=selection.REGIMES[name].title)
-        regimes[name] = {
-            "seconds": sum(seconds[part] for part in parts),
-            "commands": [selection.REGIMES[part].shown_command() for part in parts],
-            "summary": format_summary(merged, descriptions[name]),
-        }
-    return {
-        "map": selection.regime_map(records),
-        "regimes": regimes,
-        # A resumed run's own time says nothing: count the work.
-        "seconds": sum(regime["seconds"] for regime in regimes.values()),
-    }
+        selection.run_regime(regime, folder / name, data)
+    return {}
 
 
-def _detection_figures(data, output):
-    """Runs (or resumes) the detection benchmark; keeps its tables and curves."""
+def _read_selection(folder):
+    """The selection section's figures: `figures.json` (if any), the folder
+    of the regimes' states and their cycles' wall times."""
+    return {**(read_figures(folder) or {}), "folder": str(folder),
+            "seconds": _seconds(folder, selection.REGIMES.values())}
+
+
+def _detection_figures(data, folder):
+    """Runs (or resumes) the detection benchmark with its state in `folder`;
+    keeps its tables and curves."""
+    import detection
     from kerasll.active.curves import plot_curves
     from kerasll.active.summary import format_summary, per_cycle_table
 
-    regime, out_dir = detection.DETECTION, output / "detection"
+    regime, out_dir = detection.DETECTION, folder
     records = selection.run_regime(regime, out_dir, data)
     metric = selection.regime_metric(regime)
     description, seconds = _recorded(out_dir)
@@ -137,39 +138,60 @@ def _detection_figures(data, output):
     }
 
 
-def _pose_figures(data, output):
-    """Runs (or resumes) the pose benchmark in its committed folder
-    (`benchmarks/runs/pose/`) and the weight measurement; keeps the section."""
-    records, trials = pose.run(pose.RUNS, data)
-    weights = pose.measure_weights(pose.RUNS / "weights", data)
-    seconds = sum(_recorded(pose.RUNS / regime.name)[1] for regime in pose.REGIMES)
-    return {"seconds": seconds,  # the cycles' wall times, as for selection
-            "markdown": pose.markdown(records, trials, weights)}
+def _run_pose(data, folder):
+    """Runs (or resumes) the pose benchmark and the weight measurement in
+    `folder`; the states are the figures."""
+    pose.run(folder, data)
+    pose.measure_weights(folder / "weights", data)
+    return {}
 
 
-def _head_cost_figures(data, output):
+def _read_pose(folder):
+    """The pose section's figures: `figures.json` (if any), the folder of
+    its states and their cycles' wall times."""
+    return {**(read_figures(folder) or {}), "folder": str(folder),
+            "seconds": _seconds(folder, pose.REGIMES)}
+
+
+def _pose_markdown(figures):
+    folder = Path(figures["folder"])
+    records, trials = pose.load(folder)
+    return pose.markdown(records, trials, pose.read_weights(folder / "weights"))
+
+
+def _head_cost_figures(data, folder):
+    import head_cost
+
     models = ("small_cnn", "resnet18")
     return {"models": [head_cost.measure_head_cost(model) for model in models]}
 
 
-def run_section(section, data, output):
-    """Runs one section and saves its figures as JSON.
+def read_figures(folder):
+    """A section's saved `figures.json`, or None before its first run."""
+    path = Path(folder) / FIGURES
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def run_section(section, data):
+    """Runs one section and saves its figures in its folder.
 
     Args:
         section: a `Section`.
         data: the CIFAR-10 npz.
-        output: the folder of every section's figures.
 
     Returns:
         The figures; `seconds` is the section's wall time unless it counts
         its own.
     """
+    folder = RUNS / section.name
+    folder.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    figures = section.run(data, output)
+    figures = section.run(data, folder)
     figures.setdefault("seconds", time.perf_counter() - start)
     figures["load_average"] = os.getloadavg()[1]  # 5-minute, at the end
+    figures["cores"] = os.cpu_count()
     figures["finished"] = datetime.datetime.now().isoformat(timespec="minutes")
-    (output / f"{section.name}.json").write_text(json.dumps(figures, indent=1))
+    write_text(folder / FIGURES, json.dumps(figures, indent=1) + "\n")
     return figures
 
 
@@ -178,74 +200,6 @@ def _summary_sections(summary):
     lines = summary.splitlines()
     body = lines[lines.index("") + 1:] if lines and lines[0].startswith("# ") else lines
     return "\n".join("##" + line if line.startswith("## ") else line for line in body)
-
-
-WHICH_STRATEGY_WHEN = """### Which strategy when
-
-What the regime map above says (3 CIFAR-10 trials cannot reach p < 0.25;
-10 digits trials can reach 0.002, so read the CIFAR-10 rows as per-trial
-signs and sizes, not as significance):
-
-- **Do not know your regime: `learning_loss_safe`.** It was the only strategy
-  within half a point of the best in every regime: it never pays the cost of
-  joint training (its classifier trains exactly as without a head), its first
-  batch is random, and later batches give the head only the share its ranking
-  earned on the previous batch's random audit items (Kendall's tau, one-sided
-  test at 5%). With a weak head it is random; with a strong one it is mostly
-  learning loss.
-- **The paper's `learning_loss` (joint schedule)** lost to random in both
-  CIFAR-10 regimes of this CPU protocol, in every trial: the first-cycle table
-  shows what joint training costs the classifier on identical labels, and the
-  decoupled ablation (`learning_loss_decoupled`, same picks rule, no joint
-  training) recovers much of the gap. Its picks are class-skewed (the last
-  table of each regime). It pays on digits, where models are accurate, and
-  the paper reports gains with 200-epoch ResNet-18 runs that this CPU cannot
-  make; check the head's test Spearman against entropy's in the diagnostics
-  before trusting it.
-- **`random`** is the baseline to beat. On CIFAR-10 only `learning_loss_safe`
-  at cold start was ahead of it in every trial (p = 0.25, the floor for 3
-  trials: a hint, not a finding); `entropy` and `coreset` need no head and
-  stay within a point of it.
-"""
-
-
-def _selection_markdown(figures):
-    parts = [
-        "## 1. Selection quality: a regime map",
-        "",
-        "Command: `python benchmarks/run.py --sections selection` (runs "
-        "`python benchmarks/selection.py` for every regime; an interrupted run "
-        "resumes). Every strategy of a regime shares each trial's initial set, "
-        "training seeds and candidate subsets (a paired design); p-values are "
-        "two-sided Wilcoxon signed-rank tests of the per-trial differences to "
-        "`random`.",
-        "",
-        "\n".join(figures["map"]),
-        "",
-        WHICH_STRATEGY_WHEN,
-    ]
-    shown = [(n, r) for n, r in selection.REGIMES.items() if n in figures["regimes"]]
-    for number, (name, regime) in enumerate(shown, 1):
-        results = figures["regimes"][name]
-        deviations = "\n".join(f"- {line}" for line in regime.deviations)
-        commands = "\n".join(f"    {command}" for command in results["commands"])
-        parts += [
-            f"### 1.{number} {regime.title}",
-            "",
-            f"Commands ({results['seconds'] / 60:.0f} min: the cycles' wall times "
-            "added up, as recorded in each run's state):",
-            "",
-            commands,
-            "",
-            "Deviations from the paper's protocol (PAPER.md):",
-            deviations,
-            "",
-            _summary_sections(results["summary"]),
-            "",
-            f"![accuracy vs labels, {name}](curves-{name}.png)",
-            "",
-        ]
-    return "\n".join(parts)
 
 
 DETECTION_READING = """### What the detection run says
@@ -297,6 +251,8 @@ detection baseline averages over the detected boxes).
 
 
 def _detection_markdown(figures):
+    import detection
+
     regime = detection.DETECTION
     deviations = "\n".join(f"- {line}" for line in regime.deviations)
     return "\n".join([
@@ -344,6 +300,8 @@ def _detection_markdown(figures):
 
 
 def _loop_cost_markdown(figures):
+    import loop_cost
+
     rates = figures["images_per_s"]
     base = rates["keras_fit_arrays"]
     rows = "\n".join(
@@ -392,6 +350,8 @@ average given below.
 
 
 def _scoring_markdown(figures):
+    import scoring
+
     def row(name, entry):
         if entry["refused"]:
             return (f"| kerasll-score {name} | refused: {scoring.refusal(entry)} | "
@@ -476,7 +436,7 @@ provider libraries); a CPU-only device using the `onnxruntime` wheel installs le
 """
 
 
-def _stream_memory_figures(data, output):
+def _stream_memory_figures(data, folder):
     """Peak RSS of stream selection, in a process of its own (no TensorFlow)."""
     script = HERE.parent / "serving" / "benchmarks" / "stream_memory.py"
     done = subprocess.run([sys.executable, str(script), "--json"], check=True,
@@ -505,6 +465,8 @@ means the selector's memory does not grow with the stream.
 
 
 def _project_commands_markdown(figures):
+    import project_commands
+
     return f"""## 6. Wall time of the project commands that do not train
 
 Command: `python benchmarks/project_commands.py --images {figures['images_per_device']} --repeats {figures['repeats']}`
@@ -521,69 +483,139 @@ repetition each command on a fresh copy, run as a user runs it: the
 """
 
 
+# The scoring run whose MobileNetV2 models the int8 profile reads (scratch).
+PROFILED_RUN = SCRATCH / "scoring" / "run1"
+PROFILE_OPTIONS = {"upscale": 3, "batches": 9, "batch_size": 256, "threads": 1}
+
+
+def _int8_profile_figures(data, folder):
+    """Profiles the scoring run's MobileNetV2 fp32 and int8 models per op type."""
+    import int8_profile
+
+    return int8_profile.measure(PROFILED_RUN / "mobilenet-fp32.onnx",
+                                PROFILED_RUN / "mobilenet-int8.onnx",
+                                PROFILED_RUN / "pool10k.npy", **PROFILE_OPTIONS)
+
+
+def _int8_profile_markdown(figures):
+    import int8_profile
+
+    options = " ".join(f"--{key.replace('_', '-')} {value}"
+                       for key, value in PROFILE_OPTIONS.items())
+    run = PROFILED_RUN.relative_to(HERE.parent)
+    return f"""**Where MobileNetV2's fp32 and int8 graphs spend their time.** Profiled
+with onnxruntime's own profiler on run 1's saved models (each node's median
+over the batches after a warm-up, the two sessions run batch by batch in
+turn, `ORT_ENABLE_ALL` as the scorer):
+`python benchmarks/int8_profile.py {run}/mobilenet-fp32.onnx
+{run}/mobilenet-int8.onnx --pool {run}/pool10k.npy {options}`
+
+{int8_profile.markdown(figures)}
+"""
+
+
+def _measured(figures):
+    """The line saying when a section was measured, how long it took and at
+    what load; a recorded line where one was written by hand."""
+    if "measured" in figures:
+        return figures["measured"]
+    load = figures.get("load_average")
+    load_note = (f"; 5-minute load average at the end {load:.1f} on "
+                 f"{figures['cores']} cores" if load is not None else "")
+    return (f"(Measured {figures['finished']}, {figures['seconds'] / 60:.1f} "
+            f"min{load_note}.)")
+
+
 @dataclasses.dataclass(frozen=True)
 class Section:
     """One benchmark section of RESULTS.md: how it runs and how it reads.
 
     Attributes:
-        name: its key (`--sections`, `benchmarks/output/<name>.json`).
-        run: (data, output folder) -> figures (JSON-friendly dict).
+        name: its key (`--sections`) and folder (`benchmarks/runs/<name>/`).
+        run: (data, folder) -> figures (a JSON-friendly dict), saved as the
+            folder's `figures.json`; the sections built on `kerasll
+            simulate` keep their runs' states in the folder too.
         markdown: figures -> its RESULTS.md text.
+        read: folder -> figures, or None before the first run; by default
+            the folder's `figures.json`.
     """
 
     name: str
     run: Callable
     markdown: Callable
+    read: Callable = read_figures
+
+    def text(self, figures):
+        """The section's RESULTS.md text from its figures.
+
+        Figures that hold only the section's recorded text (`markdown`,
+        `recorded_from`: its raw figures were not kept) give that text and
+        where it was recorded from.
+        """
+        if "recorded_from" in figures:
+            return (f"{figures['markdown'].strip()}\n\n(Recorded from "
+                    f"{figures['recorded_from']}; `python benchmarks/run.py "
+                    f"--sections {self.name}` measures it again and replaces this "
+                    "text.)")
+        measured = (_measured(figures) if "finished" in figures or "measured" in figures
+                    else None)
+        return "\n\n".join(filter(None, [self.markdown(figures).strip(), measured]))
 
 
 SECTIONS = (
-    Section("selection", _selection_figures, _selection_markdown),
-    Section("loop_cost", lambda data, output: loop_cost.measure_loop_cost(),
+    Section("selection", _run_selection,
+            lambda figures: selection.section_markdown(Path(figures["folder"])),
+            _read_selection),
+    Section("loop_cost", lambda data, folder: _import("loop_cost").measure_loop_cost(),
             _loop_cost_markdown),
     Section("head_cost", _head_cost_figures, _head_cost_markdown),
     Section("scoring",
-            lambda data, output: scoring.run_repeated(data, output / "scoring"),
+            lambda data, folder: _import("scoring").run_repeated(
+                data, SCRATCH / "scoring"),
             _scoring_markdown),
+    Section("int8_profile", _int8_profile_figures, _int8_profile_markdown),
     Section("stream_memory", _stream_memory_figures, _stream_memory_markdown),
     Section("detection", _detection_figures, _detection_markdown),
     Section("project_commands",
-            lambda data, output: project_commands.measure_project_commands(),
+            lambda data, folder: _import("project_commands").measure_project_commands(),
             _project_commands_markdown),
-    Section("pose", _pose_figures, lambda figures: figures["markdown"]),
+    Section("pose", _run_pose, _pose_markdown, _read_pose),
 )
 
 
-def render(output):
-    """RESULTS.md text from the saved section figures."""
+def render():
+    """RESULTS.md text from what the sections' folders hold (nothing is run)."""
+    recorded = json.loads(MACHINE.read_text()) if MACHINE.is_file() else {}
     parts = [
         "# Benchmark results",
         "",
-        f"Machine: {machine()}.",
+        f"Machine: {recorded.get('machine', 'not recorded')}.",
         "",
         "Reproduce everything with `make bench` (= `python benchmarks/run.py --out "
         "benchmarks/RESULTS.md`); each section's command is given below. CIFAR-10 "
         "is read from `$KERASLL_DATA` or `../shared/data/cifar10.npz`.",
     ]
-    saved = [json.loads((output / f"{s.name}.json").read_text())
-             for s in SECTIONS if (output / f"{s.name}.json").exists()]
-    if saved:
-        total = sum(figures["seconds"] for figures in saved) / 60
-        parts.append(f"\nTime of the sections below, added up: {total:.0f} min (the "
-                     "selection regimes' cycle times, recorded while two or three "
-                     "runs shared the cores, plus each other section's wall time).")
+    saved = {section.name: section.read(RUNS / section.name) for section in SECTIONS}
+    timed = [figures["seconds"] for figures in saved.values()
+             if figures and "seconds" in figures]
+    if timed:
+        parts.append(f"\nTime of the sections below, added up: {sum(timed) / 60:.0f} "
+                     "min (the selection regimes' cycle times, recorded while two or "
+                     "three runs shared the cores, plus each other section's wall time; "
+                     "a section recorded as text, its raw figures not kept, gives its "
+                     "own).")
     for section in SECTIONS:
-        path = output / f"{section.name}.json"
-        if path.exists():
-            figures = json.loads(path.read_text())
-            load = figures.get("load_average")
-            load_note = (f"; 5-minute load average at the end {load:.1f} on "
-                         f"{os.cpu_count()} cores" if load is not None else "")
-            parts += ["", section.markdown(figures).strip(),
-                      f"\n(Measured {figures['finished']}, {figures['seconds'] / 60:.1f} "
-                      f"min{load_note}.)"]
-        else:
-            parts += ["", f"## {section.name}: not run yet"]
+        figures = saved[section.name]
+        parts += ["", section.text(figures) if figures
+                  else f"## {section.name}: not run yet"]
     return "\n".join(parts) + "\n"
+
+
+def _import(name):
+    """A benchmark module, imported when a section runs (some import TensorFlow)."""
+    import importlib
+
+    return importlib.import_module(name)
 
 
 def main():
@@ -591,25 +623,27 @@ def main():
     parser.add_argument("--out", default=str(HERE / "RESULTS.md"))
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--sections", default=",".join(s.name for s in SECTIONS))
-    parser.add_argument("--report-only", action="store_true")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: render from benchmarks/runs/")
     parser.add_argument("--retime-scoring", action="store_true",
                         help="scoring: only re-measure the speeds of its finished runs.")
     args = parser.parse_args()
-    output = HERE / "output"
-    output.mkdir(exist_ok=True)
     if not args.report_only:
         if not Path(args.data).is_file():
             sys.exit(f"CIFAR-10 npz not found at {args.data}; set KERASLL_DATA or --data")
         sections = {section.name: section for section in SECTIONS}
         if args.retime_scoring:
             sections["scoring"] = dataclasses.replace(
-                sections["scoring"], run=lambda data, output: scoring.run_repeated(
-                    data, output / "scoring", retime=True))
-        for name in args.sections.split(","):
-            if name not in sections:
-                sys.exit(f"unknown section {name!r}; expected one of {list(sections)}")
-            run_section(sections[name], args.data, output)
-    text = render(output)
+                sections["scoring"], run=lambda data, folder: _import(
+                    "scoring").run_repeated(data, SCRATCH / "scoring", retime=True))
+        names = args.sections.split(",")
+        unknown = [name for name in names if name not in sections]
+        if unknown:
+            sys.exit(f"unknown sections {unknown}; expected some of {list(sections)}")
+        for name in names:
+            run_section(sections[name], args.data)
+            write_text(MACHINE, json.dumps({"machine": machine()}, indent=1) + "\n")
+    text = render()
     write_text(args.out, text)
     print(text)
 

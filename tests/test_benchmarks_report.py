@@ -1,0 +1,26 @@
+"""benchmarks/RESULTS.md is what `benchmarks/run.py --report-only` renders.
+
+Every section renders from its committed folder `benchmarks/runs/<section>/`
+(figures.json, the runs' states and results.csv), so a hand edit of
+RESULTS.md, or a state committed without re-rendering, fails here. Nothing
+is run or trained: rendering reads files only.
+"""
+
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def test_results_md_is_the_rendered_report(tmp_path):
+    out = tmp_path / "RESULTS.md"
+    subprocess.run(
+        [sys.executable, str(BENCHMARKS / "run.py"), "--report-only", "--out", str(out)],
+        check=True, capture_output=True, text=True,
+    )
+    assert out.read_text() == (BENCHMARKS / "RESULTS.md").read_text(), (
+        "benchmarks/RESULTS.md differs from what the committed benchmarks/runs/ "
+        "render: run `python benchmarks/run.py --report-only` and commit the result "
+        "(edit a section's Markdown in its code, not in RESULTS.md)"
+    )
