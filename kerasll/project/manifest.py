@@ -40,7 +40,7 @@ from pathlib import Path
 from kerasll_serving.atomic import atomic_path, write_text
 
 from kerasll.project.errors import ManifestError, ProjectBusyError
-from kerasll.project.kinds import KINDS, project_kind
+from kerasll.project.kinds import project_kind
 
 MANIFEST_NAME = "manifest.sqlite"
 WRITER_NOTE = ".writer.json"
@@ -63,7 +63,6 @@ _MIGRATIONS = {
     2: (),
 }
 COLOR_MODES = ("grayscale", "rgb")
-TASKS = tuple(KINDS)
 
 _SCHEMA = """
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -139,7 +138,7 @@ class ProjectConfig:
         image_size: (height, width) every image is resized to, or None until
             the first `add` fixes it from the first image.
         color_mode: "grayscale" or "rgb", or None until the first `add`.
-        task: one of `TASKS`.
+        task: one of `kerasll.tasks.KINDS`.
         keypoints: a keypoint project's schema, a dict with `names`,
             `edges` and `flip_pairs` (0-based index pairs) and `sigmas`
             (OKS constants, or None); None for the other tasks.
@@ -221,7 +220,7 @@ class Manifest:
                 figure's, for keypoints).
             image_size: optional (height, width) images are resized to.
             color_mode: optional "grayscale" or "rgb".
-            task: one of `TASKS`.
+            task: one of `kerasll.tasks.KINDS`.
             keypoints: the keypoint schema (see `ProjectConfig`), for
                 keypoints only.
 

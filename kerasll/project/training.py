@@ -124,7 +124,7 @@ def training_config(task, head="decoupled", **overrides):
     """The `TrainingConfig` of a project's `train`.
 
     Args:
-        task: the project's task (one of `kerasll.project.manifest.TASKS`).
+        task: the project's task (one of `kerasll.tasks.KINDS`).
         head: "decoupled" (the head trains on stopped-gradient features from
             the first step, so the model is exactly plain training's) or
             "joint" (the paper: the head's gradient reaches the model until
