@@ -47,10 +47,10 @@ class _TaskDefault(click.Option):
 
     def get_help_record(self, ctx):
         start_tensorflow()
-        from kerasll.project.kinds import KINDS
+        from kerasll.project.kinds import PROJECT_KINDS
 
         values = {}
-        for name, kind in KINDS.items():
+        for name, kind in PROJECT_KINDS.items():
             value = kind.training_defaults()[self.key]
             values.setdefault(f"{value:g}", []).append(name)
         defaults = ", ".join(f"{value} ({', '.join(names)})"

@@ -163,3 +163,12 @@ def test_images_of_several_sizes_need_an_image_size(tmp_path):
     with Manifest.open(tmp_path / "b") as manifest:
         assert manifest.config.image_size == (8, 8)
         assert manifest.config.color_mode == "rgb"
+
+
+def test_an_unknown_task_is_refused_naming_the_tasks_kinds(tmp_path):
+    from kerasll.project.kinds import PROJECT_KINDS, project_kind
+    from kerasll.tasks import KINDS
+
+    assert tuple(PROJECT_KINDS) == KINDS
+    with pytest.raises(ManifestError, match=r"Expected task in \['classification'"):
+        project_kind("segmentation")

@@ -31,7 +31,8 @@ class ProjectKind(abc.ABC):
     """The interface: what the labeling loop asks a task kind.
 
     Attributes:
-        name: the task kind (a key of `KINDS`).
+        name: the task kind (one of `kerasll.tasks.KINDS`; the keys of
+            `PROJECT_KINDS`).
         class_counts: the fewest and most class names (None: no bound).
         classes_wanted, classes_example: the words and the `--classes`
             example of the message refusing other class names.
@@ -488,7 +489,9 @@ class Keypoints(_Annotated):
         return texts, confidences
 
 
-KINDS = {kind.name: kind for kind in (Classification(), Detection(), Keypoints())}
+PROJECT_KINDS = {
+    kind.name: kind for kind in (Classification(), Detection(), Keypoints())
+}
 
 
 def project_kind(task):
@@ -497,6 +500,8 @@ def project_kind(task):
     Raises:
         ManifestError: an unknown task.
     """
-    if task not in KINDS:
-        raise ManifestError(f"Expected task in {list(KINDS)}. Received: {task!r}")
-    return KINDS[task]
+    if task not in PROJECT_KINDS:
+        raise ManifestError(
+            f"Expected task in {list(PROJECT_KINDS)}. Received: {task!r}"
+        )
+    return PROJECT_KINDS[task]
