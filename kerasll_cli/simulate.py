@@ -209,10 +209,10 @@ def simulate_command(
     identical results.
     """
     try:
-        kind = task_class(task)
+        task_type = task_class(task)
         if model is not None:
-            kind.check_model(model)
-        training = kind.training_config(
+            task_type.check_model(model)
+        training = task_type.training_config(
             epochs=epochs,
             batch_size=batch_size,
             learning_rate=learning_rate,

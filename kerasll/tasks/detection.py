@@ -216,12 +216,12 @@ def load_detection_task(
 
     height, width = image_size or (64, 64)
     path = Path(str(source))
-    kind = "cifar10" if str(source) == "cifar10" else path.suffix or "folder"
+    source_type = "cifar10" if str(source) == "cifar10" else path.suffix or "folder"
     unused = {
-        "train_count": train_count is not None and kind != "cifar10",
-        "test_count": test_count is not None and kind != "cifar10",
-        "data": data is not None and kind != "cifar10",
-        "images": images is not None and kind != ".json",
+        "train_count": train_count is not None and source_type != "cifar10",
+        "test_count": test_count is not None and source_type != "cifar10",
+        "data": data is not None and source_type != "cifar10",
+        "images": images is not None and source_type != ".json",
     }
     if any(unused.values()):
         names = [name for name, given in unused.items() if given]
