@@ -472,11 +472,7 @@ def section_markdown(out):
 
 
 def task_metrics(task):
-    """A task's metric and secondary metrics, as its `Task` class defines them.
-
-    Restated here (`kerasll.tasks.task_class(task).metric()` and
-    `.secondary_metrics`) so that a report reads results.csv without
-    importing the task classes, and TensorFlow with them.
+    """A task's metric and secondary metrics (`kerasll.tasks.metrics.METRICS`).
 
     Args:
         task: "classification", "detection" or "keypoints".
@@ -484,13 +480,9 @@ def task_metrics(task):
     Returns:
         (`kerasll.active.records.Metric`, tuple of secondary `Metric`s).
     """
-    from kerasll.active.records import ACCURACY, Metric
+    from kerasll.tasks.metrics import METRICS
 
-    return {
-        "classification": (ACCURACY, ()),
-        "detection": (Metric("mAP@0.5", "map50"), ()),
-        "keypoints": (Metric("PCKh@0.5", "pckh"), (Metric("OKS AP", "oks_ap"),)),
-    }[task]
+    return METRICS[task]
 
 
 def regime_metric(regime):

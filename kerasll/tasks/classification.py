@@ -20,6 +20,7 @@ from kerasll.active.view import (
 )
 from kerasll.models import MODELS, build_model
 from kerasll.pools import class_recalls
+from kerasll.tasks.metrics import ACCURACY
 
 
 # The smallest image side ResNet-18 is the default model for (CIFAR-10's).
@@ -34,8 +35,8 @@ class ClassificationTask(Task):
     """
 
     kind = "classification"
-    metric_name = "accuracy"
-    metric_column = "accuracy"
+    metric_name = ACCURACY.name
+    metric_column = ACCURACY.column
     models = tuple(MODELS)
 
     def __init__(self, dataset):

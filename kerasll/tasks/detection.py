@@ -34,6 +34,7 @@ from kerasll.detection.uncertainty import REDUCTIONS
 from kerasll.detection.view import DetectionModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
+from kerasll.tasks.metrics import MAP50
 from kerasll.tasks.splits import SplitTask
 
 
@@ -57,8 +58,8 @@ class DetectionTask(SplitTask):
 
     kind = "detection"
     items = "scenes"
-    metric_name = "mAP@0.5"
-    metric_column = "map50"
+    metric_name = MAP50.name
+    metric_column = MAP50.column
     models = ("ssd",)
     # A small SSD on 64x64 scenes, from scratch on the CPU: SGD lr 0.1 (with
     # BatchNorm), batch 32, 20 epochs over the scenes and their mirror images.

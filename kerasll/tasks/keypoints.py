@@ -21,7 +21,6 @@ from pathlib import Path
 
 import numpy as np
 
-from kerasll.active.records import Metric
 from kerasll.keypoints.figures import mirror as mirror_figures
 from kerasll.keypoints.figures import split_figures
 from kerasll.keypoints.heatmaps import encode_heatmaps
@@ -38,11 +37,11 @@ from kerasll.keypoints.sizes import SIDE_MULTIPLE
 from kerasll.keypoints.view import KeypointModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
+from kerasll.tasks.metrics import OKS_AP, PCKH
 from kerasll.tasks.splits import SplitTask
 
 # Figures hold one person each: the picks' class histogram has one class.
 PERSON = "person"
-OKS_AP = Metric("OKS AP", "oks_ap")
 # Where OKS AP puts a non-finite predicted keypoint: pixels from any image.
 _FAR_OFF = -1e6
 
@@ -64,8 +63,8 @@ class KeypointTask(SplitTask):
 
     kind = "keypoints"
     items = "figures"
-    metric_name = "PCKh@0.5"
-    metric_column = "pckh"
+    metric_name = PCKH.name
+    metric_column = PCKH.column
     secondary_metrics = (OKS_AP,)
     models = ("hourglass",)
     # One small hourglass (stem 16/32, 48 channels, depth 3) on 64x64
