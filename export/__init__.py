@@ -4,7 +4,7 @@
 `predicted_loss`, its metadata contract (`kerasll_serving.contract`), verified
 against Keras with onnxruntime before it is renamed into place.
 
-Modules: `checks` (every argument, before anything runs), `pipeline`
+Modules: `checks` (every argument, before anything runs), `onnx_export`
 (`to_onnx`: convert, lower the precision, verify, write), `report`
 (`ExportReport`), and the steps they use (`convert`, `quantize`, `verify`,
 `metadata`).
@@ -18,7 +18,7 @@ from kerasll.export.errors import (
     RankingError,
     VerificationError,
 )
-from kerasll.export.pipeline import to_onnx
+from kerasll.export.onnx_export import to_onnx
 from kerasll.export.quantize import INT8_SETTINGS, Int8Setting
 from kerasll.export.report import ExportReport
 

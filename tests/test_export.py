@@ -20,7 +20,7 @@ from kerasll.export import (
     VerificationError,
     to_onnx,
 )
-from kerasll.export import metadata, pipeline, verify
+from kerasll.export import metadata, onnx_export, verify
 
 SHAPE = (16, 16, 3)
 CLASSES = 4
@@ -437,12 +437,12 @@ def test_int8_refuses_poor_agreement_and_writes_nothing(trained, tmp_path):
 
 
 def test_fp32_parity_failure_writes_nothing(learners, pool, tmp_path, monkeypatch):
-    real = pipeline._keras_outputs
+    real = onnx_export._keras_outputs
 
     def shifted(*args):
         return {k: v + 0.01 for k, v in real(*args).items()}
 
-    monkeypatch.setattr(pipeline, "_keras_outputs", shifted)
+    monkeypatch.setattr(onnx_export, "_keras_outputs", shifted)
     with pytest.raises(VerificationError, match="match Keras"):
         to_onnx(learners["cnn"], tmp_path / "m.onnx", verify_data=pool[:10])
     assert _listing(tmp_path) == []

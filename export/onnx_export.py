@@ -1,6 +1,6 @@
 """`to_onnx`: a trained `LossLearner` -> one verified ONNX scoring graph.
 
-The pipeline: check every argument (`kerasll.export.checks`), convert to an
+The steps: check every argument (`kerasll.export.checks`), convert to an
 fp32 graph and check its parity with Keras, lower the precision, attach the
 contract, write next to the target and verify, rename into place, report
 (`kerasll.export.report`).
