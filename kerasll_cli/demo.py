@@ -21,7 +21,7 @@ from kerasll_serving.topk import top_indices
 
 from kerasll.active.errors import OutputExistsError, ProtocolError, ResumeError
 from kerasll.active.experiment import run_experiment
-from kerasll.active.picks import plot_picks
+from kerasll.active.picks_figure import plot_picks
 from kerasll.active.pool import Pool
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.state import ExperimentState

@@ -5,7 +5,7 @@ import pytest
 from click.testing import CliRunner
 
 from kerasll_cli.demo import DEMO_STRATEGIES, demo_config
-from kerasll.active.picks import plot_picks
+from kerasll.active.picks_figure import plot_picks
 from kerasll_cli import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
