@@ -25,7 +25,7 @@ from kerasll_serving.atomic import write_text
 from kerasll.project import labelstudio
 from kerasll.project.errors import ProjectError
 from kerasll.project.kinds import project_kind
-from kerasll.project.records import TaskRow
+from kerasll.project.rows import TaskRow
 
 FORMATS = ("label-studio", "csv")
 CSV_FIELDS = ("project", "round", "item", "path", "image", "model_version",

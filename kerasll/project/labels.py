@@ -34,7 +34,7 @@ from kerasll.project import images, labelstudio
 from kerasll.project.errors import LabelsError
 from kerasll.project.kinds import project_kind
 from kerasll.project.manifest import now
-from kerasll.project.records import LabelRecord
+from kerasll.project.rows import LabelRecord
 
 CSV_REQUIRED = ("project", "item", "label")
 PATH_CSV_REQUIRED = ("path", "label")

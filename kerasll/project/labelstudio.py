@@ -20,7 +20,7 @@ from PIL import Image
 
 from kerasll.project.errors import LabelsError
 from kerasll.project.kinds import FROM_NAME, TO_NAME, project_kind
-from kerasll.project.records import LabelRecord, TaskRow
+from kerasll.project.rows import LabelRecord, TaskRow
 
 
 def label_config(config):
