@@ -183,7 +183,7 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
     start_tensorflow()
     from kerasll.export.errors import ExportError
 
-    from kerasll.project.training import train_project, training_config
+    from kerasll.project.model_versions import train_project, training_config
 
     try:
         with _open(directory) as manifest:

@@ -16,7 +16,7 @@ from project_helpers import (
 )
 
 from kerasll.project.manifest import WRITER_NOTE, Manifest
-from kerasll.project.training import (
+from kerasll.project.model_versions import (
     LOCK_SUFFIX,
     remove_dead_staging,
     staging_folder,

@@ -252,7 +252,7 @@ def load_learner(folder):
     import keras
 
     from kerasll import LossLearner  # noqa: F401  registers it for load_model
-    from kerasll.project.training import LEARNER_FILE
+    from kerasll.project.model_versions import LEARNER_FILE
 
     return keras.models.load_model(folder / LEARNER_FILE, compile=False)
 

@@ -183,7 +183,7 @@ class Classification(ProjectKind):
     def fit(self, manifest, config, model, width, backbone, flip, seed):
         import dataclasses
 
-        from kerasll.project.training import fit_classifier
+        from kerasll.project.model_versions import fit_classifier
 
         fitted = fit_classifier(manifest, config, model or "small_cnn", width,
                                 backbone, flip, seed)
@@ -191,7 +191,7 @@ class Classification(ProjectKind):
 
     def audit_picks(self, manifest, folder, rows):
         from kerasll.project.audits import class_probabilities
-        from kerasll.project.training import MODEL_FILE
+        from kerasll.project.model_versions import MODEL_FILE
 
         classes = manifest.config.classes
         probabilities = class_probabilities(manifest.root / folder / MODEL_FILE,

@@ -39,8 +39,8 @@ import numpy as np
 from kerasll.project.errors import PicksError, ProjectError
 from kerasll.project.kinds import project_kind
 from kerasll.project.manifest import now
+from kerasll.project.model_versions import MODEL_FILE
 from kerasll.project.picks import ItemIndex, number, parse_picks_argument, read_picks
-from kerasll.project.training import MODEL_FILE
 
 # |device - here| allowed between predicted losses of the same model: the
 # same graph on another provider or Pillow build differs by far less, a
