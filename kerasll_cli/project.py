@@ -134,7 +134,7 @@ def init_command(directory, task, classes, schema, image_size, color):
               help="Device the items come from (default: the source's name).")
 def add_command(directory, source, device):
     """Add the images of SOURCE (a folder, a list file or an .npy array)."""
-    from kerasll.project.sources import add_source
+    from kerasll.project.registration import add_source
 
     try:
         with _open(directory) as manifest:
