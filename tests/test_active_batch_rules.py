@@ -6,9 +6,23 @@ from scipy import stats
 
 from kerasll.active.badge import gradient_factors, kmeans_plus_plus
 from kerasll.active.batch import Draw
-from kerasll.active.batch_rules import Stochastic, class_quotas
-from kerasll.active.scores import Hybrid, rank_fraction
-from kerasll.active.strategies import get_strategy
+from kerasll.active.batch_rules import (
+    RULES,
+    Balanced,
+    Diverse,
+    Safe,
+    Stochastic,
+    Top,
+    class_quotas,
+)
+from kerasll.active.errors import ProtocolError
+from kerasll.active.scores import SCORES, Hybrid, Uncertainty, rank_fraction
+from kerasll.active.strategies import (
+    ComposedStrategy,
+    CoreSetStrategy,
+    RandomStrategy,
+    get_strategy,
+)
 from kerasll.active.view import ArrayModelView
 
 
@@ -131,3 +145,72 @@ def test_hybrid_is_the_rank_average_of_head_and_uncertainty():
     np.testing.assert_allclose(rank_fraction([1.0, 1.0, 3.0]), [0.5, 0.5, 1.0])
     with pytest.raises(ValueError, match="head_weight"):
         Hybrid("entropy", head_weight=1.5)
+
+
+# One bad value per parameter of every score, batch rule and strategy class.
+PARAMETER_BAD = [
+    (Uncertainty, "measure", "variance"),
+    (Hybrid, "measure", None),
+    (Hybrid, "head_weight", 1.5),
+    (Stochastic, "mode", "linear"),
+    (Stochastic, "temperature", True),
+    (Balanced, "within", "bottom"),
+    (Balanced, "temperature", "2"),
+    (Diverse, "shortlist_factor", True),
+    (Diverse, "chunk_size", 2.5),
+    (Safe, "audit_share", 1.0),
+    (Safe, "significance", float("nan")),
+    (RandomStrategy, "stream", "other"),
+    (CoreSetStrategy, "chunk_size", 0),
+    (ComposedStrategy, "head_training", "sometimes"),
+]
+_COMPOSED = {"score": Uncertainty(), "rule": Top()}
+
+
+@pytest.mark.parametrize("cls, name, value", PARAMETER_BAD)
+def test_each_bad_parameter_is_refused_by_name(cls, name, value):
+    arguments = {**(_COMPOSED if cls is ComposedStrategy else {}), name: value}
+    with pytest.raises(
+        ProtocolError, match=f"^Expected {name} to be .*Received: {name}="
+    ):
+        cls(**arguments)
+
+
+def test_every_parameter_is_declared_and_has_a_bad_value():
+    import inspect
+
+    classes = [cls for cls, _ in SCORES.values()] + list(RULES.values())
+    classes += [RandomStrategy, CoreSetStrategy, ComposedStrategy]
+    declared = set()
+    for cls in set(classes):
+        parameters = inspect.signature(cls.__init__).parameters.values()
+        names = {
+            p.name for p in parameters if p.kind is p.POSITIONAL_OR_KEYWORD
+        } - {"self"}
+        if cls is ComposedStrategy:
+            names -= {"score", "rule", "base_name"}
+        assert names == set(getattr(cls, "parameter_constraints", {})), cls
+        declared |= {(cls, name) for name in names}
+    assert declared == {(cls, name) for cls, name, _ in PARAMETER_BAD}
+
+
+@pytest.mark.parametrize(
+    "spec, arguments",
+    [
+        ("predicted_loss+stochastic", {"temperature": True}),
+        ("predicted_loss+stochastic", {"temperature": "2"}),
+        ("learning_loss_diverse", {"shortlist_factor": True}),
+        ("learning_loss_safe:audit_share=0", {}),
+    ],
+)
+def test_specs_reach_the_same_check(spec, arguments):
+    with pytest.raises(ProtocolError, match="^Expected .* to be "):
+        get_strategy(spec, **arguments)
+
+
+@pytest.mark.parametrize("budget", [2.5, float("nan"), "3", True, 0, 6])
+def test_a_budget_that_is_not_an_integer_in_range_is_refused(budget):
+    view = ArrayModelView(predicted_loss=np.zeros(6))
+    message = "^Expected budget to be .*Received: budget="
+    with pytest.raises(ProtocolError, match=message):
+        _select("random", view, range(5), budget, np.random.default_rng(0))

@@ -102,7 +102,7 @@ def test_share_follows_the_latest_audit_and_a_partly_informative_head():
     ],
 )
 def test_bad_arguments_are_refused(arguments, match):
-    with pytest.raises(ValueError, match=f"Expected {match} in"):
+    with pytest.raises(ValueError, match=f"Expected {match} to be .* in \\(0, 1\\)"):
         Safe(**arguments)
 
 

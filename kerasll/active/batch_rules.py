@@ -17,9 +17,11 @@ draw's keys.
 """
 
 import abc
+from numbers import Integral, Real
 
 import numpy as np
 from kerasll_serving.topk import top_indices
+from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 from kerasll.active.batch import Selection
 from kerasll.active.diagnostics import ranking_evidence
@@ -28,13 +30,15 @@ from kerasll.active.kcenter import greedy_k_center
 from kerasll.active.scores import rank_fraction
 
 
-def _check_fraction(name, value, low=0.0, high=1.0):
-    value = float(value)
-    if not low < value < high:
-        raise ProtocolError(
-            f"Expected {name} in ({low:g}, {high:g}). Received: {name}={value}"
-        )
-    return value
+# Stochastic acquisition's parameters, shared by `Stochastic`, `Balanced`
+# and `sampling_logits`.
+SAMPLING_CONSTRAINTS = {
+    "mode": [StrOptions(("power", "softmax"))],
+    "temperature": [Interval(Real, 0, None, closed="neither")],
+}
+_OPEN_FRACTION = [Interval(Real, 0, 1, closed="neither")]
+# k-center's centers per distance block (`Diverse`, `coreset`).
+CHUNK_SIZE = [Interval(Integral, 1, None, closed="left")]
 
 
 class BatchRule(abc.ABC):
@@ -91,25 +95,20 @@ def sampling_logits(scores, mode, temperature):
         (n,) float64 log-probabilities.
 
     Raises:
-        ProtocolError: an unknown mode or a temperature <= 0.
+        ProtocolError: a mode or temperature outside `SAMPLING_CONSTRAINTS`.
     """
     scores = np.asarray(scores, dtype=np.float64).reshape(-1)
-    temperature = float(temperature)
-    if not temperature > 0.0 or not np.isfinite(temperature):
-        raise ProtocolError(
-            f"Expected a finite temperature > 0. Received: temperature={temperature}"
-        )
+    checked = validate_arguments(
+        SAMPLING_CONSTRAINTS, {"mode": mode, "temperature": temperature}, ProtocolError
+    )
+    mode, temperature = checked["mode"], checked["temperature"]
     if mode == "power":
         # rank 1 = highest score; ties share their average rank.
         ranks = len(scores) + 1 - rank_fraction(scores) * len(scores)
         return -np.log(ranks) / temperature
-    if mode == "softmax":
-        spread = scores.std()
-        z = (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
-        return z / temperature
-    raise ProtocolError(
-        f"Expected mode in ['power', 'softmax']. Received: mode={mode!r}"
-    )
+    spread = scores.std()  # mode == "softmax"
+    z = (scores - scores.mean()) / spread if spread > 0 else np.zeros_like(scores)
+    return z / temperature
 
 
 class Stochastic(BatchRule):
@@ -124,14 +123,19 @@ class Stochastic(BatchRule):
         temperature: 1/beta, > 0 (Kirsch et al.: beta = 1).
 
     Raises:
-        ProtocolError: an unknown mode or a temperature <= 0.
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     name = "stochastic"
+    parameter_constraints = SAMPLING_CONSTRAINTS
 
     def __init__(self, mode="power", temperature=1.0):
-        sampling_logits(np.zeros(1), mode, temperature)  # Checks the arguments.
-        self.mode, self.temperature = mode, float(temperature)
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"mode": mode, "temperature": temperature},
+            ProtocolError,
+        )
+        self.mode, self.temperature = checked["mode"], checked["temperature"]
 
     def probabilities(self, scores):
         """The sampling distribution over candidates (sums to 1)."""
@@ -206,18 +210,23 @@ class Balanced(BatchRule):
         temperature: the stochastic rule's temperature (power mode).
 
     Raises:
-        ProtocolError: an unknown `within`, or a temperature <= 0.
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     name = "balanced"
+    parameter_constraints = {
+        "within": [StrOptions(("top", "stochastic"))],
+        "temperature": SAMPLING_CONSTRAINTS["temperature"],
+    }
 
     def __init__(self, within="top", temperature=1.0):
-        if within not in ("top", "stochastic"):
-            raise ProtocolError(
-                f"Expected within in ['stochastic', 'top']. Received: within={within!r}"
-            )
-        self.within = within
-        self.sampler = Stochastic("power", temperature)
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"within": within, "temperature": temperature},
+            ProtocolError,
+        )
+        self.within = checked["within"]
+        self.sampler = Stochastic("power", checked["temperature"])
 
     def select(self, score, view, candidates, budget, labeled, draw, history):
         scores = score(view, candidates)
@@ -256,19 +265,23 @@ class Diverse(BatchRule):
         chunk_size: centers per distance block.
 
     Raises:
-        ProtocolError: `shortlist_factor` below 1.
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     name = "diverse"
+    parameter_constraints = {
+        "shortlist_factor": [Interval(Real, 1, None, closed="left")],
+        "chunk_size": CHUNK_SIZE,
+    }
 
     def __init__(self, shortlist_factor=3.0, chunk_size=1024):
-        if not float(shortlist_factor) >= 1.0:
-            raise ProtocolError(
-                "Expected shortlist_factor >= 1. "
-                f"Received: shortlist_factor={shortlist_factor}"
-            )
-        self.shortlist_factor = float(shortlist_factor)
-        self.chunk_size = int(chunk_size)
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"shortlist_factor": shortlist_factor, "chunk_size": chunk_size},
+            ProtocolError,
+        )
+        self.shortlist_factor = checked["shortlist_factor"]
+        self.chunk_size = checked["chunk_size"]
 
     def select(self, score, view, candidates, budget, labeled, draw, history):
         scores = score(view, candidates)
@@ -306,14 +319,23 @@ class Safe(BatchRule):
         significance: level of the one-sided Kendall test (0-1).
 
     Raises:
-        ProtocolError: a share or level outside (0, 1).
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     name = "safe"
+    parameter_constraints = {
+        "audit_share": _OPEN_FRACTION,
+        "significance": _OPEN_FRACTION,
+    }
 
     def __init__(self, audit_share=0.1, significance=0.05):
-        self.audit_share = _check_fraction("audit_share", audit_share)
-        self.significance = _check_fraction("significance", significance)
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"audit_share": audit_share, "significance": significance},
+            ProtocolError,
+        )
+        self.audit_share = checked["audit_share"]
+        self.significance = checked["significance"]
 
     def share(self, history):
         """The share of the next batch given to the score's top items.

@@ -12,8 +12,10 @@ Scores read a model view (`kerasll.active.view`), never a model.
 """
 
 import abc
+from numbers import Real
 
 import numpy as np
+from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 from kerasll.active.errors import ProtocolError
 from kerasll.active.uncertainty import MEASURES
@@ -56,15 +58,15 @@ class Uncertainty(Score):
         measure: "entropy", "margin" or "least_confidence".
 
     Raises:
-        ProtocolError: an unknown measure.
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
+    parameter_constraints = {"measure": [StrOptions(set(MEASURES))]}
+
     def __init__(self, measure="entropy"):
-        if measure not in MEASURES:
-            raise ProtocolError(
-                f"Expected measure in {sorted(MEASURES)}. Received: measure={measure!r}"
-            )
-        self.measure = measure
+        self.measure = validate_arguments(
+            self.parameter_constraints, {"measure": measure}, ProtocolError
+        )["measure"]
 
     @property
     def name(self):
@@ -106,20 +108,24 @@ class Hybrid(Score):
         head_weight: weight of the predicted loss's rank, in [0, 1].
 
     Raises:
-        ProtocolError: an unknown measure or a weight outside [0, 1].
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     name = "hybrid"
     needs_head = True
+    parameter_constraints = {
+        **Uncertainty.parameter_constraints,
+        "head_weight": [Interval(Real, 0, 1, closed="both")],
+    }
 
     def __init__(self, measure="entropy", head_weight=0.5):
-        self.uncertainty = Uncertainty(measure)
-        head_weight = float(head_weight)
-        if not 0.0 <= head_weight <= 1.0:
-            raise ProtocolError(
-                f"Expected head_weight in [0, 1]. Received: head_weight={head_weight}"
-            )
-        self.head_weight = head_weight
+        checked = validate_arguments(
+            self.parameter_constraints,
+            {"measure": measure, "head_weight": head_weight},
+            ProtocolError,
+        )
+        self.uncertainty = Uncertainty(checked["measure"])
+        self.head_weight = checked["head_weight"]
 
     def __call__(self, view, indices):
         head = rank_fraction(view.predicted_loss(indices))

@@ -37,19 +37,22 @@ their choices agree.
 
 import abc
 import inspect
+from numbers import Integral
 
 import numpy as np
+from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 from kerasll.active.badge import gradient_factors, kmeans_plus_plus
 from kerasll.active.batch import Audit, Draw, Selection, as_draw
-from kerasll.active.batch_rules import RULES, predicted_classes
+from kerasll.active.batch_rules import CHUNK_SIZE, RULES, predicted_classes
 from kerasll.active.errors import ProtocolError, UnknownStrategyError
 from kerasll.active.kcenter import greedy_k_center
 from kerasll.active.scores import SCORES
 
 PLAIN, JOINT, DECOUPLED = "plain", "joint", "decoupled"
 HEAD_TRAININGS = (PLAIN, JOINT, DECOUPLED)
-SHARED_STREAM = "shared"
+SHARED_STREAM, CONTROL_STREAM = "shared", "control"
+_BUDGET = {"budget": [Interval(Integral, 1, None, closed="left")]}
 
 __all__ = [
     "Audit", "Draw", "Selection", "Strategy", "STRATEGIES", "get_strategy",
@@ -59,12 +62,13 @@ __all__ = [
 
 def _check_request(candidates, budget):
     candidates = np.asarray(candidates, dtype=np.int64).reshape(-1)
-    if isinstance(budget, bool) or not 0 < int(budget) <= len(candidates):
+    budget = validate_arguments(_BUDGET, {"budget": budget}, ProtocolError)["budget"]
+    if budget > len(candidates):
         raise ProtocolError(
-            f"Expected a budget between 1 and the {len(candidates)} candidates. "
+            f"Expected budget to be at most the {len(candidates)} candidates. "
             f"Received: budget={budget}"
         )
-    return candidates, int(budget)
+    return candidates, budget
 
 
 class Strategy(abc.ABC):
@@ -121,8 +125,9 @@ class Strategy(abc.ABC):
             A `Selection` of `budget` distinct candidates.
 
         Raises:
-            ProtocolError: a budget outside [1, len(candidates)], or a view
-                without what the strategy reads.
+            ProtocolError: a budget that is not an integer in
+                [1, len(candidates)], or a view without what the strategy
+                reads.
         """
         candidates, budget = _check_request(candidates, budget)
         return self._select(
@@ -148,12 +153,18 @@ class RandomStrategy(Strategy):
         stream: "shared" (`random`) or "control" (`random_control`: the
             same rule on an independent stream, the A/A test whose
             difference to `random` is the noise floor of a comparison).
+
+    Raises:
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     base_name = "random"
+    parameter_constraints = {"stream": [StrOptions((SHARED_STREAM, CONTROL_STREAM))]}
 
     def __init__(self, stream=SHARED_STREAM):
-        self.stream = stream
+        self.stream = validate_arguments(
+            self.parameter_constraints, {"stream": stream}, ProtocolError
+        )["stream"]
         if stream != SHARED_STREAM:
             self.base_name = "random_control"
 
@@ -170,12 +181,18 @@ class CoreSetStrategy(Strategy):
 
     Args:
         chunk_size: centers per distance block.
+
+    Raises:
+        ProtocolError: an argument outside `parameter_constraints`.
     """
 
     base_name = "coreset"
+    parameter_constraints = {"chunk_size": CHUNK_SIZE}
 
     def __init__(self, chunk_size=1024):
-        self.chunk_size = int(chunk_size)
+        self.chunk_size = validate_arguments(
+            self.parameter_constraints, {"chunk_size": chunk_size}, ProtocolError
+        )["chunk_size"]
 
     def get_config(self):
         return {"chunk_size": self.chunk_size}
@@ -219,18 +236,19 @@ class ComposedStrategy(Strategy):
             "SCORE+RULE").
 
     Raises:
-        ProtocolError: a head training that cannot feed the score.
+        ProtocolError: a head training outside `parameter_constraints`, or
+            one that cannot feed the score.
     """
+
+    parameter_constraints = {"head_training": [StrOptions(HEAD_TRAININGS), None]}
 
     def __init__(self, score, rule, head_training=None, base_name=None):
         self.score_function, self.rule = score, rule
+        head_training = validate_arguments(
+            self.parameter_constraints, {"head_training": head_training}, ProtocolError
+        )["head_training"]
         if head_training is None:
             head_training = DECOUPLED if score.needs_head else PLAIN
-        if head_training not in HEAD_TRAININGS:
-            raise ProtocolError(
-                f"Expected head_training in {list(HEAD_TRAININGS)}. "
-                f"Received: head_training={head_training!r}"
-            )
         if score.needs_head and head_training == PLAIN:
             raise ProtocolError(
                 f"Expected head_training 'joint' or 'decoupled' for the {score.name} "
@@ -284,7 +302,7 @@ _ALIASES = {
 }
 _OWN = {
     "random": (RandomStrategy, {}),
-    "random_control": (RandomStrategy, {"stream": "control"}),
+    "random_control": (RandomStrategy, {"stream": CONTROL_STREAM}),
     "coreset": (CoreSetStrategy, {}),
     "badge": (BadgeStrategy, {}),
 }
