@@ -1,7 +1,8 @@
 """The `kerasll` command line: the layer above the library.
 
 Each sub-command is a thin click layer over the library: it parses, calls
-one function and turns library errors into one line (`click.ClickException`).
+one function and turns library errors into one line (`click.ClickException`,
+exit code 1); click's own usage errors are one line too (exit code 2).
 Each sub-command's module is imported only when it runs, so `kerasll --help`
 and `kerasll score` (the TensorFlow-free `kerasll_serving` scorer) never
 import `kerasll`, and the `kerasll project` commands that do not train never
@@ -15,6 +16,7 @@ off the terminal (`demo` and `simulate` before their modules load; `export`,
   `score`: `kerasll_serving.cli`.
 """
 
+import contextlib
 import importlib
 
 import click
@@ -38,7 +40,37 @@ _HELP = {
 }
 
 
+@contextlib.contextmanager
+def one_line_usage():
+    """Shows a click usage error raised inside as one line, `Error: <message>`.
+
+    Raises:
+        click.ClickException: for a `click.UsageError`, with its message and
+            exit code (2), which click shows without the usage and "Try
+            --help" lines. A bare group's help (`NoArgsIsHelpError`) passes.
+    """
+    try:
+        yield
+    except click.exceptions.NoArgsIsHelpError:
+        raise
+    except click.UsageError as error:
+        shown = click.ClickException(error.format_message())
+        shown.exit_code = error.exit_code
+        raise shown from error
+
+
 class _LazyGroup(click.Group):
+    """Loads a sub-command's module when it runs; shows every usage error of
+    the group and its sub-commands as one line (`one_line_usage`)."""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        with one_line_usage():
+            return super().make_context(info_name, args, parent, **extra)
+
+    def invoke(self, ctx):
+        with one_line_usage():
+            return super().invoke(ctx)
+
     def list_commands(self, ctx):
         return sorted(_COMMANDS)
 

@@ -386,7 +386,15 @@ def test_simulate_refuses_bad_numbers_in_one_line_before_writing(
     assert not out.exists()
 
 
-@pytest.mark.parametrize("extra", [["--cycles", "2.5"], ["--trials", "many"]])
+NON_INTEGERS = [["--cycles", "2.5"], ["--cycles", "True"], ["--trials", "1e3"],
+                ["--trials", "many"]]
+
+
+def _lines(result):
+    return [line for line in result.output.splitlines() if line.strip()]
+
+
+@pytest.mark.parametrize("extra", NON_INTEGERS)
 def test_simulate_non_integers_are_refused_by_click_before_writing(tmp_path, extra):
     from click.testing import CliRunner
     from kerasll_cli import main
@@ -396,5 +404,45 @@ def test_simulate_non_integers_are_refused_by_click_before_writing(tmp_path, ext
         main, ["simulate", "--dataset", "digits", *extra, "--out", str(out)]
     )
     assert result.exit_code == 2
-    assert f"Invalid value for '{extra[0]}'" in result.output
+    assert _lines(result) == [
+        f"Error: Invalid value for '{extra[0]}': '{extra[1]}' is not a valid "
+        "integer."
+    ], result.output
     assert not out.exists()
+
+
+# Every command's usage errors (click's and the commands' own): one line, exit 2.
+USAGE_ERRORS = [
+    (["nope"], "Error: No such command 'nope'."),
+    (["simulate", "--out"], "Error: Option '--out' requires an argument."),
+    (["simulate", "--task", "sorting", "--out", "o"], "Invalid value for '--task'"),
+    (["export", "m.keras", "--out", "m.onnx"], "Invalid value for 'MODEL'"),
+    (["project", "init"], "Error: Missing argument 'DIRECTORY'."),
+    (["project", "init", "p", "--task", "detection", "--keypoints", "figure"],
+     "Error: Expected --classes"),
+    (["project", "select", ".", "--k", "x"], "Invalid value for '--k'"),
+    (["project", "--wait", "soon", "status", "."], "Invalid value for '--wait'"),
+    (["score", "m.onnx", "pool", "--k", "2.5"], "Invalid value for '--k'"),
+]
+
+
+@pytest.mark.parametrize("args, message", USAGE_ERRORS)
+def test_usage_errors_are_one_line_with_exit_code_2(tmp_path, monkeypatch, args,
+                                                    message):
+    from click.testing import CliRunner
+    from kerasll_cli import main
+
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert len(_lines(result)) == 1 and message in result.output, result.output
+    assert sorted(tmp_path.iterdir()) == []
+
+
+def test_help_still_shows_usage():
+    from click.testing import CliRunner
+    from kerasll_cli import main
+
+    for args in ([], ["--help"], ["project"], ["project", "init", "--help"]):
+        result = CliRunner().invoke(main, args, prog_name="kerasll")
+        assert result.output.startswith("Usage: kerasll"), (args, result.output)

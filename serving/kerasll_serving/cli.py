@@ -2,7 +2,8 @@
 
 A thin click layer: click types validate the arguments, and every error the
 library raises on purpose (a `ServingError`) becomes a one-line
-`click.ClickException` (exit code 1, no traceback). `--stream` selects from
+`click.ClickException` (exit code 1, no traceback); click's usage errors are
+one line too (exit code 2, `OneLineUsageCommand`). `--stream` selects from
 arrivals instead of ranking a pool (`kerasll_serving.streaming`).
 """
 
@@ -23,7 +24,31 @@ _STREAM_ONLY = ("rate", "per_hour", "window", "poll", "idle_timeout")
 DEFAULT_RATE = 0.01
 
 
-@click.command(name="score")
+class OneLineUsageCommand(click.Command):
+    """A command whose usage errors are one line, `Error: <message>`, keeping
+    their exit code (2): no usage and "Try --help" lines. (`kerasll score`
+    shows them the same way through `kerasll_cli.one_line_usage`.)"""
+
+    def make_context(self, info_name, args, parent=None, **extra):
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as error:
+            raise _one_line(error) from error
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except click.UsageError as error:
+            raise _one_line(error) from error
+
+
+def _one_line(error):
+    shown = click.ClickException(error.format_message())
+    shown.exit_code = error.exit_code
+    return shown
+
+
+@click.command(name="score", cls=OneLineUsageCommand)
 @click.argument("model", type=click.Path(exists=True, dir_okay=False))
 @click.argument("pool", type=click.Path(exists=True, allow_dash=True))
 @click.option("--k", type=click.IntRange(min=1), default=100, show_default=True,

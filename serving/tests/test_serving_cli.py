@@ -150,11 +150,14 @@ def test_usage_errors_exit_2(models, pool, tmp_path, arguments, fragment):
     result = invoke(models["gray"], pool, "--out", tmp_path / "p.csv", *arguments)
     assert result.exit_code == 2
     assert fragment in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
 
 
 def test_missing_files_and_out_are_usage_errors(models, pool, tmp_path):
     missing = invoke(tmp_path / "none.onnx", pool, "--out", tmp_path / "p.csv")
     assert missing.exit_code == 2
+    assert missing.stderr.startswith("Error: Invalid value for 'MODEL'")
+    assert len(missing.stderr.strip().splitlines()) == 1, missing.stderr
     assert invoke(models["gray"], pool).exit_code == 2  # --out is required.
 
 
