@@ -12,34 +12,32 @@ import json
 import statistics
 import time
 
-import keras
 import numpy as np
 
 
-class _StepTimer(keras.callbacks.Callback):
-    """Times training batches after the first `warmup` of each fit."""
-
-    def __init__(self, warmup):
-        super().__init__()
-        self.warmup = warmup
-        self.durations = []
-
-    def on_train_batch_begin(self, batch, logs=None):
-        self._start = time.perf_counter()
-
-    def on_train_batch_end(self, batch, logs=None):
-        if batch >= self.warmup:
-            self.durations.append(time.perf_counter() - self._start)
-
-
 def _timed_fit(model, x, y, batch_size, warmup):
-    timer = _StepTimer(warmup)
+    """Images/s of one epoch of `fit`, timing the batches after `warmup`."""
+    import keras
+
+    durations, started = [], []
+
+    def begin(batch, logs):
+        started.append(time.perf_counter())
+
+    def end(batch, logs):
+        if batch >= warmup:
+            durations.append(time.perf_counter() - started[-1])
+
+    timer = keras.callbacks.LambdaCallback(on_train_batch_begin=begin,
+                                           on_train_batch_end=end)
     model.fit(x, y, batch_size=batch_size, epochs=1, shuffle=False, verbose=0,
               callbacks=[timer])
-    return batch_size * len(timer.durations) / sum(timer.durations)
+    return batch_size * len(durations) / sum(durations)
 
 
 def _compiled(model):
+    import keras
+
     model.compile(
         optimizer=keras.optimizers.SGD(0.1, momentum=0.9),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
@@ -65,6 +63,8 @@ def measure_head_cost(model_name, steps=20, rounds=3, batch_size=128, warmup=2,
         Dict with the median images/s of each variant, their ratio and the
         per-round figures.
     """
+    import keras
+
     from kerasll import LossLearner
     from kerasll.models import build_model
 
@@ -91,6 +91,42 @@ def measure_head_cost(model_name, steps=20, rounds=3, batch_size=128, warmup=2,
         "plain_rounds": plain_rates,
         "learner_rounds": head_rates,
     }
+
+
+def section_figures(data, folder):
+    """RESULTS.md §3's figures: `measure_head_cost` of two backbones.
+
+    Args:
+        data: the CIFAR-10 npz (unused: the images are noise).
+        folder: the section's folder (unused: nothing but its figures is kept).
+
+    Returns:
+        {"models": one `measure_head_cost` answer per backbone}.
+    """
+    return {"models": [measure_head_cost(model) for model in ("small_cnn", "resnet18")]}
+
+
+def section_markdown(figures):
+    """RESULTS.md §3 from `section_figures`' answer."""
+    rows = "\n".join(
+        f"| {m['model']} | {len(m['taps'])} ({', '.join(m['taps'])}) | "
+        f"{m['plain_images_per_s']:.0f} | {m['learner_images_per_s']:.0f} | "
+        f"{100 * m['overhead']:+.1f}% |"
+        for m in figures["models"]
+    )
+    return f"""## 3. Cost of the head
+
+Command: `python benchmarks/head_cost.py` — the same backbone trained with plain
+`keras.Model.fit` and as a `LossLearner` (head + ranking loss), alternating
+3 timed rounds of 20 steps (batch 128, 32x32x3, after 2 warm-up steps) in one
+process; medians reported. Target: under 10%. A negative cost means the
+difference is smaller than this machine's run-to-run noise at the load
+average given below.
+
+| backbone | taps | plain images/s | with head images/s | head cost |
+|---|---|---|---|---|
+{rows}
+"""
 
 
 def main():

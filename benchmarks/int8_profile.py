@@ -11,8 +11,9 @@ the optimized graph). Also saves each optimized graph
 (`SessionOptions.optimized_model_filepath`) and counts its op types, which
 shows whether the int8 model's QDQ pairs were fused into QLinearConv.
 
-Prints Markdown tables (`markdown`); `benchmarks/run.py --sections int8_profile`
-runs `measure` on the scoring run's MobileNetV2 models and keeps its figures.
+Prints Markdown tables (`tables`); `benchmarks/run.py --sections int8_profile`
+runs `measure` on the scoring run's MobileNetV2 models and keeps its figures
+(`section_figures`).
 
 Example:
     python benchmarks/int8_profile.py \
@@ -29,14 +30,21 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-import onnx
-import onnxruntime
+
+from scoring import SCRATCH
+
+REPOSITORY = Path(__file__).resolve().parents[1]
+# The scoring run whose MobileNetV2 models the section profiles (scratch).
+PROFILED_RUN = SCRATCH / "run1"
+PROFILE_OPTIONS = {"upscale": 3, "batches": 9, "batch_size": 256, "threads": 1}
 
 CONV_OPS = {"Conv", "FusedConv", "NhwcConv", "NchwcConv", "NhwcFusedConv",
             "QLinearConv", "ConvInteger"}
 
 
 def _options(threads, profile_prefix=None, optimized_path=None):
+    import onnxruntime
+
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.execution_mode = onnxruntime.ExecutionMode.ORT_SEQUENTIAL
@@ -63,6 +71,9 @@ def optimized_graph(model_path, threads, out_dir):
         prefixed when it is not the default one; a dict node name -> kind of
         convolution: `depthwise`, `1x1` or `full`).
     """
+    import onnx
+    import onnxruntime
+
     optimized = os.path.join(out_dir, Path(model_path).stem + "-optimized.onnx")
     onnxruntime.InferenceSession(os.fspath(model_path),
                                  _options(threads, optimized_path=optimized),
@@ -136,6 +147,8 @@ def profile(paths, images, batches, batch_size, threads, out_dir, conv_kinds):
     Returns:
         dict label -> (per-op ms per batch, whole-run ms per batch).
     """
+    import onnxruntime
+
     sessions = {}
     for label, path in paths.items():
         prefix = os.path.join(out_dir, f"profile-{label}")
@@ -178,6 +191,8 @@ def measure(fp32, int8, pool, upscale=1, batches=3, batch_size=256, threads=0):
     Raises:
         ValueError: `batches`, `batch_size` or `upscale` below 1.
     """
+    import onnxruntime
+
     if batches < 1 or batch_size < 1 or upscale < 1:
         raise ValueError(f"Expected batches, batch_size and upscale >= 1. Received: "
                          f"{batches}, {batch_size}, {upscale}")
@@ -200,7 +215,7 @@ def measure(fp32, int8, pool, upscale=1, batches=3, batch_size=256, threads=0):
     }
 
 
-def markdown(figures):
+def tables(figures):
     """Markdown tables of `measure`'s figures.
 
     Args:
@@ -246,6 +261,37 @@ def markdown(figures):
     return "\n".join(lines)
 
 
+def section_figures(data, folder):
+    """Profiles the scoring run's MobileNetV2 fp32 and int8 models per op type.
+
+    Args:
+        data: the CIFAR-10 npz (unused: the pool is the scoring run's).
+        folder: the section's folder (unused: nothing but its figures is kept).
+
+    Returns:
+        `measure`'s answer on `PROFILED_RUN` with `PROFILE_OPTIONS`.
+    """
+    return measure(PROFILED_RUN / "mobilenet-fp32.onnx",
+                   PROFILED_RUN / "mobilenet-int8.onnx",
+                   PROFILED_RUN / "pool10k.npy", **PROFILE_OPTIONS)
+
+
+def section_markdown(figures):
+    """RESULTS.md §4's int8 profile from `section_figures`' answer."""
+    options = " ".join(f"--{key.replace('_', '-')} {value}"
+                       for key, value in PROFILE_OPTIONS.items())
+    run = PROFILED_RUN.relative_to(REPOSITORY)
+    return f"""**Where MobileNetV2's fp32 and int8 graphs spend their time.** Profiled
+with onnxruntime's own profiler on run 1's saved models (each node's median
+over the batches after a warm-up, the two sessions run batch by batch in
+turn, `ORT_ENABLE_ALL` as the scorer):
+`python benchmarks/int8_profile.py {run}/mobilenet-fp32.onnx
+{run}/mobilenet-int8.onnx --pool {run}/pool10k.npy {options}`
+
+{tables(figures)}
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("fp32", help="the fp32 .onnx model")
@@ -266,7 +312,7 @@ def main():
                           args.batch_size, args.threads)
     except ValueError as error:
         parser.error(str(error))
-    print(markdown(figures))
+    print(tables(figures))
 
 
 if __name__ == "__main__":

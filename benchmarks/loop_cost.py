@@ -17,13 +17,14 @@ import json
 import statistics
 import time
 
-import keras
 import numpy as np
 
 VARIANTS = ("keras_fit_arrays", "loop_plain", "loop_no_augmentation", "loop_learning_loss")
 
 
 def _plain_fit(build, x, y, training, seed):
+    import keras
+
     from kerasll.active.training import compile_model
 
     keras.utils.set_random_seed(seed)
@@ -59,6 +60,8 @@ def measure_loop_cost(images=2560, epochs=3, batch_size=128, rounds=3, width=1.0
         Dict with the median images/s per variant, the ratio of the loop
         (learning loss) to the plain fit, and per-round figures.
     """
+    import keras
+
     from kerasll.active.training import TrainingConfig
     from kerasll.augment import Augmentation
     from kerasll.models import build_model
@@ -98,6 +101,46 @@ def measure_loop_cost(images=2560, epochs=3, batch_size=128, rounds=3, width=1.0
         "per_round": rates,
         "ratio": median["loop_learning_loss"] / median["keras_fit_arrays"],
     }
+
+
+def section_figures(data, folder):
+    """RESULTS.md §2's figures: `measure_loop_cost` at its defaults.
+
+    Args:
+        data: the CIFAR-10 npz (unused: the images are noise).
+        folder: the section's folder (unused: nothing but its figures is kept).
+
+    Returns:
+        `measure_loop_cost`'s answer.
+    """
+    return measure_loop_cost()
+
+
+def section_markdown(figures):
+    """RESULTS.md §2 from `section_figures`' answer."""
+    rates = figures["images_per_s"]
+    base = rates["keras_fit_arrays"]
+    rows = "\n".join(
+        f"| {name} | {rates[name]:.0f} | {rates[name] / base:.2f} |"
+        for name in VARIANTS
+    )
+    return f"""## 2. Cost of the simulate loop
+
+Command: `python benchmarks/loop_cost.py` — {figures['model']}, {figures['images']:,}
+images x {figures['epochs']} epochs per fit, batch {figures['batch_size']}; whole fits
+timed (model build, compile and tracing included, as every cycle pays them),
+{figures['rounds']} alternating rounds in one process, medians.
+
+| variant | images/s | vs plain fit |
+|---|---|---|
+{rows}
+
+`keras_fit_arrays`: plain `keras.Model.fit` on in-memory float arrays, no
+augmentation. `loop_*`: `kerasll.active.training.train_model`, what each
+simulate cycle runs (seeded tf.data pipeline, pad-crop-flip augmentation per
+image): without the head, with the head but no augmentation, and as
+learning loss trains. Target for `loop_learning_loss`: 0.9 of the plain fit.
+"""
 
 
 def main():

@@ -31,6 +31,7 @@ from selection import (  # noqa: E402
     DEFAULT_DATA,
     Regime,
     complete_trials,
+    recorded_seconds,
     regime_metric,
     task_metrics,
 )
@@ -273,7 +274,7 @@ def weights_table(measured):
     return lines
 
 
-def markdown(records, trials, weights=None, weight_trials=2):
+def _markdown(records, trials, weights=None, weight_trials=2):
     """The RESULTS.md pose section from the complete trials.
 
     Args:
@@ -337,6 +338,40 @@ def markdown(records, trials, weights=None, weight_trials=2):
     return "\n".join(lines)
 
 
+def section_figures(data, folder):
+    """Runs (or resumes) both regimes and the weight measurement in `folder`.
+
+    Args:
+        data: the CIFAR-10 npz.
+        folder: the section's folder; the runs' states are its figures.
+
+    Returns:
+        {} (`folder_figures` reads the states).
+    """
+    run(folder, data)
+    measure_weights(Path(folder) / "weights", data)
+    return {}
+
+
+def folder_figures(folder):
+    """What the section's folder holds besides `figures.json`.
+
+    Args:
+        folder: the section's folder.
+
+    Returns:
+        {"folder": it, "seconds": both regimes' cycles' wall times}.
+    """
+    return {"folder": str(folder), "seconds": recorded_seconds(folder, REGIMES)}
+
+
+def section_markdown(figures):
+    """RESULTS.md §7 from the runs in `figures["folder"]` (nothing is run)."""
+    folder = Path(figures["folder"])
+    records, trials = load(folder)
+    return _markdown(records, trials, read_weights(folder / "weights"))
+
+
 def _tables(records):
     """summary.md's tables (but the class histogram) and the head's rank
     accuracy per cycle, headings one level down."""
@@ -379,7 +414,7 @@ def main():
         print("\n".join(weights_table(measure_weights(weights_folder, args.data))))
         return
     records, trials = load(args.out) if args.report else run(args.out, args.data)
-    print(markdown(records, trials, read_weights(weights_folder)))
+    print(_markdown(records, trials, read_weights(weights_folder)))
 
 
 if __name__ == "__main__":

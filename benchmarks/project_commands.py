@@ -183,10 +183,42 @@ def table(result):
                      f"{'yes' if row['under_target'] else 'no'} | "
                      f"{row['cpu_median_s']:.3f} |")
     load = result["loadavg_before"][0]
+    cores = result.get("cores", os.cpu_count())  # as recorded by benchmarks/run.py
     lines += ["", f"The wall time follows the machine's load (a 1-minute load average of "
-              f"{load:.1f} before the run, on {os.cpu_count()} cores); the CPU time "
+              f"{load:.1f} before the run, on {cores} cores); the CPU time "
               "(user + system) is what the command itself costs."]
     return "\n".join(lines)
+
+
+def section_figures(data, folder):
+    """RESULTS.md §6's figures: `measure_project_commands` at its defaults.
+
+    Args:
+        data: the CIFAR-10 npz (unused: the project holds digits).
+        folder: the section's folder (unused: nothing but its figures is kept).
+
+    Returns:
+        `measure_project_commands`' answer.
+    """
+    return measure_project_commands()
+
+
+def section_markdown(figures):
+    """RESULTS.md §6 from `section_figures`' answer."""
+    return f"""## 6. Wall time of the project commands that do not train
+
+Command: `python benchmarks/project_commands.py --images {figures['images_per_device']} --repeats {figures['repeats']}`
+— a digits project (two devices of {figures['images_per_device']} 8x8 images, one
+labeled round, a trained model and device picks, built untimed), then per
+repetition each command on a fresh copy, run as a user runs it: the
+`kerasll` console script in a new process, start to exit. None of them imports TensorFlow
+(tests/test_project_imports.py pins it). Target: under
+{TARGET_S:g} s each. 1/5/15-minute load average before
+{' / '.join(f'{v:.1f}' for v in figures['loadavg_before'])}, after
+{' / '.join(f'{v:.1f}' for v in figures['loadavg_after'])}.
+
+{table(figures)}
+"""
 
 
 def main():

@@ -52,13 +52,14 @@ from pathlib import Path
 
 import numpy as np
 
-from flops import graph_flops, matmul_peak_gflops
-
 BIN = Path(sys.executable).parent
 
 
 MOBILENET_ALPHA = 0.35
 MOBILENET_UPSCALE = 3  # 32x32 CIFAR-10 -> 96x96
+# Where `benchmarks/run.py --sections scoring` keeps its runs' models and pools:
+# too large to commit, so in the git-ignored scratch folder.
+SCRATCH = Path(__file__).resolve().parent / "output" / "scoring"
 
 
 def _train_learner(x, y, epochs, seed, model="small_cnn", width=1.0):
@@ -429,7 +430,8 @@ def timing_note(results):
                 f"{' / '.join(f'{v:.1f}' for v in timing['load_after'])} after")
 
     return (f"Timed side by side: {group('small CNN', results)}; "
-            f"{group('MobileNetV2', results['mobilenet_v2'])} ({os.cpu_count()} cores).")
+            f"{group('MobileNetV2', results['mobilenet_v2'])} "
+            f"({results.get('cores', os.cpu_count())} cores).")
 
 
 def refusal(entry):
@@ -491,6 +493,8 @@ def run(data_path, out_dir, epochs=2, train_size=10000, seed=0, sizes=True,
 
     `rounds` and `timed_items` are `_time_paths`'s.
     """
+    from flops import graph_flops, matmul_peak_gflops
+
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     data = np.load(data_path)
@@ -731,9 +735,111 @@ def spread(results, target=(2.5, 0.95, 0.9)):
     return "\n".join(lines)
 
 
+def section_figures(data, folder, retime=False):
+    """RESULTS.md §4's figures: `run_repeated` with its runs in `SCRATCH`.
+
+    Args:
+        data: the CIFAR-10 npz.
+        folder: the section's folder (unused: the models and pools are too
+            large to commit; they stay in `SCRATCH`).
+        retime: only re-measure the speeds of the finished runs.
+
+    Returns:
+        `run_repeated`'s answer.
+    """
+    return run_repeated(data, SCRATCH, retime=retime)
+
+
+def section_markdown(figures):
+    """RESULTS.md §4 from `section_figures`' answer."""
+    def row(name, entry):
+        if entry["refused"]:
+            return (f"| kerasll-score {name} | refused: {refusal(entry)} | "
+                    "- | - | - | - | - |")
+        extra = (
+            f"{entry['top10_overlap_vs_fp32']:.3f} | {entry['spearman_vs_fp32']:.4f}"
+            if "top10_overlap_vs_fp32" in entry else "- | -"
+        )
+        return (f"| kerasll-score {name} | {entry['images_per_s']:.0f} | "
+                f"{entry['ratio_to_keras']:.2f}x | "
+                f"{entry['ratio_to_fastest_tf']:.2f}x | "
+                f"{entry['file_mib']:.2f} | {extra} |")
+
+    memory = "\n".join(
+        f"| {name} | {figures[f'memory_{key}_mib']['VmRSS']:.0f} | "
+        f"{figures[f'memory_{key}_mib']['RssAnon']:.0f} |"
+        for name, key in (("10,000", "pool10k"), ("100,000", "pool100k"))
+    )
+    gflops = ", ".join(f"{p} {v:.1f}" for p, v in figures["achieved_gflops"].items())
+    peak = figures["matmul_peak_gflops"]
+    sizes = ""
+    if "installed_serving_mib" in figures:
+        sizes = (f"| installed size of a fresh environment (MiB) | "
+                 f"{figures['installed_serving_mib']:.0f} | "
+                 f"{figures['installed_tensorflow_mib']:.0f} |\n")
+    return f"""## 4. Scoring on a device (CPU)
+
+Command: `python benchmarks/run.py --sections scoring` (runs
+`python benchmarks/scoring.py --seed N` once per run) — a small-CNN learner trained
+{figures['train_epochs']} epochs on {figures['train_images']:,} CIFAR-10 images, exported
+with raw uint8 input; pool = the {figures['pool']:,} CIFAR-10 test images as a `.npy`.
+`kerasll-score` figures are `PoolScorer.score` (what the CLI runs; CPU provider,
+batch 256); Keras is `LossLearner.predict_loss` (batch 256) and
+`tf.function` a traced call of the scoring graph, on the same pool. The
+paths of one model are timed side by side: each is warmed up, then in every
+round each path scores the same first pool images once, in an order rotated
+from round to round; images/s is the median over rounds, and a ratio is
+taken within each round, reported as its median over rounds (with the
+interquartile range in the table of both models below), so a change of load
+during the run hits the paths compared alike. {timing_note(figures)}
+
+| path | images/s | vs Keras predict_loss | vs fastest TensorFlow path | file MiB | top-10% overlap vs fp32 | Spearman vs fp32 |
+|---|---|---|---|---|---|---|
+| Keras predict_loss | {figures['keras_images_per_s']:.0f} | 1.00x | {figures['keras_images_per_s'] / figures['fastest_tf_images_per_s']:.2f}x | - | - | - |
+| tf.function of the scoring graph | {figures['tf_function_images_per_s']:.0f} | {figures['tf_function_images_per_s'] / figures['keras_images_per_s']:.2f}x | {figures['tf_function_images_per_s'] / figures['fastest_tf_images_per_s']:.2f}x | - | - | - |
+{row('fp32', figures['fp32'])}
+{row('fp16', figures['fp16'])}
+{row('int8', figures['int8'])}
+
+fp32 ONNX vs Keras, max abs difference of predicted loss over the pool:
+{figures['fp32']['max_abs_diff_vs_keras']:.2e}.
+
+Both models side by side in run 1 (seed 0), MobileNetV2 with every int8
+setting exported alone (images/s against each model's own fp32 graph; the
+figures above are run 1's too):
+
+{table(figures)}
+
+{spread(figures)}
+
+Peak memory of `kerasll-score` (whole process; VmRSS counts the memory-mapped
+pool pages the kernel keeps resident, RssAnon is the process's own memory):
+
+| pool items | peak VmRSS MiB | peak RssAnon MiB |
+|---|---|---|
+{memory}
+
+What a device pays before the first score:
+
+| | kerasll-serving | TensorFlow + .keras |
+|---|---|---|
+| cold start: process start to 256 items scored and written (s, best of 3) | {figures['cold_start_serving_s']:.2f} | {figures['cold_start_keras_s']:.2f} |
+{sizes}
+Arithmetic: the graph costs {figures['model_mflops_per_image']:.1f} MFLOP per image (Conv/Gemm/MatMul);
+achieved GFLOP/s: {gflops}; fastest path: {figures['best_path']}. This machine's
+float32 matmul peak (2048x2048; numpy BLAS {peak['numpy']:.1f}, onnxruntime MLAS
+{peak['onnxruntime']:.1f}) is {peak['peak']:.1f} GFLOP/s: the fp32 path runs at
+{100 * figures['achieved_gflops']['fp32'] / peak['peak']:.0f}% of it (above 100% means a 2048x2048 matmul is not a
+tight bound for small convolutions on this CPU). The int8 path
+computes in 8-bit integers (VNNI), so its equivalent rate can exceed the float32 peak.
+The installed size of kerasll-serving is dominated by onnxruntime-gpu (its CUDA
+provider libraries); a CPU-only device using the `onnxruntime` wheel installs less.
+"""
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/output/scoring")
+    parser.add_argument("--out", default=str(SCRATCH))
     parser.add_argument("--data", default=os.environ.get(
         "KERASLL_DATA", str(Path(__file__).resolve().parents[2] / "shared/data/cifar10.npz")))
     parser.add_argument("--epochs", type=int, default=2)

@@ -251,6 +251,37 @@ def run_regime(regime, out_dir, data_path=DEFAULT_DATA):
     return read_results_csv(out_dir / RESULTS_FILE, regime_metric(regime))
 
 
+def recorded(out_dir):
+    """A regime's description and its cycles' wall times, from its state.
+
+    Args:
+        out_dir: the regime's results folder (its `state.json`).
+
+    Returns:
+        (description, seconds): the state's description and the seconds of
+        every cycle it records, added up.
+    """
+    from kerasll.active.state import ExperimentState
+
+    state = ExperimentState.load(out_dir)
+    runs = state.records(state.config["strategies"], state.config["trials"])
+    return state.description, sum(record.seconds for record in runs)
+
+
+def recorded_seconds(out, regimes):
+    """The cycles' wall times recorded in the states of the regimes started.
+
+    Args:
+        out: the folder holding one results folder per regime.
+        regimes: `Regime`s.
+
+    Returns:
+        Seconds, added up (0 when none has started).
+    """
+    return sum(recorded(Path(out) / regime.name)[1] for regime in regimes
+               if (Path(out) / regime.name / "state.json").is_file())
+
+
 def complete_trials(records, strategies, cycles):
     """The records of the trials every strategy finished (all cycles).
 
@@ -446,16 +477,45 @@ def _earlier_markdown(out):
     return lines
 
 
-def section_markdown(out):
+def section_figures(data, folder):
+    """Runs (or resumes) every regime in `folder/<regime>`.
+
+    Args:
+        data: the CIFAR-10 npz.
+        folder: the section's folder; the regimes' states are its figures.
+
+    Returns:
+        {} (`folder_figures` reads the states).
+    """
+    for name, regime in REGIMES.items():
+        run_regime(regime, Path(folder) / name, data)
+    return {}
+
+
+def folder_figures(folder):
+    """What the section's folder holds besides `figures.json`.
+
+    Args:
+        folder: the section's folder.
+
+    Returns:
+        {"folder": it, "seconds": the regimes' cycles' wall times}.
+    """
+    return {"folder": str(folder),
+            "seconds": recorded_seconds(folder, REGIMES.values())}
+
+
+def section_markdown(figures):
     """RESULTS.md §1 from the regimes' folders (nothing is run).
 
     Args:
-        out: the folder holding one results folder per regime
-            (`benchmarks/runs/selection`).
+        figures: `folder_figures`' answer (its `folder` holds one results
+            folder per regime).
 
     Returns:
         Markdown text.
     """
+    out = Path(figures["folder"])
     device = [REGIMES[name] for name in DEVICE_REGIMES]
     return "\n".join([
         "## 1. Selection quality: a regime map",
