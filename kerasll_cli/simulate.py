@@ -1,10 +1,14 @@
 """`kerasll simulate`: a thin click layer over `run_experiment`.
 
 Library errors (bad protocol sizes, data, resume folders) become one line
-and exit code 1 through `click.ClickException`; no training starts before
-every input has been checked. The options' defaults are the config
-dataclasses' (`ExperimentConfig`, `TrainingConfig`) and the tasks'.
+and exit code 1 through `click.ClickException`. The whole protocol
+(`ExperimentConfig`, `TrainingConfig`) is checked before any data loads (or
+downloads), and the data before --out is touched. The options' defaults
+are the config dataclasses' (`ExperimentConfig`, `TrainingConfig`) and the
+tasks'.
 """
+
+import dataclasses
 
 import click
 
@@ -220,16 +224,9 @@ def simulate_command(
             weight=weight,
             run_eagerly=run_eagerly,
         )
-        loader_options = {"images": images_dir} if images_dir else {}
-        if scenes:
-            loader_options.update(train_count=scenes[0], test_count=scenes[1])
-        data = load_task(
-            task, dataset, data=data_path, seed=seed, image_size=image_size or None,
-            imbalance_ratio=imbalance_ratio, copies=copies, **loader_options,
-        )
         config = ExperimentConfig(
             task=task,
-            dataset=data.name,
+            dataset=dataset,
             model=model,
             width=width,
             strategies=strategies,
@@ -243,6 +240,14 @@ def simulate_command(
             warm_start_epochs=warm_start_epochs,
             training=training,
         )
+        loader_options = {"images": images_dir} if images_dir else {}
+        if scenes:
+            loader_options.update(train_count=scenes[0], test_count=scenes[1])
+        data = load_task(
+            task, dataset, data=data_path, seed=seed, image_size=image_size or None,
+            imbalance_ratio=imbalance_ratio, copies=copies, **loader_options,
+        )
+        config = dataclasses.replace(config, dataset=data.name)
     except (ValueError, *library_errors()) as error:
         raise click.ClickException(str(error)) from error
     model_note = None

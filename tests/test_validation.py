@@ -234,9 +234,10 @@ def test_training_config_stores_plain_numbers():
 
 
 EXPERIMENT_BAD = {
-    "dataset": [None, 3],
+    "dataset": [None, 3, "", " "],
     "model": [5],
     "width": [0, -1, NAN, INF, True],
+    "strategies": [5, None],
     "initial_size": [0, 2.5, True],
     "budget": [0, -1, 1.5],
     "subset_size": [0, NAN],
@@ -256,8 +257,7 @@ def test_every_experiment_parameter_is_declared():
     from kerasll.active.protocol import ExperimentConfig
 
     names = {field.name for field in dataclasses.fields(ExperimentConfig)}
-    # `strategies` is parsed by `parse_strategies` (its own tests).
-    assert names - {"strategies"} == set(ExperimentConfig.parameter_constraints)
+    assert names == set(ExperimentConfig.parameter_constraints)
     assert set(EXPERIMENT_BAD) == set(ExperimentConfig.parameter_constraints)
 
 
@@ -276,6 +276,7 @@ def test_experiment_config_refuses_each_bad_value_by_name(name, value):
 
 
 LEARNER_BAD = {
+    "taps": [5, None],
     "head_units": [0, 2.5, True],
     "margin": [-1, NAN, INF],
     "weight": [-0.1, INF, "heavy"],
@@ -317,7 +318,7 @@ def test_every_learner_hyper_parameter_is_declared():
     from kerasll.learner import LossLearner
 
     names = set(inspect.signature(LossLearner.__init__).parameters)
-    assert names - {"self", "model", "taps", "kwargs"} == set(LEARNER_BAD)
+    assert names - {"self", "model", "kwargs"} == set(LEARNER_BAD)
     assert set(LossLearner.parameter_constraints) == set(LEARNER_BAD)
 
 
@@ -383,6 +384,46 @@ def test_simulate_refuses_bad_numbers_in_one_line_before_writing(
     assert result.exit_code == 1, result.output
     assert len(lines) == 1 and lines[0].startswith("Error: Expected"), result.output
     assert message in lines[0]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "missing.npz"])
+def test_simulate_checks_the_protocol_before_loading_any_data(
+    tmp_path, monkeypatch, dataset
+):
+    """No download and no data error before a protocol refusal; then the data."""
+    import kerasll.data
+    from click.testing import CliRunner
+    from kerasll_cli import main
+
+    def no_loading(*args, **kwargs):
+        raise AssertionError("data loaded before the protocol was checked")
+
+    monkeypatch.delenv("KERASLL_DATA", raising=False)
+    monkeypatch.setattr(kerasll.data, "load_cifar10", no_loading)
+    monkeypatch.setattr(kerasll.data, "load_npz", no_loading)
+    out = tmp_path / "out"
+    args = ["simulate", "--dataset", str(tmp_path / dataset), "--out", str(out)]
+    if dataset == "cifar10":
+        args[2] = "cifar10"
+    result = CliRunner().invoke(main, [*args, "--width", "nan", "--cycles", "0"])
+    assert result.exit_code == 1, result.output
+    assert _lines(result) == [
+        "Error: Expected width to be a finite number > 0. Received: width=nan"]
+    assert not out.exists()
+
+
+def test_simulate_refuses_a_missing_dataset_before_writing(tmp_path):
+    from click.testing import CliRunner
+    from kerasll_cli import main
+
+    out = tmp_path / "out"
+    missing = tmp_path / "none.npz"
+    result = CliRunner().invoke(
+        main, ["simulate", "--dataset", str(missing), "--out", str(out)])
+    assert result.exit_code == 1, result.output
+    assert _lines(result) == [
+        f"Error: Expected an existing .npz file. Received: '{missing}'"]
     assert not out.exists()
 
 
