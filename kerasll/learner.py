@@ -56,14 +56,15 @@ class LossLearner(steps_for_backend(), keras.Model):
 
     Raises:
         TypeError: `model` is not a functional/Sequential model.
-        ValueError: bad taps, or a hyper-parameter outside
+        ValueError: taps or a hyper-parameter outside
             `parameter_constraints` (NaN and infinities included), each
-            named in its own message.
+            named in its own message, or taps naming no tappable layer.
     """
 
     # The one declaration of the head's hyper-parameters; `TrainingConfig`
     # checks its `margin`, `weight`, `head_units` and `weight_decay` by it.
     parameter_constraints = {
+        "taps": [str, list, tuple],
         "head_units": [Interval(Integral, 1, None, closed="left")],
         "margin": [Interval(Real, 0, None, closed="left")],
         "weight": [Interval(Real, 0, None, closed="left")],
@@ -87,6 +88,7 @@ class LossLearner(steps_for_backend(), keras.Model):
         checked = validate_arguments(
             self.parameter_constraints,
             {
+                "taps": taps,
                 "head_units": head_units,
                 "margin": margin,
                 "weight": weight,
@@ -104,7 +106,7 @@ class LossLearner(steps_for_backend(), keras.Model):
         self.detach_epoch = checked["detach_epoch"]
         self.head_weight_decay = checked["head_weight_decay"]
         self.backbone = model
-        self.taps = resolve_taps(model, taps)
+        self.taps = resolve_taps(model, checked["taps"])
         self._per_sample_loss = None
         graph, features = tapped_graph(model, self.taps)
         self._output_count = len(graph.outputs)

@@ -12,6 +12,8 @@ from kerasll.active.strategies import (
     NAMED,
     PLAIN,
     STRATEGIES,
+    RandomStrategy,
+    Selection,
     get_strategy,
     parse_strategies,
 )
@@ -198,6 +200,32 @@ def test_a_spec_configures_the_strategy_and_names_what_differs():
     assert get_strategy(composed.name).get_config() == composed.get_config()
     with pytest.raises(ProtocolError, match="Received: temperature=0$"):
         get_strategy("predicted_loss+stochastic:temperature=0")
+
+
+class _Mine(RandomStrategy):
+    """A strategy of the user's own, under an unregistered name."""
+
+    base_name = "mine"
+
+
+class _Reversed(RandomStrategy):
+    """A strategy of the user's own under a registered name: the registry
+    would rebuild `random`, not this."""
+
+    def _select(self, view, candidates, budget, labeled, draw, history):
+        return Selection(candidates[draw.order()[::-1][:budget]])
+
+
+def test_only_instances_the_registry_rebuilds_reach_the_config():
+    from kerasll.active.protocol import ExperimentConfig
+
+    safe = get_strategy("learning_loss_safe:audit_share=0.3")
+    config = ExperimentConfig(strategies=[RandomStrategy(), safe])
+    assert config.strategies == ("random", "learning_loss_safe:audit_share=0.3")
+    assert config.to_dict()["strategy_configs"][safe.name] == safe.get_config()
+    for strategy in (_Mine(), _Reversed()):
+        with pytest.raises(UnknownStrategyError, match="rebuilds from the registry"):
+            ExperimentConfig(strategies=[strategy])
 
 
 def test_budget_larger_than_candidates_is_a_protocol_error():

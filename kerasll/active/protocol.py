@@ -52,15 +52,17 @@ class ExperimentConfig:
 
     Raises:
         ProtocolError: a value outside `parameter_constraints` (bools, NaN,
-            infinities and non-integral sizes included), or a subset smaller
-            than the budget.
-        UnknownStrategyError: unknown strategy names.
+            infinities and non-integral sizes included), an empty dataset
+            name, or a subset smaller than the budget.
+        UnknownStrategyError: unknown strategy names, or a `Strategy`
+            instance its name does not rebuild from the registry.
     """
 
     parameter_constraints = {
         "dataset": [str],
         "model": [str, None],
         "width": [Interval(Real, 0, None, closed="neither")],
+        "strategies": [str, list, tuple],
         "initial_size": _SIZE,
         "budget": _SIZE,
         "subset_size": _SIZE,
@@ -89,7 +91,6 @@ class ExperimentConfig:
     task: str = "classification"
 
     def __post_init__(self):
-        object.__setattr__(self, "strategies", tuple(parse_strategies(self.strategies)))
         checked = validate_arguments(
             self.parameter_constraints,
             {name: getattr(self, name) for name in self.parameter_constraints},
@@ -97,6 +98,12 @@ class ExperimentConfig:
         )
         for name, value in checked.items():
             object.__setattr__(self, name, value)
+        object.__setattr__(self, "strategies", tuple(parse_strategies(self.strategies)))
+        if not self.dataset.strip():
+            raise ProtocolError(
+                "Expected dataset to be a non-empty name. "
+                f"Received: dataset={self.dataset!r}"
+            )
         if self.subset_size < self.budget:
             raise ProtocolError(
                 "Expected the random subset M to hold at least the budget K. "

@@ -441,6 +441,45 @@ def get_strategy(spec, **kwargs):
         raise ProtocolError(f"Cannot build strategy {spec!r}: {error}") from error
 
 
+def _recorded_name(spec):
+    """The canonical spec of a spec or instance, which must rebuild it.
+
+    Results record a strategy by its name and a resume rebuilds it from the
+    registry, so an instance is refused unless its name gives the same class
+    and configuration.
+
+    Args:
+        spec: a spec string or a `Strategy`.
+
+    Returns:
+        The canonical spec (`Strategy.name`).
+
+    Raises:
+        UnknownStrategyError: an unknown spec, or an instance its name does
+            not rebuild (its own class, or another configuration).
+        ProtocolError: a parameter value a strategy refuses.
+    """
+    strategy = get_strategy(spec)
+    if not isinstance(spec, Strategy):
+        return strategy.name
+    rebuilt = None
+    if isinstance(strategy.base_name, str):
+        try:
+            rebuilt = get_strategy(strategy.name)
+        except (UnknownStrategyError, ProtocolError):
+            rebuilt = None
+    if type(rebuilt) is not type(strategy) or (
+        rebuilt.get_config() != strategy.get_config()
+    ):
+        raise UnknownStrategyError(
+            "Expected a strategy instance that its name rebuilds from the registry "
+            "(results record the name; a resume rebuilds from it). Received: "
+            f"{type(strategy).__name__} with base_name={strategy.base_name!r}; pass "
+            f"a spec of {list(NAMED)} or SCORE+RULE instead"
+        )
+    return strategy.name
+
+
 def parse_strategies(specs):
     """Validates strategies: a comma-separated string, or a list of specs or
     instances.
@@ -453,12 +492,13 @@ def parse_strategies(specs):
         List of distinct canonical specs (`Strategy.name`), in order.
 
     Raises:
-        UnknownStrategyError: an unknown name or parameter, or none at all.
+        UnknownStrategyError: an unknown name or parameter, none at all, or
+            an instance that is not a registered strategy (`_recorded_name`).
         ProtocolError: a parameter value a strategy refuses.
     """
     if isinstance(specs, str):
         specs = [spec.strip() for spec in specs.split(",") if spec.strip()]
-    names = list(dict.fromkeys(get_strategy(spec).name for spec in specs))
+    names = list(dict.fromkeys(_recorded_name(spec) for spec in specs))
     if not names:
         raise UnknownStrategyError(
             f"Expected at least one strategy from {list(NAMED)}. Received none"
