@@ -276,8 +276,15 @@ def select_command(directory, pick_files, k, merge, at_random, spec, seed):
               help="Label Studio project id (in its URL: /projects/ID).")
 def tasks_command(directory, format_name, out, round_id, url_prefix, document_root,
                   label_studio_url, token, ls_project):
-    """Write a round's picks as annotation tasks with the model's predictions."""
-    from kerasll.project.annotation_files import publish_round, write_tasks
+    """Write a round's picks as an annotation file with the model's predictions.
+
+    The command is named after what Label Studio calls the items it imports
+    (tasks); --format csv writes the same rows with an empty label column.
+    """
+    from kerasll.project.annotation_files import (
+        publish_round,
+        write_annotation_file,
+    )
 
     server = (label_studio_url, token, ls_project)
     if any(server) and (not all(server) or format_name != "label-studio"):
@@ -292,7 +299,8 @@ def tasks_command(directory, format_name, out, round_id, url_prefix, document_ro
         with _open(directory) as manifest:
             published = label_studio_url and publish_round(
                 manifest, label_studio_url, token, ls_project, round_id, **urls)
-            path, count = write_tasks(manifest, format_name, out, round_id, **urls)
+            path, count = write_annotation_file(
+                manifest, format_name, out, round_id, **urls)
         click.echo(f"Wrote {count} task(s) to {path}")
         if published:
             click.echo(published.summary())

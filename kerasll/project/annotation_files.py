@@ -25,7 +25,7 @@ from kerasll_serving.atomic import write_text
 from kerasll.project import labelstudio
 from kerasll.project.errors import ProjectError
 from kerasll.project.kinds import project_kind
-from kerasll.project.rows import TaskRow
+from kerasll.project.rows import AnnotationFileRow
 
 FORMATS = ("label-studio", "csv")
 CSV_FIELDS = ("project", "round", "item", "path", "image", "model_version",
@@ -60,7 +60,7 @@ def image_url(path, url_prefix=LOCAL_FILES_PREFIX, document_root="/"):
 
 def round_rows(manifest, round_id=None, url_prefix=LOCAL_FILES_PREFIX,
                document_root="/"):
-    """The picks of a round as `TaskRow`s, best first.
+    """The picks of a round as `AnnotationFileRow`s, best first.
 
     Args:
         manifest: the open `Manifest`.
@@ -68,7 +68,7 @@ def round_rows(manifest, round_id=None, url_prefix=LOCAL_FILES_PREFIX,
         url_prefix, document_root: see `image_url`.
 
     Returns:
-        (round id, list of `TaskRow`).
+        (round id, list of `AnnotationFileRow`).
 
     Raises:
         ProjectError: no rounds, or an unknown round.
@@ -91,22 +91,22 @@ def round_rows(manifest, round_id=None, url_prefix=LOCAL_FILES_PREFIX,
         "WHERE picks.round_id = ? ORDER BY picks.rank",
         (round_id,),
     )
-    tasks = []
+    picked = []
     for item_id, path, loss, prediction, confidence in rows:
         path = os.fspath(manifest.resolve(path))
-        tasks.append(TaskRow(
+        picked.append(AnnotationFileRow(
             manifest.config.project_id, round_id, item_id, path,
             image_url(path, url_prefix, document_root), found[0][0], loss,
             prediction, confidence,
         ))
-    return round_id, tasks
+    return round_id, picked
 
 
-def format_tasks(rows, format_name, config):
-    """The file text of task rows.
+def format_annotation_file(rows, format_name, config):
+    """The text of an annotation file.
 
     Args:
-        rows: `TaskRow`s.
+        rows: `AnnotationFileRow`s.
         format_name: one of `FORMATS`.
         config: the `ProjectConfig` (its task and names).
 
@@ -118,7 +118,7 @@ def format_tasks(rows, format_name, config):
             (a class column cannot hold boxes or keypoints).
     """
     if format_name == "label-studio":
-        return json.dumps([labelstudio.task(row, config) for row in rows],
+        return json.dumps([labelstudio.import_task(row, config) for row in rows],
                           indent=2) + "\n"
     if format_name == "csv" and not project_kind(config.task).one_class_per_image:
         raise ProjectError(
@@ -139,8 +139,9 @@ def format_tasks(rows, format_name, config):
     raise ProjectError(f"Expected format in {list(FORMATS)}. Received: {format_name!r}")
 
 
-def write_tasks(manifest, format_name, out=None, round_id=None, **url_options):
-    """Writes a round's tasks file atomically.
+def write_annotation_file(manifest, format_name, out=None, round_id=None,
+                          **url_options):
+    """Writes a round's annotation file atomically.
 
     Args:
         manifest: the open `Manifest`.
@@ -152,13 +153,14 @@ def write_tasks(manifest, format_name, out=None, round_id=None, **url_options):
         **url_options: `url_prefix`, `document_root` (see `image_url`).
 
     Returns:
-        (path written, number of tasks).
+        (path written, number of rows).
 
     Raises:
-        ProjectError: see `round_rows`, `format_tasks`; or `out` exists.
+        ProjectError: see `round_rows`, `format_annotation_file`; or `out`
+            exists.
     """
     round_id, rows = round_rows(manifest, round_id, **url_options)
-    text = format_tasks(rows, format_name, manifest.config)
+    text = format_annotation_file(rows, format_name, manifest.config)
     if out is None:
         suffix = ".json" if format_name == "label-studio" else ".csv"
         out = manifest.root / TASKS_FOLDER / f"round-{round_id}{suffix}"
@@ -201,7 +203,7 @@ def publish_round(manifest, url, token, project, round_id=None, **url_options):
     from kerasll.project.labelstudio_api import publish_tasks
 
     _, rows = round_rows(manifest, round_id, **url_options)
-    tasks = [labelstudio.task(row, manifest.config) for row in rows]
+    tasks = [labelstudio.import_task(row, manifest.config) for row in rows]
     return publish_tasks(url, token, project, tasks, [row.path for row in rows])
 
 

@@ -73,7 +73,12 @@ class ProjectKind(abc.ABC):
 
     @abc.abstractmethod
     def prediction_results(self, row, config):
-        """The Label Studio results of a pick's stored prediction (a `TaskRow`)."""
+        """The Label Studio results of a pick's stored prediction.
+
+        Args:
+            row: the pick, an `AnnotationFileRow`.
+            config: the `ProjectConfig`.
+        """
 
     @abc.abstractmethod
     def read_annotation(self, manifest, item_id, result, where):

@@ -20,7 +20,7 @@ from PIL import Image
 
 from kerasll.project.errors import LabelsError
 from kerasll.project.kinds import FROM_NAME, TO_NAME, project_kind
-from kerasll.project.rows import LabelRecord, TaskRow
+from kerasll.project.rows import AnnotationFileRow, LabelRecord
 
 
 def label_config(config):
@@ -46,11 +46,11 @@ def label_config(config):
     )
 
 
-def task(row: TaskRow, config):
+def import_task(row: AnnotationFileRow, config):
     """One Label Studio import task with the model's pre-annotation.
 
     Args:
-        row: the `TaskRow`.
+        row: the `AnnotationFileRow`.
         config: the `ProjectConfig` (its task and names).
 
     Returns:

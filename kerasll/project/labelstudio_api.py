@@ -167,7 +167,7 @@ def import_tasks(client, project, tasks):
     Args:
         client: a `LabelStudio`.
         project: the Label Studio project id.
-        tasks: Label Studio tasks made by `kerasll.project.labelstudio.task`.
+        tasks: Label Studio tasks made by `kerasll.project.labelstudio.import_task`.
 
     Returns:
         (imported, already present).

@@ -1,11 +1,11 @@
-"""The rows that pass between the manifest and the task and label files."""
+"""The rows that pass between the manifest and the annotation and label files."""
 
 import dataclasses
 
 
 @dataclasses.dataclass(frozen=True)
-class TaskRow:
-    """One picked item to annotate.
+class AnnotationFileRow:
+    """One picked item to annotate: a row of a round's annotation file.
 
     Attributes:
         project_id: the project's id.
