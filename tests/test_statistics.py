@@ -14,7 +14,7 @@ from kerasll.active.statistics import (
     noise_floor,
     paired_test,
     smallest_p_value,
-    summarize,
+    summarize_runs,
 )
 
 
@@ -70,7 +70,9 @@ def test_sample_std_and_area():
 
 
 def test_comparison_is_paired_by_trial():
-    summary = summarize(_runs({"random": [0.6, 0.7, 0.5], "ll": [0.65, 0.68, 0.6]}))
+    summary = summarize_runs(
+        _runs({"random": [0.6, 0.7, 0.5], "ll": [0.65, 0.68, 0.6]})
+    )
     comparison = compare_to_baseline(summary, "ll")
     np.testing.assert_allclose(comparison["final"], [0.05, -0.02, 0.1])
     assert comparison["better"] == 2 and comparison["trials"] == [0, 1, 2]
@@ -82,13 +84,14 @@ def test_runs_ending_at_different_label_counts_are_refused():
     runs = _runs({"random": [0.6, 0.7]})
     runs.update(_runs({"ll": [0.6, 0.7]}, labeled=(10, 15)))
     with pytest.raises(ComparisonError, match="trial 0 ends at 15 and 20 labels"):
-        compare_to_baseline(summarize(runs), "ll")
+        compare_to_baseline(summarize_runs(runs), "ll")
 
 
 def test_noise_floor_from_the_a_a_control():
     random = [0.60, 0.62, 0.58, 0.61, 0.59, 0.63, 0.60, 0.62]
     control = [0.61, 0.60, 0.60, 0.62, 0.57, 0.64, 0.61, 0.60]
-    floor = noise_floor(summarize(_runs({"random": random, "random_control": control})))
+    runs = _runs({"random": random, "random_control": control})
+    floor = noise_floor(summarize_runs(runs))
     differences = np.subtract(control, random)
     std = differences.std(ddof=1)
     t = stats.t.ppf(0.975, 7) + stats.t.ppf(0.8, 7)
@@ -99,4 +102,4 @@ def test_noise_floor_from_the_a_a_control():
     assert floor["max_abs_final"] == pytest.approx(np.abs(differences).max())
     assert detectable_difference(std, 8) == pytest.approx(t * std / np.sqrt(8))
     assert np.isnan(detectable_difference(std, 1))
-    assert noise_floor(summarize(_runs({"random": random}))) is None
+    assert noise_floor(summarize_runs(_runs({"random": random}))) is None

@@ -113,7 +113,7 @@ def detectable_difference(std, trials, alpha=0.05, power=0.8):
     return float(factor * std / np.sqrt(trials))
 
 
-def summarize(runs):
+def summarize_runs(runs):
     """Per strategy and trial: first and final metric, labels, area.
 
     Args:
@@ -145,7 +145,7 @@ def compare_to_baseline(summary, strategy, baseline=BASELINE):
     a trial where they end at different counts is an error, not a pair.
 
     Args:
-        summary: the output of `summarize`.
+        summary: the output of `summarize_runs`.
         strategy: the strategy to compare.
         baseline: the reference strategy (default `random`).
 
@@ -191,7 +191,7 @@ def noise_floor(summary, control=CONTROL, baseline=BASELINE):
     """The A/A noise floor: how far two random arms differ by chance.
 
     Args:
-        summary: the output of `summarize`.
+        summary: the output of `summarize_runs`.
         control: the A/A control (random on its own stream).
         baseline: the baseline it is paired with.
 

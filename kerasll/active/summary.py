@@ -25,9 +25,10 @@ def summarize(records):
 
     Returns:
         {strategy: {trial: {"first", "final", "auc", "labeled", "rank"}}},
-        strategies in first-seen order (`kerasll.active.statistics.summarize`).
+        strategies in first-seen order
+        (`kerasll.active.statistics.summarize_runs`).
     """
-    return statistics.summarize(group_runs(records))
+    return statistics.summarize_runs(group_runs(records))
 
 
 def _mean_std(values):
