@@ -12,7 +12,7 @@ tables here are built as `summary.md`'s are (one home for the statistics):
 - `cifar10-*-decoupled`: `learning_loss_decoupled` on the same protocols and
   seeds, paired with the runs above (the cost of joint training, isolated).
 
-    python benchmarks/selection.py --regimes digits --out benchmarks/output/selection
+    python benchmarks/selection.py --regimes digits   # in benchmarks/runs/selection/
     python benchmarks/selection.py --paper --out benchmarks/output/paper   # a GPU job
 """
 
@@ -29,6 +29,7 @@ DIGITS_STRATEGIES = (
     "learning_loss,learning_loss_safe,learning_loss_decoupled,random,random_control,"
     "entropy,coreset"
 )
+RUNS = Path(__file__).resolve().parent / "runs" / "selection"
 DEFAULT_DATA = os.environ.get(
     "KERASLL_DATA",
     str(Path(__file__).resolve().parents[2] / "shared" / "data" / "cifar10.npz"),
@@ -425,6 +426,29 @@ Deviations from the paper are listed with the regime below.
 EARLIER_REGIMES = {
     "cifar10-cold": "cold-start", "cifar10-warm": "accurate-model", "digits": "digits",
 }
+# Their earlier runs' mean seconds per cycle, as their states recorded them
+# (RESULTS.md at `628782a`: 33, 177 and 58 minutes of cycles over 3 x 6,
+# 3 x 6 and 10 x 6 runs of 5, 4 and 5 cycles), to estimate a rerun. A rerun's
+# own state is no better guide until it is complete: its first cycles (the
+# longest, and shared between strategies in cifar10-warm) come first.
+EARLIER_CYCLE_SECONDS = {
+    "cifar10-cold": 33 * 60 / 90, "cifar10-warm": 177 * 60 / 72, "digits": 58 * 60 / 300,
+}
+
+
+def _seconds_left(regime, out):
+    """The cycle time a regime still needs: the cycles its state has not
+    recorded yet, at its earlier run's mean cycle time."""
+    from kerasll.active.state import STATE_FILE, ExperimentState
+
+    planned = (len(regime.strategies.split(",")) * int(regime.options["--trials"])
+               * int(regime.options["--cycles"]))
+    folder = Path(out) / regime.name
+    done = []
+    if (folder / STATE_FILE).is_file():
+        state = ExperimentState.load(folder)
+        done = state.records(state.config["strategies"], state.config["trials"])
+    return max(planned - len(done), 0) * EARLIER_CYCLE_SECONDS[regime.name]
 
 
 def _series(words):
@@ -454,6 +478,7 @@ def _earlier_markdown(out):
     if waiting:
         labels = _series([EARLIER_REGIMES[name] for name in waiting])
         names = ", ".join(f"`{name}`" for name in waiting)
+        hours = sum(_seconds_left(REGIMES[name], out) for name in waiting) / 3600
         note = (
             f"The {labels} regimes ({names} in `benchmarks/selection.py`) were "
             "measured before strategies shared their candidates and random draws "
@@ -463,8 +488,9 @@ def _earlier_markdown(out):
             "history of this file: commit `628782a` still has them). The regimes "
             "now include `random_control` and run on common random numbers: "
             f"`python benchmarks/selection.py --regimes {','.join(waiting)} --out "
-            "benchmarks/runs/selection` measures them again (about 4 hours of this "
-            "machine; it resumes)."
+            "benchmarks/runs/selection` measures them again (about "
+            f"{hours:.0f} hours of cycles left on this machine, at the mean cycle "
+            "time of each regime's earlier run; it resumes)."
         )
         lines += ["### 1b. Earlier regimes: to be rerun", "",
                   textwrap.fill(note, 88, break_long_words=False,
@@ -612,7 +638,7 @@ def merge_extensions(records_by_regime):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", default="benchmarks/output/selection")
+    parser.add_argument("--out", default=str(RUNS))
     parser.add_argument("--data", default=DEFAULT_DATA)
     parser.add_argument("--regimes", default=",".join(REGIMES),
                         help=f"comma-separated, from {list(REGIMES)}")
