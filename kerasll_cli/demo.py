@@ -11,6 +11,7 @@ export and the device scorer together.
 
 import dataclasses
 import time
+from numbers import Integral
 from pathlib import Path
 
 import click
@@ -18,6 +19,7 @@ import numpy as np
 from kerasll_serving import PoolScorer
 from kerasll_serving.atomic import atomic_path
 from kerasll_serving.topk import top_indices
+from kerasll_serving.validation import Interval, describe, validate_arguments
 
 from kerasll.active.errors import OutputExistsError, ProtocolError, ResumeError
 from kerasll.active.experiment import run_experiment
@@ -33,6 +35,9 @@ from kerasll.tasks.classification import ClassificationTask
 from kerasll_cli.options import config_default, library_errors, number, out_option
 from kerasll_cli.progress import ClickProgress
 
+# The demo draws the picks of a selection, and only cycles after the first
+# select: at least 2 cycles.
+DEMO_CONSTRAINTS = {"cycles": [Interval(Integral, 2, None, closed="left")]}
 DEMO_STRATEGIES = ("learning_loss", "learning_loss_safe", "random", "entropy")
 PICKS_FILE = "picks.png"
 ONNX_FILE = "learning_loss.onnx"
@@ -60,14 +65,11 @@ def demo_config(cycles=CYCLES, epochs=EPOCHS, seed=0):
         An `ExperimentConfig`.
 
     Raises:
-        ProtocolError: fewer than 2 cycles (no selection to draw).
+        ProtocolError: cycles not an integer >= 2 (no selection to draw),
+            or a bad protocol value (`ExperimentConfig`).
         ValueError: epochs below 1 (from `TrainingConfig`).
     """
-    if cycles < 2:
-        raise ProtocolError(
-            "Expected cycles >= 2 for the demo: the picks of a selection are "
-            f"drawn, and only cycles after the first select. Received: cycles={cycles}"
-        )
+    validate_arguments(DEMO_CONSTRAINTS, {"cycles": cycles}, error=ProtocolError)
     return ExperimentConfig(
         dataset="digits",
         model="small_cnn",
@@ -286,8 +288,8 @@ def run_demo(
     help="Folder for the demo's artifacts: new, empty, or an earlier demo's "
     "(whose outputs are replaced; other files stay).",
 )
-@number("--cycles", CYCLES, "Training cycles, at least 2 (100 random labels, then "
-        "100 more per cycle).")
+@number("--cycles", CYCLES, f"Training cycles, {describe(DEMO_CONSTRAINTS['cycles'])} "
+        "(100 random labels, then 100 more per cycle).")
 @number("--epochs", EPOCHS, "Epochs per cycle.")
 @number("--seed", config_default(ExperimentConfig, "seed"),
         "The one seed every random choice derives from.")

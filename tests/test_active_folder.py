@@ -105,7 +105,8 @@ def test_the_demo_refuses_a_folder_that_is_not_its_output(tmp_path, config):
         (["simulate", "--dataset", "digits", "--budget", "0"],
          "Expected budget to be an integer >= 1. Received: budget=0"),
         (["simulate", "--epochs", "0"], "Received: epochs=0"),
-        (["demo", "--cycles", "1"], "Expected cycles >= 2 for the demo"),
+        (["demo", "--cycles", "1"],
+         "Expected cycles to be an integer >= 2. Received: cycles=1"),
         (["demo", "--epochs", "0"], "Received: epochs=0"),
     ],
 )
