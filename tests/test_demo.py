@@ -6,7 +6,7 @@ from click.testing import CliRunner
 
 from kerasll_cli.demo import DEMO_STRATEGIES, demo_config
 from kerasll.active.picks_figure import plot_picks
-from kerasll_cli import main
+from kerasll_cli import demo, main
 
 PNG = b"\x89PNG\r\n\x1a\n"
 
@@ -53,3 +53,12 @@ def test_picks_grid_shows_both_selections(tmp_path):
         columns=2,
     )
     assert path.read_bytes()[:8] == PNG
+
+
+def test_top_indices_is_the_one_top_k_of_export_and_demo():
+    from kerasll_serving import topk
+
+    from kerasll.export import verify
+
+    assert verify.top_indices is topk.top_indices
+    assert demo.top_indices is topk.top_indices

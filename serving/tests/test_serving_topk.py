@@ -103,11 +103,3 @@ def test_top_indices_equals_full_sort_with_ties_and_nan(k):
     scores = rng.integers(0, 20, size=300).astype(np.float64)
     scores[rng.choice(300, size=30, replace=False)] = np.nan
     assert topk.top_indices(scores, k).tolist() == brute_force(scores, k)
-
-
-def test_top_indices_is_the_one_top_k_of_export_and_demo():
-    from kerasll_cli import demo
-    from kerasll.export import verify
-
-    assert verify.top_indices is topk.top_indices
-    assert demo.top_indices is topk.top_indices
