@@ -24,3 +24,16 @@ def test_results_md_is_the_rendered_report(tmp_path):
         "render: run `python benchmarks/run.py --report-only` and commit the result "
         "(edit a section's Markdown in its code, not in RESULTS.md)"
     )
+
+
+def test_rendering_imports_no_tensorflow():
+    """Each section's module is imported to render it; TensorFlow (and onnx)
+    only inside the run functions, so rendering stays light."""
+    script = (
+        "import runpy, sys\n"
+        f"runpy.run_path({str(BENCHMARKS / 'run.py')!r})['render']()\n"
+        "print(sorted({'tensorflow', 'keras', 'onnx', 'onnxruntime'} & set(sys.modules)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], check=True,
+                          capture_output=True, text=True)
+    assert done.stdout.strip() == "[]"
