@@ -1,5 +1,8 @@
 """results.csv I/O (`kerasll.active.records`) and the Markdown built from records."""
 
+import os
+import stat
+
 import pytest
 
 from kerasll.active.records import (
@@ -138,3 +141,12 @@ def test_the_summary_pairs_secondary_metrics_with_random_too():
     )
     # Unnamed secondary metrics are named by their column.
     assert "## Test oks_ap per cycle" in format_summary(records)
+
+
+def test_results_csv_gets_the_mode_of_an_ordinary_new_file(tmp_path):
+    previous = os.umask(0o022)
+    try:
+        write_results_csv([], tmp_path / "results.csv")
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(tmp_path / "results.csv").st_mode) == 0o644

@@ -4,9 +4,8 @@ import os
 import stat
 
 import pytest
-from kerasll_serving import atomic
 
-from kerasll.active.records import write_results_csv
+from kerasll_serving import atomic
 
 
 @pytest.fixture
@@ -27,11 +26,6 @@ def test_written_files_get_the_mode_of_an_ordinary_new_file(tmp_path, umask_022)
         temporary.write_bytes(b"by a library")
     assert [_mode(tmp_path / name) for name in ("a.txt", "b.bin", "c.bin")] == [
         0o644, 0o644, 0o644]
-
-
-def test_experiment_outputs_are_not_private(tmp_path, umask_022):
-    write_results_csv([], tmp_path / "results.csv")
-    assert _mode(tmp_path / "results.csv") == 0o644
 
 
 def test_two_writers_of_one_target_never_share_a_temporary(tmp_path):
