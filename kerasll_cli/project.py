@@ -10,8 +10,18 @@ TensorFlow (`kerasll_cli.notices`); the others never import it
 (tests/test_project_imports.py).
 """
 
+import inspect
+
 import click
 
+from kerasll.project.annotation_files import create_project
+from kerasll.project.model_versions import HEAD_TRAINING, train_project, training_config
+from kerasll.project.selection import (
+    DEFAULT_STRATEGY,
+    select_random,
+    select_with_strategy,
+)
+from kerasll.tasks import KINDS
 from kerasll_cli.notices import start_tensorflow
 
 _DIR = click.Path(file_okay=False, path_type=str)
@@ -25,6 +35,12 @@ def _errors():
     from kerasll.project.errors import ProjectError
 
     return (ProjectError, ServingError)
+
+
+def _default(function, name):
+    """A library function's default for one of its arguments (the one place
+    it is written)."""
+    return inspect.signature(function).parameters[name].default
 
 
 def _fail(error):
@@ -59,6 +75,25 @@ class _TaskDefault(click.Option):
         return super().get_help_record(ctx)
 
 
+class _TaskModels(click.Option):
+    """--model: its help ends with each task kind's built-in models
+    (`Task.models`), read only when the help is shown, since the tasks import
+    Keras; the library refuses a model the project's task does not build."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lead = self.help
+
+    def get_help_record(self, ctx):
+        start_tensorflow()
+        from kerasll.tasks import task_class
+
+        models = "; ".join(f"{', '.join(task_class(kind).models)} ({kind})"
+                           for kind in KINDS)
+        self.help = f"{self.lead} Models: {models}."
+        return super().get_help_record(ctx)
+
+
 def _open(directory):
     from kerasll.project.manifest import Manifest
 
@@ -83,8 +118,8 @@ def project_group(ctx, wait):
 
 @project_group.command("init")
 @click.argument("directory", type=_DIR)
-@click.option("--task", type=click.Choice(["classification", "detection", "keypoints"]),
-              default="classification", show_default=True,
+@click.option("--task", type=click.Choice(KINDS),
+              default=_default(create_project, "task"), show_default=True,
               help="What people label: a class per image, boxes, or keypoints.")
 @click.option("--classes", default=None,
               help="Class names, comma-separated (detection: the object classes; "
@@ -100,7 +135,6 @@ def project_group(ctx, wait):
               help="Color mode (default: grayscale when all first images are).")
 def init_command(directory, task, classes, schema, image_size, color):
     """Create a project in DIRECTORY with its manifest and labeling config."""
-    from kerasll.project.annotation_files import create_project
     from kerasll.project.kinds import project_kind
     from kerasll.project.schema import FIGURE
 
@@ -145,34 +179,33 @@ def add_command(directory, source, device):
 
 @project_group.command("train")
 @click.argument("directory", type=_PROJECT)
-@click.option("--model", type=click.Choice(["small_cnn", "resnet18", "mobilenet_v2",
-                                            "ssd", "hourglass"]),
-              default=None,
-              help="Built-in model (default: small_cnn; detection: ssd, keypoints: "
-                   "hourglass, their only ones).")
-@click.option("--width", type=click.FloatRange(min=0, min_open=True), default=1.0,
+@click.option("--model", default=None, cls=_TaskModels,
+              help="Built-in model of the project's task (classification "
+                   "default: small_cnn).")
+@click.option("--width", type=float, default=_default(train_project, "width"),
               show_default=True, help="Channel multiplier of the built-in model.")
 @click.option("--backbone", type=click.Path(exists=True, dir_okay=False),
               default=None, help="Your .keras classifier (logits) instead.")
-@click.option("--epochs", type=click.IntRange(min=1), default=None, cls=_TaskDefault,
+@click.option("--epochs", type=int, default=None, cls=_TaskDefault,
               key="epochs", help="Epochs.")
-@click.option("--batch-size", type=click.IntRange(min=2), default=None,
+@click.option("--batch-size", type=int, default=None,
               cls=_TaskDefault, key="batch_size", help="Items per SGD step.")
-@click.option("--learning-rate", type=click.FloatRange(min=0, min_open=True),
+@click.option("--learning-rate", type=float,
               default=None, cls=_TaskDefault, key="learning_rate",
               help="SGD rate (keypoints: large, the heatmap loss is small).")
 @click.option("--flip/--no-flip", default=False, show_default=True,
               help="Classification: also flip images left-right when "
                    "augmenting (detection and keypoints always add mirror "
                    "images).")
-@click.option("--head", type=click.Choice(["decoupled", "joint"]), default="decoupled",
-              show_default=True,
+@click.option("--head", type=click.Choice(HEAD_TRAINING),
+              default=_default(training_config, "head"), show_default=True,
               help="How the loss head trains: decoupled (on stopped-gradient "
                    "features from the first step, so the model is exactly "
                    "plain training's; what learning_loss_safe assumes) or joint "
                    "(the paper: the head's gradient reaches the model until "
                    "60% of the epochs).")
-@click.option("--seed", type=int, default=0, show_default=True)
+@click.option("--seed", type=int, default=_default(train_project, "seed"),
+              show_default=True)
 def train_command(directory, model, width, backbone, epochs, batch_size,
                   learning_rate, flip, head, seed):
     """Train a LossLearner on the labeled items; save, export, version it.
@@ -181,11 +214,16 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
     items outside the held-out split (about one in five, fixed by content).
     """
     start_tensorflow()
-    from kerasll.export.errors import ExportError
+    from kerasll_serving.validation import validate_arguments
 
-    from kerasll.project.model_versions import train_project, training_config
+    from kerasll.active.protocol import ExperimentConfig
+    from kerasll.export.errors import ExportError
+    from kerasll.project.errors import ProjectError
 
     try:
+        # The model's channel multiplier, as the simulator declares it.
+        validate_arguments({"width": ExperimentConfig.parameter_constraints["width"]},
+                           {"width": width}, error=ProjectError)
         with _open(directory) as manifest:
             config = training_config(manifest.config.task, head, epochs=epochs,
                                      batch_size=batch_size,
@@ -209,11 +247,12 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
               help="Pick at random (the first round, before any model).")
 @click.option("--strategy", "spec", default=None,
               help="The simulator's strategy spec (kerasll simulate --strategies). "
-                   "Default: learning_loss_safe (the head earns its share from the "
+                   f"Default: {DEFAULT_STRATEGY} (the head earns its share from the "
                    "audit of earlier rounds; random until it has); learning_loss (the "
                    "paper's top-K), entropy, learning_loss_balanced, "
                    "predicted_loss+stochastic:temperature=2, ...")
-@click.option("--seed", type=int, default=0, show_default=True,
+@click.option("--seed", type=int, default=_default(select_with_strategy, "seed"),
+              show_default=True,
               help="Seed of the round's random numbers (--random, audit slices).")
 def select_command(directory, pick_files, k, merge, at_random, spec, seed):
     """Pick K items as a new round, by a strategy.
@@ -222,12 +261,7 @@ def select_command(directory, pick_files, k, merge, at_random, spec, seed):
     audit samples devices made with kerasll-score:
     select DIR --k N --picks dev1.csv dev2.csv
     """
-    from kerasll.project.selection import (
-        DEFAULT_STRATEGY,
-        merge_picks,
-        select_random,
-        select_with_strategy,
-    )
+    from kerasll.project.selection import merge_picks
 
     if bool(pick_files) != merge or (merge and at_random):
         raise click.UsageError(
