@@ -37,7 +37,7 @@ def _per_task(name):
 @click.option(
     "--task",
     type=click.Choice(KINDS),
-    default=_experiment("task"),
+    default=_experiment("task_kind"),
     show_default=True,
     help="What the model does: classify images, detect objects (SSD), or find a "
     "figure's keypoints (hourglass).",
@@ -225,7 +225,7 @@ def simulate_command(
             run_eagerly=run_eagerly,
         )
         config = ExperimentConfig(
-            task=task,
+            task_kind=task,
             dataset=dataset,
             model=model,
             width=width,

@@ -37,7 +37,7 @@ def task():
 
 def _config(**overrides):
     arguments = dict(
-        task="detection",
+        task_kind="detection",
         dataset="noise-scenes",
         strategies=STRATEGIES,
         training=TrainingConfig(epochs=2, batch_size=10, learning_rate=0.01),

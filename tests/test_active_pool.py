@@ -126,6 +126,20 @@ def test_a_state_saved_with_the_old_training_key_resumes(tmp_path):
     ExperimentState.load(tmp_path).check_matches(saved, "abc")
 
 
+@pytest.mark.parametrize("old_key", ["task", None])
+def test_a_state_saved_with_the_old_task_key_resumes(tmp_path, old_key):
+    config = _config(task_kind="detection" if old_key else "classification")
+    saved = config.to_dict()
+    old = dict(saved)
+    kind = old.pop("task_kind")
+    if old_key:  # as states written before the rename; None: before tasks
+        old[old_key] = kind
+    ExperimentState(old, "abc").save(tmp_path)
+    loaded = ExperimentState.load(tmp_path)
+    loaded.check_matches(saved, "abc")
+    assert ExperimentConfig.from_dict(loaded.config) == config
+
+
 def test_loading_missing_state_is_a_resume_error(tmp_path):
     with pytest.raises(ResumeError, match="start without --resume"):
         ExperimentState.load(tmp_path)

@@ -36,7 +36,7 @@ def exported(tmp_path_factory):
         make_scenes(sources, labels, 12, scene_size=64, seed=2, class_names=names),
     )
     config = ExperimentConfig(
-        task="detection", dataset=task.name, width=0.25,
+        task_kind="detection", dataset=task.name, width=0.25,
         strategies=("learning_loss",), initial_size=20, budget=10, subset_size=10,
         cycles=1, trials=1,
         training=TrainingConfig(epochs=3, batch_size=10, learning_rate=0.05),

@@ -247,7 +247,7 @@ def test_cifar10_figures_on_real_backgrounds():
 @pytest.mark.slow
 def test_every_strategy_runs_two_cycles(task, tmp_path):
     config = two_cycle_config(
-        task="keypoints",
+        task_kind="keypoints",
         dataset=task.name,
         strategies=STRATEGIES,
         training=KeypointTask.training_config(epochs=2, batch_size=10),

@@ -78,7 +78,7 @@ EXPERIMENT_BAD = {
     "warm_start": [1, "yes"],
     "warm_start_epochs": [0, 2.5],
     "training": [{"epochs": 2}],
-    "task": [None, 1],
+    "task_kind": [None, 1],
 }
 
 

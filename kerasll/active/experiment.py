@@ -171,9 +171,9 @@ def run_experiment(
             "Expected a kerasll.active.task.Task (e.g. ClassificationTask(dataset) "
             f"or DetectionTask(name, train, test)). Received: {type(task).__name__}"
         )
-    if task.kind != config.task:
+    if task.kind != config.task_kind:
         raise ProtocolError(
-            f"Expected data for the config's {config.task} task. Received a "
+            f"Expected data for the config's {config.task_kind} task. Received a "
             f"{task.kind} task ({task.name})"
         )
     try:

@@ -47,8 +47,9 @@ class ExperimentConfig:
         training: a `TrainingConfig`; None: the paper's schedule with the
             task's `training_defaults` (detection: lr 0.1, batch 32, 20
             epochs), filled in by `with_task_defaults` when the experiment runs.
-        task: the `Task.kind` the experiment runs ("classification",
-            "detection"); `run_experiment` refuses a task of another kind.
+        task_kind: the `Task.kind` the experiment runs ("classification",
+            "detection", "keypoints"); `run_experiment` refuses a `Task` of
+            another kind.
 
     Raises:
         ProtocolError: a value outside `parameter_constraints` (bools, NaN,
@@ -72,7 +73,7 @@ class ExperimentConfig:
         "warm_start": ["boolean"],
         "warm_start_epochs": [*_SIZE, None],
         "training": [TrainingConfig, None],
-        "task": [str],
+        "task_kind": [str],
     }
 
     dataset: str = "cifar10"
@@ -88,7 +89,7 @@ class ExperimentConfig:
     warm_start: bool = False
     warm_start_epochs: int = None
     training: TrainingConfig = None
-    task: str = "classification"
+    task_kind: str = "classification"
 
     def __post_init__(self):
         checked = validate_arguments(

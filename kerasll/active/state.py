@@ -191,8 +191,7 @@ class ExperimentState:
             )
         try:
             saved = json.loads(path.read_text(encoding="utf-8"))
-            # Runs saved before tasks existed were all classification.
-            saved["config"].setdefault("task", "classification")
+            _rename_task_kind(saved["config"])
             _rename_head_training(saved["config"])
             state = cls(
                 saved["config"], saved["fingerprint"], saved.get("description")
@@ -227,6 +226,13 @@ class ExperimentState:
                 f"Received a different one: {'; '.join(differences)}. Use a new "
                 "--out folder, or --overwrite to discard the old results."
             )
+
+
+def _rename_task_kind(config):
+    """Configs saved before the rename hold `task_kind` as "task", and those
+    saved before tasks existed hold neither: they were all classification."""
+    if "task_kind" not in config:
+        config["task_kind"] = config.pop("task", "classification")
 
 
 def _rename_head_training(config):
