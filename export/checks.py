@@ -10,15 +10,17 @@ import os
 from numbers import Integral, Real
 
 import numpy as np
-from kerasll_serving.contract import PRECISIONS  # The contract owns the list.
+from kerasll_serving.contract import (  # The contract owns the list and defaults.
+    DEFAULT_MIN_KENDALL_TAU,
+    DEFAULT_MIN_TOP_OVERLAP,
+    PRECISIONS,
+)
 from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 from kerasll.export import convert, keras_internals, metadata, quantize
 from kerasll.export.errors import ExportError, LearnerTypeError
 
 DEFAULT_TOLERANCE = 1e-4
-DEFAULT_MIN_TOP_OVERLAP = 0.9
-DEFAULT_MIN_KENDALL_TAU = 0.9
 GENERATED_COUNT = 256
 GENERATED_SEED = 0
 

@@ -11,14 +11,13 @@ import re
 import warnings
 
 import numpy as np
-from kerasll_serving.contract import PREDICTED_LOSS_OUTPUT
+from kerasll_serving.contract import DEFAULT_OPSET, PREDICTED_LOSS_OUTPUT
 from kerasll_serving.errors import first_line
 
 from kerasll.export.errors import ExportError
 from kerasll.export.keras_internals import patch_tf2onnx
 
 MIN_OPSET = 13  # Per-channel QuantizeLinear (int8 export) needs opset 13.
-DEFAULT_OPSET = 17
 BATCH = "batch"
 
 

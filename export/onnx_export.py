@@ -12,7 +12,12 @@ import os
 
 import numpy as np
 from kerasll_serving.atomic import atomic_path
-from kerasll_serving.contract import LossQuantiles
+from kerasll_serving.contract import (
+    DEFAULT_INPUT_OFFSET,
+    DEFAULT_INPUT_SCALE,
+    DEFAULT_PRECISION,
+    LossQuantiles,
+)
 from kerasll_serving.errors import first_line
 
 from kerasll.export import checks, convert, quantize, verify
@@ -27,13 +32,13 @@ def to_onnx(
     path,
     *,
     opset=None,
-    precision="fp32",
+    precision=DEFAULT_PRECISION,
     calibration_data=None,
     verify_data=None,
     class_names=None,
     raw_input_dtype=None,
-    input_scale=1.0,
-    input_offset=0.0,
+    input_scale=DEFAULT_INPUT_SCALE,
+    input_offset=DEFAULT_INPUT_OFFSET,
     input_name=None,
     from_logits=None,
     resize=None,

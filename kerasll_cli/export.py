@@ -1,13 +1,22 @@
 """`kerasll export`: a saved LossLearner (.keras) -> a verified ONNX file.
 
-A thin layer over `kerasll.export.to_onnx`: click validates the option types,
-library errors become a one-line message and exit code 1.
+A thin layer over `kerasll.export.to_onnx`: click checks the option types,
+`to_onnx` their values (its message, one line, exit code 1); the defaults
+are the library's (`kerasll_serving.contract`, beside `PRECISIONS`).
 """
 
 import pathlib
 
 import click
-from kerasll_serving.contract import PRECISIONS
+from kerasll_serving.contract import (
+    DEFAULT_INPUT_OFFSET,
+    DEFAULT_INPUT_SCALE,
+    DEFAULT_MIN_KENDALL_TAU,
+    DEFAULT_MIN_TOP_OVERLAP,
+    DEFAULT_OPSET,
+    DEFAULT_PRECISION,
+    PRECISIONS,
+)
 from kerasll_serving.errors import first_line
 from kerasll_serving.output import same_file
 
@@ -107,7 +116,7 @@ def _load_learner(path):
 @click.option(
     "--precision",
     type=click.Choice(PRECISIONS),
-    default="fp32",
+    default=DEFAULT_PRECISION,
     show_default=True,
     help="fp16 and int8 must keep --min-top-overlap of fp32's top-10% picks and "
     "a Kendall tau of --min-kendall-tau with its predicted losses; int8 tries "
@@ -125,7 +134,8 @@ def _load_learner(path):
     help="Raw inputs (.npy/.npz) to verify on. Default: the calibration data, "
     "else seeded random inputs.",
 )
-@click.option("--opset", type=int, default=None, help="ONNX opset (default 17).")
+@click.option("--opset", type=int, default=None,
+              help=f"ONNX opset (default {DEFAULT_OPSET}).")
 @click.option(
     "--class-names",
     callback=lambda ctx, param, value: _class_names(value),
@@ -142,14 +152,14 @@ def _load_learner(path):
 @click.option(
     "--input-scale",
     type=float,
-    default=1.0,
+    default=DEFAULT_INPUT_SCALE,
     show_default=True,
     help="In-graph x * scale after the cast (e.g. 0.00392156862745098 for 1/255).",
 )
 @click.option(
     "--input-offset",
     type=float,
-    default=0.0,
+    default=DEFAULT_INPUT_OFFSET,
     show_default=True,
     help="In-graph offset added after scaling.",
 )
@@ -161,15 +171,15 @@ def _load_learner(path):
 )
 @click.option(
     "--min-top-overlap",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.9,
+    type=float,
+    default=DEFAULT_MIN_TOP_OVERLAP,
     show_default=True,
     help="fp16/int8: least share of fp32's top-10% predicted-loss picks to keep.",
 )
 @click.option(
     "--min-kendall-tau",
-    type=click.FloatRange(-1.0, 1.0),
-    default=0.9,
+    type=float,
+    default=DEFAULT_MIN_KENDALL_TAU,
     show_default=True,
     help="fp16/int8: least Kendall tau of predicted losses against fp32's.",
 )

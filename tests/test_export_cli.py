@@ -135,6 +135,10 @@ def _error_line(result):
         ),
         (["--calibration", "{dir}/learner.keras", "--precision", "int8"],
          "Expected --calibration as a .npy or .npz file"),
+        # The ranges are to_onnx's, not a second rule in the CLI.
+        (["--min-top-overlap", "1.5"],
+         "Expected min_top_overlap to be a finite number in [0, 1]"),
+        (["--min-kendall-tau", "nan"], "Received: min_kendall_tau=nan"),
     ],
 )
 def test_cli_bad_input_exits_1_with_one_line(saved, tmp_path, extra, match):
@@ -212,3 +216,18 @@ def test_cli_refuses_an_output_that_is_an_input(saved, tmp_path, option):
     assert f"which is the {option} file" in _error_line(result)
     assert {path: path.read_bytes() for path in inputs.values()} == before
     assert sorted(os.listdir(tmp_path)) == sorted(path.name for path in before)
+
+
+def test_cli_defaults_are_to_onnxs():
+    """One source: each option's default is `to_onnx`'s (`--opset` None too)."""
+    import inspect
+
+    from kerasll.export import to_onnx
+    from kerasll_cli.export import export_command
+
+    library = inspect.signature(to_onnx).parameters
+    shared = ["precision", "opset", "input_scale", "input_offset",
+              "min_top_overlap", "min_kendall_tau"]
+    options = {param.name: param.default for param in export_command.params}
+    assert {name: options[name] for name in shared} == {
+        name: library[name].default for name in shared}

@@ -17,6 +17,14 @@ FORMAT_VERSION = 1
 PREFIX = "kerasll."
 PREDICTED_LOSS_OUTPUT = "predicted_loss"
 PRECISIONS = ("fp32", "fp16", "int8")
+# kerasll's export defaults (`kerasll.export.to_onnx`), here beside PRECISIONS so
+# that `kerasll export --help` reads them without importing TensorFlow.
+DEFAULT_PRECISION = "fp32"
+DEFAULT_OPSET = 17
+DEFAULT_INPUT_SCALE = 1.0
+DEFAULT_INPUT_OFFSET = 0.0
+DEFAULT_MIN_TOP_OVERLAP = 0.9
+DEFAULT_MIN_KENDALL_TAU = 0.9
 TASK_TYPES = ("classification", "regression", "detection", "keypoints", "other")
 # A detector's task outputs: (B, N, 4) normalized corner boxes (xmin, ymin,
 # xmax, ymax) and (B, N, K) class probabilities, background first.
