@@ -24,10 +24,10 @@ trained in either framework). The loss head is decayed by
 kernels only.
 """
 
-from numbers import Real
+from numbers import Integral, Real
 
 import keras
-from kerasll_serving.validation import Interval
+from kerasll_serving.validation import Interval, StrOptions, validate_arguments
 
 # BatchNorm settings of the PyTorch reference (momentum 0.1 there means a
 # moving-average factor of 0.9 here); Keras' default 0.99 lags far behind on
@@ -42,6 +42,9 @@ MOBILENET_MIN_SIDE = 32
 # The one declaration of a weight decay's constraint (the pose and detection
 # networks', `TrainingConfig`'s and the loss head's): a finite number >= 0.
 WEIGHT_DECAY = [Interval(Real, 0, None, closed="left")]
+# The one declaration of a channel multiplier's constraint (`build_model`'s,
+# `ExperimentConfig`'s): a finite number > 0.
+WIDTH = [Interval(Real, 0, None, closed="neither")]
 
 
 def l2_regularizer(weight_decay):
@@ -269,6 +272,13 @@ def _with_conventions(layer, weight_decay):
 
 
 MODELS = {"mobilenet_v2": mobilenet_v2, "resnet18": resnet18, "small_cnn": small_cnn}
+# `build_model`'s plain arguments, checked by `validate_arguments`.
+PARAMETER_CONSTRAINTS = {
+    "name": [StrOptions(set(MODELS))],
+    "num_classes": [Interval(Integral, 2, None, closed="left")],
+    "width": WIDTH,
+    "weight_decay": WEIGHT_DECAY,
+}
 
 
 def build_model(name, input_shape, num_classes, **kwargs):
@@ -285,22 +295,23 @@ def build_model(name, input_shape, num_classes, **kwargs):
         A functional `keras.Model` producing logits.
 
     Raises:
-        ValueError: unknown name, bad shape, class count or width.
+        ValueError: a bad input shape, or an argument outside
+            `PARAMETER_CONSTRAINTS` (an unknown name, fewer than 2 classes,
+            a width <= 0).
     """
-    if name not in MODELS:
-        raise ValueError(
-            f"Expected model in {sorted(MODELS)}. Received: model={name!r}"
-        )
+    checked = validate_arguments(
+        PARAMETER_CONSTRAINTS,
+        {
+            "name": name,
+            "num_classes": num_classes,
+            **{key: kwargs[key] for key in ("width", "weight_decay") if key in kwargs},
+        },
+    )
     input_shape = tuple(int(d) for d in input_shape)
     if len(input_shape) != 3 or min(input_shape) < 1:
         raise ValueError(
             "Expected input_shape=(height, width, channels) with positive sizes. "
             f"Received: input_shape={input_shape}"
         )
-    if int(num_classes) < 2:
-        raise ValueError(
-            f"Expected num_classes >= 2. Received: num_classes={num_classes}"
-        )
-    if float(kwargs.get("width", 1.0)) <= 0:
-        raise ValueError(f"Expected width > 0. Received: width={kwargs['width']}")
-    return MODELS[name](input_shape, int(num_classes), **kwargs)
+    name, num_classes = checked.pop("name"), checked.pop("num_classes")
+    return MODELS[name](input_shape, num_classes, **{**kwargs, **checked})

@@ -21,14 +21,25 @@ long-tailed and redundant pool. `duplicate_picks`, `class_recalls` and
 import dataclasses
 import io
 import math
-import numbers
+from numbers import Integral, Real
 
 import numpy as np
+from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.data import DataError
 
 # Images perturbed per vectorised step; bounds the float32 working memory.
 _BATCH_SIZE = 2048
+
+# The transforms' plain arguments, checked by `validate_arguments`.
+PARAMETER_CONSTRAINTS = {
+    "largest": [Interval(Integral, 1, None, closed="left")],
+    "num_classes": [Interval(Integral, 2, None, closed="left")],
+    "imbalance_ratio": [Interval(Real, 1, None, closed="left")],
+    "copies": [Interval(Integral, 1, None, closed="left")],
+    "max_shift": [Interval(Integral, 0, None, closed="left")],
+    "jitter": [Interval(Real, 0, 1, closed="left")],
+}
 
 
 def long_tailed_profile(largest, num_classes, imbalance_ratio):
@@ -50,9 +61,14 @@ def long_tailed_profile(largest, num_classes, imbalance_ratio):
         ValueError: an argument out of range, or a profile that leaves the
             rarest class empty (imbalance_ratio > largest).
     """
-    largest = _check_integer("largest", largest, low=1)
-    num_classes = _check_integer("num_classes", num_classes, low=2)
-    ratio = _check_ratio(imbalance_ratio)
+    largest, num_classes, ratio = validate_arguments(
+        PARAMETER_CONSTRAINTS,
+        {
+            "largest": largest,
+            "num_classes": num_classes,
+            "imbalance_ratio": imbalance_ratio,
+        },
+    ).values()
     ranks = np.arange(num_classes) / (num_classes - 1)
     # The small tolerance keeps exact quotients (5000 / 20 = 250) from
     # rounding down to 249 through floating-point error.
@@ -92,7 +108,9 @@ def long_tailed(dataset, imbalance_ratio=20.0, seed=0):
         ValueError: an imbalance ratio that is not a finite number >= 1, or
             that leaves the rarest class empty.
     """
-    ratio = _check_ratio(imbalance_ratio)
+    ratio = validate_arguments(
+        PARAMETER_CONSTRAINTS, {"imbalance_ratio": imbalance_ratio}
+    )["imbalance_ratio"]
     labels = dataset.y_train
     counts = np.bincount(labels, minlength=dataset.num_classes)
     empty = np.flatnonzero(counts == 0)
@@ -161,11 +179,12 @@ def with_near_duplicates(
             that are not finite or outside [0, 255].
         ValueError: an argument out of range.
     """
-    copies = _check_integer("copies", copies, low=1)
     if max_shift is None:
         max_shift = min(3, min(dataset.input_shape[:2]) // 10)
-    max_shift = _check_integer("max_shift", max_shift, low=0)
-    jitter = _check_jitter(jitter)
+    copies, max_shift, jitter = validate_arguments(
+        PARAMETER_CONSTRAINTS,
+        {"copies": copies, "max_shift": max_shift, "jitter": jitter},
+    ).values()
     low_quality, high_quality = _check_quality(quality)
     images = _check_pixels(dataset.x_train)
     size = len(images)
@@ -323,7 +342,9 @@ def class_recalls(y_true, y_pred, num_classes):
     """
     from sklearn.metrics import balanced_accuracy_score, recall_score
 
-    num_classes = _check_integer("num_classes", num_classes, low=2)
+    num_classes = validate_arguments(
+        PARAMETER_CONSTRAINTS, {"num_classes": num_classes}
+    )["num_classes"]
     labels = "integer class labels (not scores)"
     y_true = _check_integers("y_true", y_true, num_classes, labels)
     y_pred = _check_integers("y_pred", y_pred, num_classes, labels)
@@ -377,47 +398,11 @@ def describe_pool(dataset):
     )
 
 
-def _check_integer(name, value, low):
-    if not isinstance(value, numbers.Integral) or isinstance(value, bool) or (
-        value < low
-    ):
-        raise ValueError(
-            f"Expected {name} to be an integer >= {low}. Received: {name}={value!r}"
-        )
-    return int(value)
-
-
-def _check_ratio(imbalance_ratio):
-    number = _as_float(imbalance_ratio)
-    if not math.isfinite(number) or number < 1:
-        raise ValueError(
-            "Expected imbalance_ratio to be a finite number >= 1 (largest class "
-            f"over rarest). Received: imbalance_ratio={imbalance_ratio!r}"
-        )
-    return number
-
-
-def _check_jitter(jitter):
-    number = _as_float(jitter)
-    if not 0 <= number < 1:  # NaN fails too.
-        raise ValueError(
-            f"Expected jitter to be a number in [0, 1). Received: jitter={jitter!r}"
-        )
-    return number
-
-
-def _as_float(value):
-    """`value` as a float; NaN for booleans and what is not a real number."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return math.nan
-    return float(value)
-
-
 def _check_quality(quality):
     try:
         low, high = quality
         valid = all(
-            isinstance(q, numbers.Integral) and not isinstance(q, bool)
+            isinstance(q, Integral) and not isinstance(q, bool)
             for q in (low, high)
         ) and (1 <= low <= high <= 95)
     except (TypeError, ValueError):

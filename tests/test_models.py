@@ -8,6 +8,23 @@ from kerasll import LossLearner, auto_taps
 from kerasll.models import MODELS, build_model
 
 
+@pytest.mark.parametrize(
+    "name, value",
+    [
+        ("name", "vgg"),
+        ("num_classes", 1),
+        ("num_classes", 2.5),
+        ("width", 0),
+        ("width", float("nan")),
+        ("weight_decay", -1e-4),
+    ],
+)
+def test_build_model_refuses_each_bad_argument_by_name(name, value):
+    arguments = {"name": "small_cnn", "input_shape": (8, 8, 1), "num_classes": 3}
+    with pytest.raises(ValueError, match=f"^Expected {name} to be .*Received: {name}="):
+        build_model(**{**arguments, name: value})
+
+
 def test_resnet18_is_the_papers_cifar_variant_with_four_stage_taps():
     model = build_model("resnet18", (32, 32, 3), 10)
     assert auto_taps(model) == ["stage1", "stage2", "stage3", "stage4"]

@@ -102,6 +102,22 @@ def test_long_tailed_refuses_bad_ratios(ratio):
         long_tailed(_balanced(), imbalance_ratio=ratio)
 
 
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        ({"largest": 0}, "largest to be an integer >= 1"),
+        ({"largest": 2.5}, "largest to be an integer >= 1"),
+        ({"num_classes": 1}, "num_classes to be an integer >= 2"),
+        ({"num_classes": True}, "num_classes to be an integer >= 2"),
+        ({"imbalance_ratio": float("nan")}, "imbalance_ratio to be a finite number"),
+    ],
+)
+def test_long_tailed_profile_refuses_each_bad_argument(arguments, message):
+    arguments = {"largest": 100, "num_classes": 10, "imbalance_ratio": 10, **arguments}
+    with pytest.raises(ValueError, match=f"^Expected {message}.*Received"):
+        long_tailed_profile(**arguments)
+
+
 def test_long_tailed_refuses_a_profile_that_empties_a_class():
     with pytest.raises(ValueError, match=r"imbalance_ratio <= 100.*rarest class"):
         long_tailed(_balanced(per_class=100), imbalance_ratio=101)
@@ -188,8 +204,9 @@ def test_near_duplicates_keep_float_images_float():
         ({"copies": 2.0}, "copies to be an integer >= 1"),
         ({"copies": True}, "copies to be an integer >= 1"),
         ({"max_shift": -1}, "max_shift to be an integer >= 0"),
-        ({"jitter": 1.0}, r"jitter to be a number in \[0, 1\)"),
-        ({"jitter": float("nan")}, r"jitter to be a number in \[0, 1\)"),
+        ({"jitter": 1.0}, r"jitter to be a finite number in \[0, 1\)"),
+        ({"jitter": float("nan")}, r"jitter to be a finite number in \[0, 1\)"),
+        ({"jitter": True}, r"jitter to be a finite number in \[0, 1\)"),
         ({"quality": (90, 70)}, r"quality as \(lowest, highest\)"),
         ({"quality": (70, 100)}, r"quality as \(lowest, highest\)"),
         ({"quality": 80}, r"quality as \(lowest, highest\)"),

@@ -101,8 +101,10 @@ def test_bad_scenes_are_refused_by_name(scenes):
     train, test = scenes
     with pytest.raises(ValueError, match="Received 6 train and 0 test scenes"):
         DetectionTask("scenes", train, Scenes(test.images[:0], (), ()))
-    with pytest.raises(ValueError, match="reduction='median'"):
+    with pytest.raises(ValueError, match="^Expected reduction to be one of"):
         DetectionTask("scenes", train, test, reduction="median")
+    with pytest.raises(ValueError, match="^Expected mirror to be a boolean"):
+        DetectionTask("scenes", train, test, mirror="no")
     with pytest.raises(ValueError, match=r"labels in \[0, 2\)\. Received label 2"):
         DetectionTask("scenes", train, test, class_names=("a", "b"))
 

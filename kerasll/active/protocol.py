@@ -6,13 +6,14 @@ unlabeled items, 10 cycles (1k -> 10k labels), mean over 5 trials.
 """
 
 import dataclasses
-from numbers import Integral, Real
+from numbers import Integral
 
 from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.active.errors import ProtocolError
 from kerasll.active.strategies import DECOUPLED, get_strategy, parse_strategies
 from kerasll.active.training import TrainingConfig
+from kerasll.models import WIDTH
 
 PAPER_STRATEGIES = ("learning_loss", "entropy", "coreset", "random")
 _SIZE = [Interval(Integral, 1, None, closed="left")]
@@ -62,7 +63,7 @@ class ExperimentConfig:
     parameter_constraints = {
         "dataset": [str],
         "model": [str, None],
-        "width": [Interval(Real, 0, None, closed="neither")],
+        "width": WIDTH,
         "strategies": [str, list, tuple],
         "initial_size": _SIZE,
         "budget": _SIZE,

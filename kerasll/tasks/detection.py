@@ -16,6 +16,7 @@ import hashlib
 from pathlib import Path
 
 import numpy as np
+from kerasll_serving.validation import StrOptions, validate_arguments
 
 from kerasll.detection.augment import mirror, mirror_permutation
 from kerasll.detection.inference import inference_learner, inference_model
@@ -53,7 +54,7 @@ class DetectionTask(SplitTask):
 
     Raises:
         ValueError: empty splits, different image shapes, labels outside
-            the classes, or an unknown reduction.
+            the classes, or an argument outside `parameter_constraints`.
     """
 
     kind = "detection"
@@ -64,10 +65,17 @@ class DetectionTask(SplitTask):
     # A small SSD on 64x64 scenes, from scratch on the CPU: SGD lr 0.1 (with
     # BatchNorm), batch 32, 20 epochs over the scenes and their mirror images.
     training_defaults = {"epochs": 20, "batch_size": 32, "learning_rate": 0.1}
+    parameter_constraints = {
+        **SplitTask.parameter_constraints,
+        "reduction": [StrOptions(REDUCTIONS)],
+    }
 
     def __init__(
         self, name, train, test, class_names=None, reduction="mean", mirror=True
     ):
+        reduction = validate_arguments(
+            self.parameter_constraints, {"reduction": reduction}
+        )["reduction"]
         super().__init__(name, train, test, mirror)
         names = class_names or train.class_names
         highest = max(
@@ -78,11 +86,6 @@ class DetectionTask(SplitTask):
         if highest >= len(names):
             raise ValueError(
                 f"Expected object labels in [0, {len(names)}). Received label {highest}"
-            )
-        if reduction not in REDUCTIONS:
-            raise ValueError(
-                f"Expected reduction in {list(REDUCTIONS)}. Received: "
-                f"reduction={reduction!r}"
             )
         self._class_names, self.reduction = names, reduction
         self._default_boxes, self._mirror_order = None, None

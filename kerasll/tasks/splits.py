@@ -11,6 +11,7 @@ says how targets are encoded (`encode_targets`) and mirrored
 import abc
 
 import numpy as np
+from kerasll_serving.validation import validate_arguments
 
 from kerasll.active.task import Task
 
@@ -28,10 +29,12 @@ class SplitTask(Task):
         mirror: also train on the mirror image of every labeled item.
 
     Raises:
-        ValueError: an empty split, or splits of different image shapes.
+        ValueError: an empty split, splits of different image shapes, or an
+            argument outside `parameter_constraints`.
     """
 
     items = "items"
+    parameter_constraints = {"mirror": ["boolean"]}
 
     def __init__(self, name, train, test, mirror=True):
         if not len(train) or not len(test):
@@ -45,7 +48,9 @@ class SplitTask(Task):
                 f"{train.images.shape[1:]} and {test.images.shape[1:]}"
             )
         self._name, self.train, self.test = name, train, test
-        self.mirror = bool(mirror)
+        self.mirror = validate_arguments(
+            SplitTask.parameter_constraints, {"mirror": mirror}
+        )["mirror"]
         self._targets = {}
 
     @property
