@@ -1,8 +1,10 @@
 """Everything `to_onnx` checks before any conversion runs, gathered in a `Plan`.
 
-Plain arguments are declared once in `parameter_constraints` and checked by
-`kerasll_serving.validation`; the learner, the output path and the data are
-checked against the model here.
+Plain arguments, and the types of the sequence ones, are declared once in
+`parameter_constraints` and checked by `kerasll_serving.validation`; what
+depends on the model or on the items of a sequence is checked here (the
+learner, the output path, the data, the int8 settings' items) and in
+`metadata` (the class names' count, the resize against the input size).
 """
 
 import dataclasses
@@ -43,7 +45,9 @@ def parameter_constraints():
         "input_scale": finite,
         "input_offset": finite,
         "input_name": [str, None],
+        "class_names": [list, tuple, None],
         "from_logits": ["boolean", None],
+        "resize": ["boolean", list, tuple, None],
         "min_top_overlap": [Interval(Real, 0, 1, closed="both")],
         "min_kendall_tau": [Interval(Real, -1, 1, closed="both")],
         "tolerance": [Interval(Real, 0, None, closed="neither")],

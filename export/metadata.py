@@ -159,16 +159,12 @@ def check_class_names(class_names, kind, outputs):
         A tuple of names, or None.
 
     Raises:
-        ExportError: a string, names for a model that takes none, the wrong
-            count, or duplicate or empty names.
+        ExportError: names for a model that takes none, the wrong count, or
+            duplicate or empty names (`checks.parameter_constraints` refuses
+            what is not a list or tuple).
     """
     if class_names is None:
         return None
-    if isinstance(class_names, (str, bytes)):
-        raise ExportError(
-            "Expected class_names as a sequence of names, e.g. ['cat', 'dog']. "
-            f"Received the string {class_names!r}."
-        )
     names = tuple(str(name) for name in class_names)
     classes = class_count(kind, outputs)
     if classes is None:

@@ -507,7 +507,7 @@ def test_not_a_learner_is_a_type_error(make, match, tmp_path):
         ),
         ({"raw_input_dtype": "int16"}, "raw_input_dtype in"),
         ({"class_names": ["a", "b"]}, "Expected 4 class names"),
-        ({"class_names": "abcd"}, "sequence of names"),
+        ({"class_names": "abcd"}, "class_names to be a list, a tuple or None"),
         ({"min_top_overlap": 1.5}, "min_top_overlap to be a finite number"),
         ({"resize": (8, 8)}, "resize to positive sizes matching"),
     ],
