@@ -67,12 +67,24 @@ def test_views_score_scenes_per_image(task):
     assert 0.0 <= task.evaluate(task.view(model, "test", 16)) <= 1.0
 
 
+@pytest.fixture(scope="module")
+def whole(task, tmp_path_factory):
+    """One uninterrupted run of every strategy, shared by the slow tests."""
+    out = tmp_path_factory.mktemp("detection") / "whole"
+    return run_experiment(_config(), task, out)
+
+
+def _rows(results, strategies):
+    """The header and the rows of `strategies` of a `results.csv`."""
+    header, *rows = results.read_text().splitlines()
+    return [header] + [row for row in rows if row.split(",")[0] in strategies]
+
+
 @pytest.mark.slow
-def test_simulate_detection_writes_map_and_resumes_identically(task, tmp_path):
+def test_simulate_detection_writes_map_and_resumes_identically(task, whole):
     config = _config()
-    whole = run_experiment(config, task, tmp_path / "whole")
     assert whole.state.config["model"] == "ssd"  # the task's default, recorded
-    header = (tmp_path / "whole" / "results.csv").read_text().splitlines()[0]
+    header = whole.paths["results"].read_text().splitlines()[0]
     assert header.split(",")[4] == "map50"
     summary = whole.paths["summary"].read_text()
     assert "Test mAP@0.5 after the last cycle" in summary
@@ -87,17 +99,18 @@ def test_simulate_detection_writes_map_and_resumes_identically(task, tmp_path):
     with_head = [r for r in records if r.strategy.startswith("learning")]
     assert all(r.rank_accuracy is not None for r in with_head)
 
-    first = _config(cycles=1)
-    run_experiment(first, task, tmp_path / "resumed")
     # A longer protocol is another experiment; resuming the same one is not.
     with pytest.raises(Exception, match="cycles"):
-        run_experiment(config, task, tmp_path / "resumed", resume=True)
+        run_experiment(_config(cycles=3), task, whole.paths["results"].parent,
+                       resume=True)
 
 
 @pytest.mark.slow
-def test_resume_after_a_crash_gives_identical_results(task, tmp_path):
-    config = _config(strategies=("learning_loss_safe", "entropy"))
-    whole = run_experiment(config, task, tmp_path / "whole")
+def test_resume_after_a_crash_gives_identical_results(task, whole, tmp_path):
+    # Runs are independent of the other strategies in the config: these two
+    # match their rows of the shared run.
+    strategies = ("learning_loss_safe", "entropy")
+    config = _config(strategies=strategies)
 
     class Crash(Exception):
         pass
@@ -116,11 +129,12 @@ def test_resume_after_a_crash_gives_identical_results(task, tmp_path):
     with pytest.raises(Crash):
         run_experiment(config, task, tmp_path / "crash", listener=CrashAfterTwoCycles())
     resumed = run_experiment(config, task, tmp_path / "crash", resume=True)
-    assert (tmp_path / "crash" / "results.csv").read_text() == (
-        tmp_path / "whole" / "results.csv"
-    ).read_text()
-    for key, run in whole.state.runs.items():
-        again = resumed.state.runs[key]
+    assert _rows(tmp_path / "crash" / "results.csv", strategies) == (
+        _rows(whole.paths["results"], strategies)
+    )
+    assert set(resumed.state.runs) == {f"{name}/trial0" for name in strategies}
+    for key, again in resumed.state.runs.items():
+        run = whole.state.runs[key]
         assert again["pool"] == run["pool"] and again["scores"] == run["scores"]
         assert again["audits"] == run["audits"]
 
