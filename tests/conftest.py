@@ -35,3 +35,25 @@ def pytest_runtest_setup(item):
 
     if not CIFAR10.is_file():
         pytest.skip(f"the CIFAR-10 npz is absent ({CIFAR10}; set {DATA_ENV})")
+
+
+@pytest.fixture(scope="session")
+def label_studio(tmp_path_factory):
+    """One Label Studio server for every test that talks to one.
+
+    Started once (35-100 s on an idle machine); the projects of
+    tests/test_project_labelstudio.py and its regions variant live in
+    folders of its document root.
+
+    Yields:
+        The server (`test_project_labelstudio._Server`), still starting: the
+        first test prepares its project meanwhile.
+    """
+    from test_project_labelstudio import _label_studio, _Server
+
+    root = tmp_path_factory.mktemp("label-studio")
+    server = _Server(_label_studio(), root / "data", root, root / "label-studio.log")
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -1,15 +1,16 @@
 """A round trip through a real Label Studio server.
 
 The `label-studio` package lives in its own virtual environment
-(`make label-studio`; its pins clash with TensorFlow's). The test starts the
-server on 127.0.0.1 on a free port with a temporary data folder and local
-files served as the README says, creates a project through the REST API with
-the project's labeling config, runs `kerasll project tasks --label-studio`
-(which connects the images' folder and imports the tasks with the model's
-pre-annotations; a second run imports nothing), loads a task's image through
-the server as a logged-in browser does, submits one annotation per task
-through the API, exports JSON, imports the export into the kerasll project
-(twice: the second import changes nothing), and stops the server.
+(`make label-studio`; its pins clash with TensorFlow's). The session's server
+(tests/conftest.py, shared with tests/test_project_labelstudio_regions.py)
+runs on 127.0.0.1 on a free port with a temporary data folder and local
+files served as the README says. The test creates a project through the
+REST API with the project's labeling config, runs `kerasll project tasks
+--label-studio` (which connects the images' folder and imports the tasks
+with the model's pre-annotations; a second run imports nothing), loads a
+task's image through the server as a logged-in browser does, submits one
+annotation per task through the API, exports JSON, imports the export into
+the kerasll project (twice: the second import changes nothing).
 
 It skips, printing why, only when the package cannot be installed.
 """
@@ -89,6 +90,7 @@ class _Server:
 
     def __init__(self, executable, data_dir, document_root, log_path):
         self.url = f"http://127.0.0.1:{_free_port()}"
+        self.document_root = document_root
         self.log_path = log_path
         env = {
             **os.environ,
@@ -155,42 +157,34 @@ class _Server:
         self._log.close()
 
 
-@pytest.fixture
-def label_studio(tmp_path):
-    executable = _label_studio()
-    server = _Server(executable, tmp_path / "label-studio", tmp_path,
-                     tmp_path / "label-studio.log")
-    try:
-        yield server  # Still starting: the test prepares its project meanwhile.
-    finally:
-        server.stop()
-
-
-def _labeled_project(tmp_path):
+def _labeled_project(folder):
     """A project with a trained model and a round it picked (with predictions)."""
-    truth = write_digits(tmp_path / "captures", {"cam": range(60)})
-    project = tmp_path / "project"
+    truth = write_digits(folder / "captures", {"cam": range(60)})
+    project = folder / "project"
     assert cli("init", project, "--classes", CLASSES).exit_code == 0
-    assert cli("add", project, tmp_path / "captures" / "cam").exit_code == 0
+    assert cli("add", project, folder / "captures" / "cam").exit_code == 0
     assert cli("select", project, "--k", "20", "--random").exit_code == 0
     assert cli("tasks", project, "--format", "csv").exit_code == 0
-    labels = annotate_csv(project / "tasks" / "round-1.csv", tmp_path / "l.csv", truth)
+    labels = annotate_csv(project / "tasks" / "round-1.csv", folder / "l.csv", truth)
     assert cli("labels", project, labels).exit_code == 0
     assert cli("train", project, *TRAIN_ARGS).exit_code == 0
     assert cli("select", project, "--k", "8").exit_code == 0
     return project, truth
 
 
-def test_round_trip_through_label_studio(tmp_path, label_studio):
-    project, truth = _labeled_project(tmp_path)
+def test_round_trip_through_label_studio(label_studio):
+    # The session's server (conftest.py) serves its document root.
+    work = label_studio.document_root / "digits"
+    project, truth = _labeled_project(work)
     print(f"label-studio healthy after {label_studio.wait_healthy():.0f} s")
     created = label_studio.call("POST", "/api/projects/", {
         "title": "kerasll digits",
         "label_config": (project / "label_config.xml").read_text(),
     })
     # The README's step: the server's LABEL_STUDIO_LOCAL_FILES_DOCUMENT_ROOT
-    # is the tasks' --document-root (here tmp_path, see the fixture).
-    setup = ["--document-root", tmp_path, "--label-studio", label_studio.url,
+    # is the tasks' --document-root.
+    setup = ["--document-root", label_studio.document_root,
+             "--label-studio", label_studio.url,
              "--token", TOKEN, "--ls-project", created["id"]]
     result = cli("tasks", project, *setup)
     assert result.exit_code == 0, result.output
@@ -224,7 +218,7 @@ def test_round_trip_through_label_studio(tmp_path, label_studio):
         })
     export = label_studio.call(
         "GET", f"/api/projects/{created['id']}/export?exportType=JSON")
-    export_path = tmp_path / "export.json"
+    export_path = work / "export.json"
     export_path.write_text(json.dumps(export))
 
     first = cli("labels", project, export_path)

@@ -2,8 +2,8 @@
 
 For a detection project and a keypoint project (small synthetic scenes and
 figures), the test runs init -> add -> select --random -> labels -> train ->
-select, then, on one Label Studio server (127.0.0.1, started as in
-tests/test_project_labelstudio.py, whose helpers it reuses): creates a
+select, then, on the session's Label Studio server (127.0.0.1, started by
+tests/conftest.py and shared with tests/test_project_labelstudio.py): creates a
 project with the kerasll labeling config, imports the round's tasks with
 the model's boxes or keypoints as predictions (`tasks --label-studio`),
 draws the true regions over the REST API, exports JSON and imports it
@@ -27,21 +27,9 @@ from project_helpers import (
     write_figures,
     write_scenes,
 )
-from test_project_labelstudio import TOKEN, _label_studio, _Server
+from test_project_labelstudio import TOKEN
 
 TRAIN = ["--epochs", "2", "--width", "0.25", "--batch-size", "16"]
-
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory):
-    """One Label Studio server for both projects; its document root holds them."""
-    root = tmp_path_factory.mktemp("label-studio-regions")
-    started = _Server(_label_studio(), root / "label-studio", root,
-                      root / "label-studio.log")
-    try:
-        yield started, root
-    finally:
-        started.stop()
 
 
 def _project(root, task):
@@ -72,8 +60,8 @@ def _project(root, task):
     ("detection", {"x": 90.0, "width": 25.0}),  # past the right edge
     ("keypoints", {"x": 101.0}),  # outside the image
 ])
-def test_regions_round_trip_through_label_studio(server, task, bad):
-    label_studio, root = server
+def test_regions_round_trip_through_label_studio(label_studio, task, bad):
+    root = label_studio.document_root
     project, truth, names = _project(root, task)
     label_studio.wait_healthy()
     created = label_studio.call("POST", "/api/projects/", {
