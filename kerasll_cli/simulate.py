@@ -16,7 +16,13 @@ from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.summary import final_table
 from kerasll.active.training import TrainingConfig
-from kerasll.tasks import KINDS, load_task, task_class
+from kerasll.tasks import (
+    CIFAR_ITEM_COUNTS,
+    CIFAR_ITEM_SIZE,
+    KINDS,
+    load_task,
+    task_class,
+)
 from kerasll_cli.options import config_default, library_errors, number, out_option
 from kerasll_cli.progress import ClickProgress
 
@@ -66,7 +72,7 @@ def _per_task(name):
     metavar="HEIGHT WIDTH",
     help="Resize the images of a folder --dataset to this size (needed when "
     "they differ in size); detection: the scene size, keypoints: the figure "
-    "size (default 64 64).",
+    f"size (default {CIFAR_ITEM_SIZE[0]} {CIFAR_ITEM_SIZE[1]}).",
 )
 @click.option(
     "--scenes",
@@ -75,7 +81,7 @@ def _per_task(name):
     default=None,
     metavar="TRAIN TEST",
     help="Detection or keypoints on cifar10: scenes (figures) in the pool and in "
-    "the test set (default 5000 1000).",
+    f"the test set (default {CIFAR_ITEM_COUNTS[0]} {CIFAR_ITEM_COUNTS[1]}).",
 )
 @click.option(
     "--images",

@@ -10,6 +10,11 @@
 
 KINDS = ("classification", "detection", "keypoints")
 
+# Detection scenes and keypoint figures made from the CIFAR-10 copy: their
+# (height, width) and how many go in the pool and in the test set.
+CIFAR_ITEM_SIZE = (64, 64)
+CIFAR_ITEM_COUNTS = (5000, 1000)
+
 
 def task_class(kind):
     """The `Task` subclass of a task kind.

@@ -35,6 +35,7 @@ from kerasll.detection.uncertainty import REDUCTIONS
 from kerasll.detection.view import DetectionModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
+from kerasll.tasks import CIFAR_ITEM_COUNTS, CIFAR_ITEM_SIZE
 from kerasll.tasks.metrics import MAP50
 from kerasll.tasks.splits import SplitTask
 
@@ -218,7 +219,7 @@ def load_detection_task(
     from kerasll.detection.scenes import load_cifar_scenes
     from kerasll.detection.voc import load_voc
 
-    height, width = image_size or (64, 64)
+    height, width = image_size or CIFAR_ITEM_SIZE
     path = Path(str(source))
     source_type = "cifar10" if str(source) == "cifar10" else path.suffix or "folder"
     unused = {
@@ -240,8 +241,8 @@ def load_detection_task(
             )
         train, test = load_cifar_scenes(
             data,
-            train_count=5000 if train_count is None else train_count,
-            test_count=1000 if test_count is None else test_count,
+            train_count=CIFAR_ITEM_COUNTS[0] if train_count is None else train_count,
+            test_count=CIFAR_ITEM_COUNTS[1] if test_count is None else test_count,
             scene_size=height,
             seed=seed,
         )

@@ -37,6 +37,7 @@ from kerasll.keypoints.sizes import SIDE_MULTIPLE
 from kerasll.keypoints.view import KeypointModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
+from kerasll.tasks import CIFAR_ITEM_COUNTS, CIFAR_ITEM_SIZE
 from kerasll.tasks.metrics import OKS_AP, PCKH
 from kerasll.tasks.splits import SplitTask
 
@@ -284,7 +285,7 @@ def load_keypoint_task(
     from kerasll.keypoints.coco import load_coco_keypoints, to_figures
     from kerasll.keypoints.figures import make_figures
 
-    height, width = image_size or (64, 64)
+    height, width = image_size or CIFAR_ITEM_SIZE
     if height != width:
         raise ValueError(
             f"Expected square figures. Received image_size={tuple(image_size)}"
@@ -306,12 +307,13 @@ def load_keypoint_task(
     if cifar:
         # make_figures refuses counts below 1, naming them.
         cifar10 = load_dataset("cifar10", data=data)
+        default_train, default_test = CIFAR_ITEM_COUNTS
         train = make_figures(
-            cifar10.x_train, 5000 if train_count is None else train_count,
+            cifar10.x_train, default_train if train_count is None else train_count,
             image_size=height, seed=seed,
         )
         test = make_figures(
-            cifar10.x_test, 1000 if test_count is None else test_count,
+            cifar10.x_test, default_test if test_count is None else test_count,
             image_size=height, seed=seed + 1,
         )
         return KeypointTask("cifar10-figures", train, test)
