@@ -250,7 +250,9 @@ def test_every_strategy_runs_two_cycles(task, tmp_path):
         task_kind="keypoints",
         dataset=task.name,
         strategies=STRATEGIES,
-        training=KeypointTask.training_config(epochs=2, batch_size=10),
+        # Eager: a few steps a cycle cost less than tracing each fresh model.
+        training=KeypointTask.training_config(epochs=2, batch_size=10,
+                                              run_eagerly=True),
     )
     result = run_experiment(config, task, tmp_path / "run")
     assert result.state.config["model"] == "hourglass"
