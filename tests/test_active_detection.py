@@ -40,7 +40,9 @@ def _config(**overrides):
         task_kind="detection",
         dataset="noise-scenes",
         strategies=STRATEGIES,
-        training=TrainingConfig(epochs=2, batch_size=10, learning_rate=0.01),
+        # Eager: a few steps a cycle cost less than tracing each fresh SSD.
+        training=TrainingConfig(epochs=2, batch_size=10, learning_rate=0.01,
+                                run_eagerly=True),
     )
     return two_cycle_config(**{**arguments, **overrides})
 
