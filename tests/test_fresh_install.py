@@ -8,6 +8,7 @@ PyTorch wheel: 5 minutes on a shared 2-core machine (1.5 minutes of CPU),
 so it is marked slow.
 """
 
+import os
 import subprocess
 from pathlib import Path
 
@@ -15,11 +16,15 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 INSTALL_TIMEOUT_S = 1800
+# pip skips byte-compiling the installed packages (TensorFlow's and PyTorch's
+# thousands of modules); Python compiles what the tests import as it runs.
+ENVIRONMENT = dict(os.environ, PIP_NO_COMPILE="1")
 
 
 def _run(command, timeout):
     result = subprocess.run([str(part) for part in command], cwd=REPO,
-                            capture_output=True, text=True, timeout=timeout)
+                            capture_output=True, text=True, timeout=timeout,
+                            env=ENVIRONMENT)
     assert result.returncode == 0, (
         f"{' '.join(map(str, command))} failed ({result.returncode}):\n"
         f"{(result.stdout + result.stderr)[-3000:]}"
