@@ -4,6 +4,8 @@ The contract is owned by `kerasll_serving.contract` (the device side); this
 module only fills it in from a `LossLearner` and the export options.
 """
 
+import numbers
+
 import keras
 from kerasll_serving.contract import (
     BOXES_OUTPUT,
@@ -217,11 +219,16 @@ def check_resize(resize, shape, layout):
             )
         return tuple(int(size) for size in fixed)
     try:
-        height, width = (int(size) for size in resize)
+        height, width = resize
     except (TypeError, ValueError):
+        height = width = None
+    if not all(isinstance(size, numbers.Integral) and not isinstance(size, bool)
+               for size in (height, width)):
         raise ExportError(
-            f"Expected resize as True or (height, width). Received: {resize!r}."
-        ) from None
+            "Expected resize as True or (height, width) integers. Received: "
+            f"{resize!r}."
+        )
+    height, width = int(height), int(width)
     if height <= 0 or width <= 0 or any(
         want is not None and want != got for want, got in zip(fixed, (height, width))
     ):

@@ -510,6 +510,8 @@ def test_not_a_learner_is_a_type_error(make, match, tmp_path):
         ({"class_names": "abcd"}, "class_names to be a list, a tuple or None"),
         ({"min_top_overlap": 1.5}, "min_top_overlap to be a finite number"),
         ({"resize": (8, 8)}, "resize to positive sizes matching"),
+        ({"resize": (16.5, 16)}, r"resize as True or \(height, width\) integers"),
+        ({"resize": (True, 16)}, r"resize as True or \(height, width\) integers"),
     ],
 )
 def test_bad_arguments_raise_and_write_nothing(kwargs, match, learners, tmp_path):
