@@ -28,6 +28,7 @@ PARAMETER_CONSTRAINTS = {
     "stacks": _AT_LEAST_ONE,
     "depth": _AT_LEAST_ONE,
     "filters": _AT_LEAST_ONE,
+    "intermediate_outputs": ["boolean"],
     "weight_decay": WEIGHT_DECAY,
 }
 
@@ -79,20 +80,25 @@ def build_hourglass(
 
     Raises:
         ValueError: an argument outside `PARAMETER_CONSTRAINTS` (fewer than
-            one keypoint, stack or depth level, a negative or NaN
-            weight_decay), a stem other than two blocks, or an input size
-            not divisible by 4 * 2**depth.
+            one keypoint, stack or depth level, a non-boolean
+            intermediate_outputs, a negative or NaN weight_decay), a stem
+            other than two blocks, or an input size not divisible by
+            4 * 2**depth.
     """
-    num_keypoints, stacks, depth, filters, weight_decay = validate_arguments(
+    checked = validate_arguments(
         PARAMETER_CONSTRAINTS,
         {
             "num_keypoints": num_keypoints,
             "stacks": stacks,
             "depth": depth,
             "filters": filters,
+            "intermediate_outputs": intermediate_outputs,
             "weight_decay": weight_decay,
         },
-    ).values()
+    )
+    num_keypoints, stacks, depth, filters, intermediate_outputs, weight_decay = (
+        checked.values()
+    )
     if len(stem_filters) != 2:
         raise ValueError(
             "Expected two stem blocks (heatmaps at 1/4). Received: "

@@ -17,10 +17,14 @@ epoch covers twice the labeled figures.
 """
 
 import hashlib
+import os
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
+from kerasll_serving.validation import Interval, validate_arguments
 
+from kerasll.keypoints.figures import Figures
 from kerasll.keypoints.figures import mirror as mirror_figures
 from kerasll.keypoints.figures import split_figures
 from kerasll.keypoints.heatmaps import encode_heatmaps
@@ -45,6 +49,18 @@ from kerasll.tasks.splits import SplitTask
 PERSON = "person"
 # Where OKS AP puts a non-finite predicted keypoint: pixels from any image.
 _FAR_OFF = -1e6
+_COUNT = [Interval(Integral, 1, None, closed="left"), None]
+# `load_keypoint_task`'s arguments, checked by `validate_arguments`; whether
+# `image_size` holds two equal integers is checked in the loader.
+LOADER_CONSTRAINTS = {
+    "source": [str, os.PathLike],
+    "data": [str, os.PathLike, None],
+    "seed": [Interval(Integral, 0, None, closed="left")],
+    "image_size": [tuple, list, None],
+    "train_count": _COUNT,
+    "test_count": _COUNT,
+    "images": [str, os.PathLike, None],
+}
 
 
 class KeypointTask(SplitTask):
@@ -57,9 +73,10 @@ class KeypointTask(SplitTask):
         mirror: also train on the mirror image of every labeled figure.
 
     Raises:
-        ValueError: empty splits, different image shapes or skeletons, sides
-            that are not multiples of 32, or test figures without positive
-            head sizes (PCKh's normalizer).
+        ValueError: an argument outside `parameter_constraints`, empty
+            splits, different image shapes or skeletons, sides that are not
+            multiples of 32, or test figures without positive head sizes
+            (PCKh's normalizer).
     """
 
     kind = "keypoints"
@@ -78,8 +95,17 @@ class KeypointTask(SplitTask):
     training_defaults = {
         "epochs": 20, "batch_size": 32, "learning_rate": 1.0, "weight": 1e-4,
     }
+    parameter_constraints = {
+        "name": [str],
+        "train": [Figures],
+        "test": [Figures],
+        **SplitTask.parameter_constraints,
+    }
 
     def __init__(self, name, train, test, mirror=True):
+        validate_arguments(
+            self.parameter_constraints, {"name": name, "train": train, "test": test}
+        )
         super().__init__(name, train, test, mirror)
         side = SIDE_MULTIPLE
         if train.images.shape[1] % side or train.images.shape[2] % side:
@@ -277,19 +303,34 @@ def load_keypoint_task(
         of the file split 80/20 with `seed`.
 
     Raises:
-        ValueError: an unknown source, a missing file, bad annotations, a
-            non-square size, or an option the source does not use (counts or
-            `data` for a COCO file, `images` for cifar10).
+        ValueError: an argument outside `LOADER_CONSTRAINTS`, an unknown
+            source, a missing file, bad annotations, an image size other than
+            two equal integers, or an option the source does not use (counts
+            or `data` for a COCO file, `images` for cifar10).
     """
     from kerasll.data import load_dataset
     from kerasll.keypoints.coco import load_coco_keypoints, to_figures
     from kerasll.keypoints.figures import make_figures
 
-    height, width = image_size or CIFAR_ITEM_SIZE
-    if height != width:
+    validate_arguments(
+        LOADER_CONSTRAINTS,
+        {
+            "source": source, "data": data, "seed": seed, "image_size": image_size,
+            "train_count": train_count, "test_count": test_count, "images": images,
+        },
+    )
+    sizes = tuple(image_size or CIFAR_ITEM_SIZE)
+    if not (
+        len(sizes) == 2
+        and all(isinstance(size, Integral) and not isinstance(size, bool)
+                for size in sizes)
+        and sizes[0] == sizes[1]
+    ):
         raise ValueError(
-            f"Expected square figures. Received image_size={tuple(image_size)}"
+            "Expected square figures: image_size as two equal integers. "
+            f"Received: image_size={image_size!r}"
         )
+    height = int(sizes[0])
     path = Path(str(source))
     cifar = str(source) == "cifar10"
     unused = {
@@ -305,7 +346,6 @@ def load_keypoint_task(
             "counts and data apply to cifar10, images to a COCO .json. Received them"
         )
     if cifar:
-        # make_figures refuses counts below 1, naming them.
         cifar10 = load_dataset("cifar10", data=data)
         default_train, default_test = CIFAR_ITEM_COUNTS
         train = make_figures(
