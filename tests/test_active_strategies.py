@@ -1,5 +1,7 @@
 """Known-answer tests of the query strategies and greedy k-center."""
 
+import re
+
 import numpy as np
 import pytest
 
@@ -184,6 +186,35 @@ def test_registry_lists_valid_names_for_unknown_ones():
 def test_malformed_specs_are_refused_by_name(spec, match):
     with pytest.raises(UnknownStrategyError, match=match):
         get_strategy(spec)
+
+
+@pytest.mark.parametrize(
+    "spec, kwargs, accepted",
+    [
+        ("learning_loss_safe", {"audit_shar": 0.2}, "'audit_share'"),
+        ("hybrid+stochastic:temp=2", {}, "'temperature'"),
+        ("random", {"seed": 1}, "'stream'"),
+    ],
+)
+def test_an_unknown_parameter_name_lists_the_accepted_ones(spec, kwargs, accepted):
+    base = re.escape(spec.split(":")[0])
+    with pytest.raises(
+        UnknownStrategyError, match=f"^Expected parameters of '{base}' from \\[.*"
+        f"{accepted}.*\\]. Received: \\['(audit_shar|temp|seed)'\\]"
+    ):
+        get_strategy(spec, **kwargs)
+
+
+def test_a_type_error_inside_a_strategy_surfaces_as_a_bug(monkeypatch):
+    from kerasll.active import strategies
+
+    class Broken(RandomStrategy):
+        def __init__(self, stream=0):
+            raise TypeError("a bug in the constructor")
+
+    monkeypatch.setitem(strategies._OWN, "random", (Broken, {}))
+    with pytest.raises(TypeError, match="a bug in the constructor"):
+        get_strategy("random")
 
 
 def test_a_spec_configures_the_strategy_and_names_what_differs():

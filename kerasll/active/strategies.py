@@ -419,8 +419,8 @@ def get_strategy(spec, **kwargs):
         A `Strategy`.
 
     Raises:
-        UnknownStrategyError: an unknown name or parameter, or a malformed
-            spec.
+        UnknownStrategyError: an unknown name or parameter (the message
+            lists the strategy's parameters), or a malformed spec.
         ProtocolError: a parameter value the strategy refuses.
     """
     if isinstance(spec, Strategy):
@@ -435,10 +435,9 @@ def get_strategy(spec, **kwargs):
         )
     base, parameters = _split_spec(spec.strip())
     parameters.update(kwargs)
-    try:
-        return _build(base, parameters, spec.strip())
-    except TypeError as error:  # A value of the wrong type for a constructor.
-        raise ProtocolError(f"Cannot build strategy {spec!r}: {error}") from error
+    # Unknown parameter names are refused before any constructor runs and
+    # values by the constructors' validator, so a TypeError here is a bug.
+    return _build(base, parameters, spec.strip())
 
 
 def _recorded_name(spec):
