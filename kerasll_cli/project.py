@@ -21,7 +21,7 @@ from kerasll.project.selection import (
     select_random,
     select_with_strategy,
 )
-from kerasll.tasks import KINDS
+from kerasll.tasks import KINDS, SMALL_CLASSIFIER
 from kerasll_cli.notices import start_tensorflow
 
 _DIR = click.Path(file_okay=False, path_type=str)
@@ -181,7 +181,7 @@ def add_command(directory, source, device):
 @click.argument("directory", type=_PROJECT)
 @click.option("--model", default=None, cls=_TaskModels,
               help="Built-in model of the project's task (classification "
-                   "default: small_cnn).")
+                   f"default: {SMALL_CLASSIFIER}).")
 @click.option("--width", type=float, default=_default(train_project, "width"),
               show_default=True, help="Channel multiplier of the built-in model.")
 @click.option("--backbone", type=click.Path(exists=True, dir_okay=False),

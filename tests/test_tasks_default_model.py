@@ -28,6 +28,15 @@ def test_default_model_follows_the_image_size():
     assert DetectionTask.models[0] == "ssd"
 
 
+def test_one_name_for_the_small_classifier():
+    from kerasll.models import MODELS
+    from kerasll.tasks import SMALL_CLASSIFIER
+
+    assert SMALL_CLASSIFIER == "small_cnn" and SMALL_CLASSIFIER in MODELS
+    result = CliRunner().invoke(main, ["project", "train", "--help"])
+    assert f"default: {SMALL_CLASSIFIER})" in " ".join(result.output.split())
+
+
 def test_experiment_config_takes_the_tasks_choice_unless_named():
     task = ClassificationTask(load_digits())
     config = ExperimentConfig(dataset="digits", model=None)

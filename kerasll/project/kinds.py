@@ -189,8 +189,9 @@ class Classification(ProjectKind):
         import dataclasses
 
         from kerasll.project.model_versions import fit_classifier
+        from kerasll.tasks import SMALL_CLASSIFIER
 
-        fitted = fit_classifier(manifest, config, model or "small_cnn", width,
+        fitted = fit_classifier(manifest, config, model or SMALL_CLASSIFIER, width,
                                 backbone, flip, seed)
         return fitted, dataclasses.asdict(fitted.augmentation)
 

@@ -10,6 +10,10 @@
 
 KINDS = ("classification", "detection", "keypoints")
 
+# The CPU-sized classifier (`kerasll.models.MODELS`): the classification
+# task's default model below ResNet-18's smallest images, and a project's.
+SMALL_CLASSIFIER = "small_cnn"
+
 # Detection scenes and keypoint figures made from the CIFAR-10 copy: their
 # (height, width) and how many go in the pool and in the test set.
 CIFAR_ITEM_SIZE = (64, 64)
@@ -112,4 +116,4 @@ def load_task(
     return ClassificationTask(dataset)
 
 
-__all__ = ["KINDS", "load_task", "task_class"]
+__all__ = ["KINDS", "SMALL_CLASSIFIER", "load_task", "task_class"]

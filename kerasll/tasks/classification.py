@@ -20,6 +20,7 @@ from kerasll.active.view import (
 )
 from kerasll.models import MODELS, build_model
 from kerasll.pools import class_recalls
+from kerasll.tasks import SMALL_CLASSIFIER
 from kerasll.tasks.metrics import ACCURACY
 
 
@@ -73,7 +74,7 @@ class ClassificationTask(Task):
         """
         height, width = self.dataset.input_shape[:2]
         if min(height, width) < RESNET_MIN_SIDE:
-            return "small_cnn", (
+            return SMALL_CLASSIFIER, (
                 f"{height}x{width} images are below resnet18's {RESNET_MIN_SIDE}x"
                 f"{RESNET_MIN_SIDE}"
             )
