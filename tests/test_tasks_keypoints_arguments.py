@@ -1,6 +1,7 @@
-"""The keypoint task's, its loader's and the hourglass' arguments refused by
-name by the one validator (`kerasll_serving.validation`), before any data is
-loaded or any model built."""
+"""The keypoint task's, the detection and keypoint loaders' and the
+hourglass' arguments refused by name by the one validator
+(`kerasll_serving.validation`), before any data is loaded or any model
+built."""
 
 import inspect
 
@@ -9,7 +10,8 @@ import pytest
 
 from kerasll.keypoints import make_figures
 from kerasll.keypoints import model as hourglass
-from kerasll.tasks import keypoints
+from kerasll.tasks import detection, keypoints
+from kerasll.tasks.splits import LOADER_CONSTRAINTS
 from kerasll.tasks.keypoints import CocoKeypointTask, KeypointTask
 
 NAN = float("nan")
@@ -60,19 +62,31 @@ LOADER_BAD = {
 }
 
 
-def test_every_loader_parameter_is_declared():
-    names = set(inspect.signature(keypoints.load_keypoint_task).parameters)
-    assert names == set(keypoints.LOADER_CONSTRAINTS) == set(LOADER_BAD)
+LOADERS = [keypoints.load_keypoint_task, detection.load_detection_task]
 
 
+@pytest.mark.parametrize("loader", LOADERS)
+def test_every_loader_parameter_is_declared(loader):
+    names = set(inspect.signature(loader).parameters)
+    assert names == set(LOADER_CONSTRAINTS) == set(LOADER_BAD)
+
+
+@pytest.mark.parametrize("loader", LOADERS)
 @pytest.mark.parametrize(
     "name, value",
     [(name, value) for name, values in LOADER_BAD.items() for value in values],
 )
-def test_the_loader_refuses_each_bad_value_by_name(name, value):
+def test_the_loaders_refuse_each_bad_value_by_name(loader, name, value):
     arguments = {"source": "cifar10", name: value}
     with pytest.raises(ValueError, match=_house_message(name)):
-        keypoints.load_keypoint_task(**arguments)
+        loader(**arguments)
+
+
+@pytest.mark.parametrize("size", [(64,), (64.5, 64), (True, 64), (0, 64)])
+def test_the_detection_loader_refuses_an_image_size_other_than_two_integers(size):
+    with pytest.raises(ValueError, match=r"^Expected image_size as two integers "
+                       r">= 1 \(height, width\)\. Received: image_size="):
+        detection.load_detection_task("cifar10", image_size=size)
 
 
 @pytest.mark.parametrize("size", [(64, 32), (64,), (64.5, 64.5), (True, True)])

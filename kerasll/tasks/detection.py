@@ -13,6 +13,7 @@ scene, no re-matching), so an epoch covers twice the labeled scenes.
 """
 
 import hashlib
+from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,7 @@ from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
 from kerasll.tasks import CIFAR_ITEM_COUNTS, CIFAR_ITEM_SIZE
 from kerasll.tasks.metrics import MAP50
-from kerasll.tasks.splits import SplitTask
+from kerasll.tasks.splits import LOADER_CONSTRAINTS, SplitTask
 
 
 class DetectionTask(SplitTask):
@@ -209,8 +210,9 @@ def load_detection_task(
         A `DetectionTask`; annotations are split 80/20 with `seed`.
 
     Raises:
-        ValueError: an unknown source, a missing file, bad annotations, a
-            non-square size for CIFAR-10 scenes, or an option the source does
+        ValueError: an argument outside `LOADER_CONSTRAINTS`, an unknown
+            source, a missing file, bad annotations, a non-square size for
+            CIFAR-10 scenes, or an option the source does
             not use (scene counts or `data` for annotations, `images` for
             anything but COCO).
     """
@@ -219,7 +221,23 @@ def load_detection_task(
     from kerasll.detection.scenes import load_cifar_scenes
     from kerasll.detection.voc import load_voc
 
-    height, width = image_size or CIFAR_ITEM_SIZE
+    validate_arguments(
+        LOADER_CONSTRAINTS,
+        {
+            "source": source, "data": data, "seed": seed, "image_size": image_size,
+            "train_count": train_count, "test_count": test_count, "images": images,
+        },
+    )
+    sizes = tuple(image_size or CIFAR_ITEM_SIZE)
+    if not (len(sizes) == 2 and all(
+        isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
+        for size in sizes
+    )):
+        raise ValueError(
+            "Expected image_size as two integers >= 1 (height, width). Received: "
+            f"image_size={image_size!r}"
+        )
+    height, width = (int(size) for size in sizes)
     path = Path(str(source))
     source_type = "cifar10" if str(source) == "cifar10" else path.suffix or "folder"
     unused = {

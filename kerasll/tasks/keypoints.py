@@ -17,12 +17,11 @@ epoch covers twice the labeled figures.
 """
 
 import hashlib
-import os
 from numbers import Integral
 from pathlib import Path
 
 import numpy as np
-from kerasll_serving.validation import Interval, validate_arguments
+from kerasll_serving.validation import validate_arguments
 
 from kerasll.keypoints.figures import Figures
 from kerasll.keypoints.figures import mirror as mirror_figures
@@ -43,24 +42,12 @@ from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
 from kerasll.tasks import CIFAR_ITEM_COUNTS, CIFAR_ITEM_SIZE
 from kerasll.tasks.metrics import OKS_AP, PCKH
-from kerasll.tasks.splits import SplitTask
+from kerasll.tasks.splits import LOADER_CONSTRAINTS, SplitTask
 
 # Figures hold one person each: the picks' class histogram has one class.
 PERSON = "person"
 # Where OKS AP puts a non-finite predicted keypoint: pixels from any image.
 _FAR_OFF = -1e6
-_COUNT = [Interval(Integral, 1, None, closed="left"), None]
-# `load_keypoint_task`'s arguments, checked by `validate_arguments`; whether
-# `image_size` holds two equal integers is checked in the loader.
-LOADER_CONSTRAINTS = {
-    "source": [str, os.PathLike],
-    "data": [str, os.PathLike, None],
-    "seed": [Interval(Integral, 0, None, closed="left")],
-    "image_size": [tuple, list, None],
-    "train_count": _COUNT,
-    "test_count": _COUNT,
-    "images": [str, os.PathLike, None],
-}
 
 
 class KeypointTask(SplitTask):

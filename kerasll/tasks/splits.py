@@ -9,11 +9,27 @@ says how targets are encoded (`encode_targets`) and mirrored
 """
 
 import abc
+import os
+from numbers import Integral
 
 import numpy as np
-from kerasll_serving.validation import validate_arguments
+from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.active.task import Task
+
+_COUNT = [Interval(Integral, 1, None, closed="left"), None]
+# The arguments of `load_detection_task` and `load_keypoint_task`, checked by
+# `validate_arguments` before any data loads; each loader checks what its
+# `image_size` must hold.
+LOADER_CONSTRAINTS = {
+    "source": [str, os.PathLike],
+    "data": [str, os.PathLike, None],
+    "seed": [Interval(Integral, 0, None, closed="left")],
+    "image_size": [tuple, list, None],
+    "train_count": _COUNT,
+    "test_count": _COUNT,
+    "images": [str, os.PathLike, None],
+}
 
 
 class SplitTask(Task):
