@@ -1,8 +1,10 @@
 """`kerasll export`: a saved LossLearner (.keras) -> a verified ONNX file.
 
 A thin layer over `kerasll.export.to_onnx`: click checks the option types,
-`to_onnx` their values (its message, one line, exit code 1); the defaults
-are the library's (`kerasll_serving.contract`, beside `PRECISIONS`).
+`to_onnx` their values (its message, one line, exit code 1); the thresholds
+are checked by `to_onnx`'s own constraints before any data or model loads.
+The defaults are the library's (`kerasll_serving.contract`, beside
+`PRECISIONS`).
 """
 
 import pathlib
@@ -100,6 +102,31 @@ def _load_learner(path):
             f"Could not load {path} as a Keras model: {type(error).__name__}: "
             f"{first_line(error)}"
         ) from error
+
+
+def _check_thresholds(min_top_overlap, min_kendall_tau):
+    """Refuses a bad threshold by `to_onnx`'s own rule, before any data loads.
+
+    Raises:
+        click.ClickException: a value outside `checks.parameter_constraints`,
+            with its message (one line).
+    """
+    from kerasll_serving.validation import validate_arguments
+
+    from kerasll.export import checks
+    from kerasll.export.errors import ExportError
+
+    thresholds = {
+        "min_top_overlap": min_top_overlap,
+        "min_kendall_tau": min_kendall_tau,
+    }
+    constraints = checks.parameter_constraints()
+    try:
+        validate_arguments(
+            {name: constraints[name] for name in thresholds}, thresholds, ExportError
+        )
+    except ExportError as error:
+        raise click.ClickException(first_line(error)) from error
 
 
 @click.command(name="export")
@@ -206,6 +233,7 @@ def export_command(
     start_tensorflow()
     from kerasll.export.errors import ExportError, LearnerTypeError
 
+    _check_thresholds(min_top_overlap, min_kendall_tau)
     check_output_is_not_an_input(
         out, {"MODEL": model, "--calibration": calibration, "--verify": verify_path}
     )

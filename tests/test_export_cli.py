@@ -135,10 +135,6 @@ def _error_line(result):
         ),
         (["--calibration", "{dir}/learner.keras", "--precision", "int8"],
          "Expected --calibration as a .npy or .npz file"),
-        # The ranges are to_onnx's, not a second rule in the CLI.
-        (["--min-top-overlap", "1.5"],
-         "Expected min_top_overlap to be a finite number in [0, 1]"),
-        (["--min-kendall-tau", "nan"], "Received: min_kendall_tau=nan"),
     ],
 )
 def test_cli_bad_input_exits_1_with_one_line(saved, tmp_path, extra, match):
@@ -148,6 +144,34 @@ def test_cli_bad_input_exits_1_with_one_line(saved, tmp_path, extra, match):
     assert result.exit_code == 1, result.output
     assert match in _error_line(result)
     assert os.listdir(tmp_path) == []
+
+
+@pytest.mark.parametrize(
+    "option, value, match",
+    [
+        # The ranges are to_onnx's, not a second rule in the CLI.
+        ("--min-top-overlap", "1.5",
+         "Expected min_top_overlap to be a finite number in [0, 1]"),
+        ("--min-kendall-tau", "nan", "Received: min_kendall_tau=nan"),
+    ],
+)
+def test_cli_bad_threshold_is_refused_before_data_or_model_loads(
+    tmp_path, monkeypatch, option, value, match
+):
+    import kerasll_cli.export as export_cli
+
+    def never(*args):
+        pytest.fail("data or model loaded before the thresholds were checked")
+
+    monkeypatch.setattr(export_cli, "load_array", never)
+    monkeypatch.setattr(export_cli, "_load_learner", never)
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"never read")
+    result = _export(model, tmp_path / "m.onnx", option, value,
+                     "--calibration", str(model))
+    assert result.exit_code == 1, result.output
+    assert match in _error_line(result)
+    assert os.listdir(tmp_path) == ["model.keras"]
 
 
 def test_cli_rejects_a_plain_keras_model(saved, tmp_path):
