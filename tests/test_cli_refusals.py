@@ -13,6 +13,9 @@ PROJECT_TRAIN_BAD = [
     (["--width", "nan"], "Expected width to be a finite number > 0"),
     (["--width", "0"], "Received: width=0.0"),
     (["--batch-size", "0"], "Expected batch_size to be an integer >= 1"),
+    # The project's own rule: its loss head learns from pairs within a batch.
+    (["--batch-size", "1"], "Expected batch_size to be an integer >= 2. Received: "
+     "batch_size=1 (the loss head learns from pairs of items within a batch)"),
     (["--epochs", "0"], "Expected epochs to be an integer >= 1"),
     (["--learning-rate", "-1"], "Expected learning_rate to be a finite number > 0"),
     (["--model", "ssd"], "Expected a classification model in"),
@@ -36,9 +39,11 @@ def test_project_train_refuses_bad_values_with_the_librarys_message(
     assert not (project / "models").exists()
 
 
-def test_project_train_takes_the_librarys_batch_size_rule():
-    """A batch of 1 is TrainingConfig's to accept (no second rule in the CLI)."""
-    from kerasll_cli.project import train_command
+def test_a_projects_batch_size_rule_is_the_librarys():
+    """training_config refuses a batch of 1 itself (no rule in the CLI)."""
+    from kerasll.project.errors import ProjectError
+    from kerasll.project.model_versions import training_config
 
-    batch = next(p for p in train_command.params if p.name == "batch_size")
-    assert batch.type.convert("1", batch, None) == 1
+    assert training_config("classification", batch_size=2).batch_size == 2
+    with pytest.raises(ProjectError, match="learns from pairs"):
+        training_config("classification", batch_size=1)

@@ -22,9 +22,11 @@ import json
 import os
 import shutil
 import uuid
+from numbers import Integral
 from pathlib import Path
 
 import filelock
+from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.project import images
 from kerasll.project.errors import ProjectError
@@ -118,6 +120,10 @@ def load_backbone(path, input_shape, num_classes):
 
 
 HEAD_TRAINING = ("decoupled", "joint")
+# A project always trains a LossLearner, whose loss head learns from pairs of
+# items within a batch (`kerasll.losses`): a batch of 1 has no pair, so the
+# head that learning_loss_safe selects with would never train.
+TRAINING_CONSTRAINTS = {"batch_size": [Interval(Integral, 2, None, closed="left")]}
 
 
 def training_config(task, head="decoupled", **overrides):
@@ -136,7 +142,8 @@ def training_config(task, head="decoupled", **overrides):
         A `kerasll.active.training.TrainingConfig`.
 
     Raises:
-        ProjectError: an unknown head training, or a bad value.
+        ProjectError: an unknown head training, a bad value, or a batch size
+            below 2 (`TRAINING_CONSTRAINTS`).
     """
     from kerasll.tasks import task_class
 
@@ -149,9 +156,17 @@ def training_config(task, head="decoupled", **overrides):
     if head == "decoupled":
         overrides["detach_fraction"] = 0.0
     try:
-        return task_class(task).training_config(**overrides)
+        config = task_class(task).training_config(**overrides)
     except ValueError as error:
         raise ProjectError(str(error)) from error
+    try:
+        validate_arguments(TRAINING_CONSTRAINTS, {"batch_size": config.batch_size},
+                           ProjectError)
+    except ProjectError as error:
+        raise ProjectError(
+            f"{error} (the loss head learns from pairs of items within a batch)"
+        ) from None
+    return config
 
 
 def train_project(manifest, config, *, model=None, width=1.0, backbone=None,
