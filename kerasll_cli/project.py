@@ -216,14 +216,13 @@ def train_command(directory, model, width, backbone, epochs, batch_size,
     start_tensorflow()
     from kerasll_serving.validation import validate_arguments
 
-    from kerasll.active.protocol import ExperimentConfig
     from kerasll.export.errors import ExportError
+    from kerasll.models import WIDTH  # Imports Keras: read after TensorFlow starts.
     from kerasll.project.errors import ProjectError
 
     try:
-        # The model's channel multiplier, as the simulator declares it.
-        validate_arguments({"width": ExperimentConfig.parameter_constraints["width"]},
-                           {"width": width}, error=ProjectError)
+        # The channel multiplier's one declaration (build_model's).
+        validate_arguments({"width": WIDTH}, {"width": width}, error=ProjectError)
         with _open(directory) as manifest:
             config = training_config(manifest.config.task, head, epochs=epochs,
                                      batch_size=batch_size,
