@@ -175,7 +175,7 @@ def test_bad_splits_and_sources_are_refused(task, tmp_path):
         load_task("keypoints", str(tmp_path / "missing.json"))
     with pytest.raises(ValueError, match="Expected no \\['train_count'\\]"):
         load_task("keypoints", str(tmp_path / "a.json"), train_count=3)
-    with pytest.raises(ValueError, match="Expected square figures"):
+    with pytest.raises(ValueError, match="Expected image_size as two equal integers"):
         load_task("keypoints", "cifar10", image_size=(64, 32))
 
 
@@ -284,7 +284,7 @@ def test_every_strategy_runs_two_cycles(task, tmp_path):
         (["--dataset", "nowhere.json"], "Expected keypoints dataset 'cifar10' or a "
          "COCO keypoint .json file"),
         (["--images", "."], "Expected no ['images'] for keypoints dataset 'cifar10'"),
-        (["--image-size", "64", "32"], "Expected square figures"),
+        (["--image-size", "64", "32"], "Expected image_size as two equal integers"),
         (["--image-size", "48", "48", "--scenes", "2", "1", "--data", str(CIFAR10)],
          "multiples of 32"),
     ],

@@ -89,10 +89,12 @@ def test_the_detection_loader_refuses_an_image_size_other_than_two_integers(size
         detection.load_detection_task("cifar10", image_size=size)
 
 
-@pytest.mark.parametrize("size", [(64, 32), (64,), (64.5, 64.5), (True, True)])
+@pytest.mark.parametrize(
+    "size", [(64, 32), (64,), (64.5, 64.5), (True, True), (0, 0), (-32, -32)]
+)
 def test_the_loader_refuses_an_image_size_other_than_two_equal_integers(size):
-    with pytest.raises(ValueError, match="^Expected square figures: .*Received: "
-                       "image_size="):
+    with pytest.raises(ValueError, match=r"^Expected image_size as two equal "
+                       r"integers >= 1 \(square items\)\. Received: image_size="):
         keypoints.load_keypoint_task("cifar10", image_size=size)
 
 

@@ -20,6 +20,7 @@ from kerasll.project import regions
 from kerasll.project.errors import ManifestError, ProjectError
 from kerasll.project.picks import number
 from kerasll.project.schema import DEFAULT_IMAGE_SIZE
+from kerasll.tasks.metrics import MAP50, OKS_AP, PCKH
 
 # The Label Studio names every labeling config uses: the image and the
 # question its annotations answer.
@@ -125,9 +126,11 @@ class ProjectKind(abc.ABC):
         kind without a held-out split."""
         return None, None
 
+    @abc.abstractmethod
     def pool_view(self, manifest, model_path, paths):
         """The model view `select` scores the pool through."""
 
+    @abc.abstractmethod
     def predictions(self, manifest, view, indices):
         """(predictions as stored, confidences) of picked view positions."""
 
@@ -242,6 +245,7 @@ class _Annotated(ProjectKind):
         return regions.encode(self.read_regions(manifest.config, result, width,
                                                 height, where))
 
+    @abc.abstractmethod
     def read_regions(self, config, result, width, height, where):
         """The annotation dict of a result, in pixels of its image."""
 
@@ -249,6 +253,7 @@ class _Annotated(ProjectKind):
         return self.counts(manifest.config,
                            [regions.decode(label) for _, _, label in labels])
 
+    @abc.abstractmethod
     def counts(self, config, annotations):
         """{name: count} over annotation dicts."""
 
@@ -286,6 +291,7 @@ class _Annotated(ProjectKind):
         """Whether held-out rows can give a metric."""
         return True
 
+    @abc.abstractmethod
     def build_task(self, manifest, train, test):
         """The `kerasll.tasks` task over labeled rows (see
         `kerasll.project.annotated.project_task`).
@@ -294,6 +300,7 @@ class _Annotated(ProjectKind):
             ValueError: the task refuses the data.
         """
 
+    @abc.abstractmethod
     def metrics(self, task, view):
         """{metric name: value} of a view on the task's test split."""
 
@@ -305,6 +312,7 @@ class _Annotated(ProjectKind):
                              manifest.config.color_mode)
         return self.view(manifest, load_learner(model_path.parent), pixels)
 
+    @abc.abstractmethod
     def view(self, manifest, learner, pixels):
         """The task's model view over decoded pool images."""
 
@@ -349,7 +357,7 @@ class Detection(_Annotated):
         value, _ = mean_average_precision(
             task.test.boxes, task.test.labels,
             view.detections(np.arange(len(task.test))), task.num_classes)
-        return {"mAP@0.5": float(value)}
+        return {MAP50.name: float(value)}
 
     def view(self, manifest, learner, pixels):
         from kerasll.detection.model import default_boxes_for
@@ -465,13 +473,13 @@ class Keypoints(_Annotated):
         if set(HEAD_SEGMENT) <= set(figures.skeleton.names) and heads.any():
             value, _ = pckh(figures.keypoints[heads], figures.visibility[heads],
                             predicted[heads], figures.head_sizes[heads], PCKH_THRESHOLD)
-            metrics["PCKh@0.5"] = float(value)
+            metrics[PCKH.name] = float(value)
         if figures.skeleton.sigmas is not None:
             value, _ = oks_average_precision(
                 figures.keypoints, figures.visibility, figures.areas, predicted,
                 confidences.mean(axis=-1), figures.skeleton.sigmas,
             )
-            metrics["OKS AP"] = float(value)
+            metrics[OKS_AP.name] = float(value)
         return metrics
 
     def view(self, manifest, learner, pixels):

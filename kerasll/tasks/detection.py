@@ -13,7 +13,6 @@ scene, no re-matching), so an epoch covers twice the labeled scenes.
 """
 
 import hashlib
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -36,9 +35,9 @@ from kerasll.detection.uncertainty import REDUCTIONS
 from kerasll.detection.view import DetectionModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
-from kerasll.tasks import CIFAR_ITEM_COUNTS, CIFAR_ITEM_SIZE
+from kerasll.tasks import CIFAR_ITEM_COUNTS
 from kerasll.tasks.metrics import MAP50
-from kerasll.tasks.splits import LOADER_CONSTRAINTS, SplitTask
+from kerasll.tasks.splits import SplitTask, check_loader_arguments
 
 
 class DetectionTask(SplitTask):
@@ -221,23 +220,13 @@ def load_detection_task(
     from kerasll.detection.scenes import load_cifar_scenes
     from kerasll.detection.voc import load_voc
 
-    validate_arguments(
-        LOADER_CONSTRAINTS,
+    height, width = check_loader_arguments(
         {
             "source": source, "data": data, "seed": seed, "image_size": image_size,
             "train_count": train_count, "test_count": test_count, "images": images,
         },
+        square=False,
     )
-    sizes = tuple(image_size or CIFAR_ITEM_SIZE)
-    if not (len(sizes) == 2 and all(
-        isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
-        for size in sizes
-    )):
-        raise ValueError(
-            "Expected image_size as two integers >= 1 (height, width). Received: "
-            f"image_size={image_size!r}"
-        )
-    height, width = (int(size) for size in sizes)
     path = Path(str(source))
     source_type = "cifar10" if str(source) == "cifar10" else path.suffix or "folder"
     unused = {

@@ -17,7 +17,6 @@ epoch covers twice the labeled figures.
 """
 
 import hashlib
-from numbers import Integral
 from pathlib import Path
 
 import numpy as np
@@ -40,9 +39,9 @@ from kerasll.keypoints.sizes import SIDE_MULTIPLE
 from kerasll.keypoints.view import KeypointModelView
 from kerasll.learner import LossLearner
 from kerasll.models import scaled_channels
-from kerasll.tasks import CIFAR_ITEM_COUNTS, CIFAR_ITEM_SIZE
+from kerasll.tasks import CIFAR_ITEM_COUNTS
 from kerasll.tasks.metrics import OKS_AP, PCKH
-from kerasll.tasks.splits import LOADER_CONSTRAINTS, SplitTask
+from kerasll.tasks.splits import SplitTask, check_loader_arguments
 
 # Figures hold one person each: the picks' class histogram has one class.
 PERSON = "person"
@@ -299,25 +298,13 @@ def load_keypoint_task(
     from kerasll.keypoints.coco import load_coco_keypoints, to_figures
     from kerasll.keypoints.figures import make_figures
 
-    validate_arguments(
-        LOADER_CONSTRAINTS,
+    height, _ = check_loader_arguments(
         {
             "source": source, "data": data, "seed": seed, "image_size": image_size,
             "train_count": train_count, "test_count": test_count, "images": images,
         },
+        square=True,
     )
-    sizes = tuple(image_size or CIFAR_ITEM_SIZE)
-    if not (
-        len(sizes) == 2
-        and all(isinstance(size, Integral) and not isinstance(size, bool)
-                for size in sizes)
-        and sizes[0] == sizes[1]
-    ):
-        raise ValueError(
-            "Expected square figures: image_size as two equal integers. "
-            f"Received: image_size={image_size!r}"
-        )
-    height = int(sizes[0])
     path = Path(str(source))
     cifar = str(source) == "cifar10"
     unused = {

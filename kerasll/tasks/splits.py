@@ -16,6 +16,7 @@ import numpy as np
 from kerasll_serving.validation import Interval, validate_arguments
 
 from kerasll.active.task import Task
+from kerasll.tasks import CIFAR_ITEM_SIZE
 
 _COUNT = [Interval(Integral, 1, None, closed="left"), None]
 # The arguments of `load_detection_task` and `load_keypoint_task`, checked by
@@ -30,6 +31,36 @@ LOADER_CONSTRAINTS = {
     "test_count": _COUNT,
     "images": [str, os.PathLike, None],
 }
+
+
+def check_loader_arguments(arguments, square):
+    """Checks a loader's arguments and the size of the items it makes.
+
+    Args:
+        arguments: {name: value} of every argument in `LOADER_CONSTRAINTS`.
+        square: whether the items must be square.
+
+    Returns:
+        (height, width) of the items: `image_size`, else `CIFAR_ITEM_SIZE`.
+
+    Raises:
+        ValueError: an argument outside `LOADER_CONSTRAINTS`, or an
+            `image_size` other than two integers >= 1 (equal when `square`).
+    """
+    validate_arguments(LOADER_CONSTRAINTS, arguments)
+    image_size = arguments["image_size"]
+    sizes = tuple(image_size or CIFAR_ITEM_SIZE)
+    integers = len(sizes) == 2 and all(
+        isinstance(size, Integral) and not isinstance(size, bool) and size >= 1
+        for size in sizes
+    )
+    if not integers or (square and sizes[0] != sizes[1]):
+        shape = ("two equal integers >= 1 (square items)" if square
+                 else "two integers >= 1 (height, width)")
+        raise ValueError(
+            f"Expected image_size as {shape}. Received: image_size={image_size!r}"
+        )
+    return int(sizes[0]), int(sizes[1])
 
 
 class SplitTask(Task):
