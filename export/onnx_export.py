@@ -68,7 +68,8 @@ def to_onnx(
     Args:
         learner: a trained `kerasll.LossLearner`.
         path: the .onnx file to write (its directory must exist).
-        opset: ONNX opset (default 17; 13 to the highest tf2onnx supports).
+        opset: ONNX opset (default `kerasll_serving.contract.DEFAULT_OPSET`; 13 to
+            the highest tf2onnx supports).
         precision: "fp32", "fp16" (weights and compute in float16, input and
             outputs still float32) or "int8" (static QDQ quantization with
             calibrated activations, see `int8_settings`).
