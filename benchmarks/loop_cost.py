@@ -117,7 +117,15 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §2 from `section_figures`' answer."""
+    """RESULTS.md §2 from `section_figures`' answer.
+
+    Args:
+        figures: `section_figures`' answer, as saved in the section's
+            figures.json.
+
+    Returns:
+        Markdown text.
+    """
     rates = figures["images_per_s"]
     base = rates["keras_fit_arrays"]
     rows = "\n".join(

@@ -366,7 +366,15 @@ def folder_figures(folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §7 from the runs in `figures["folder"]` (nothing is run)."""
+    """RESULTS.md §7 from the runs in `figures["folder"]` (nothing is run).
+
+    Args:
+        figures: `folder_figures`' answer (its `folder` holds the regimes'
+            runs and the weight measurement).
+
+    Returns:
+        Markdown text.
+    """
     folder = Path(figures["folder"])
     records, trials = load(folder)
     return _markdown(records, trials, read_weights(folder / "weights"))

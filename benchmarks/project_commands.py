@@ -204,14 +204,24 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §6 from `section_figures`' answer."""
+    """RESULTS.md §6 from `section_figures`' answer.
+
+    Args:
+        figures: `section_figures`' answer, as saved in the section's
+            figures.json.
+
+    Returns:
+        Markdown text.
+    """
     return f"""## 6. Wall time of the project commands that do not train
 
-Command: `python benchmarks/project_commands.py --images {figures['images_per_device']} --repeats {figures['repeats']}`
+Command: `python benchmarks/project_commands.py --images \
+{figures['images_per_device']} --repeats {figures['repeats']}`
 — a digits project (two devices of {figures['images_per_device']} 8x8 images, one
 labeled round, a trained model and device picks, built untimed), then per
 repetition each command on a fresh copy, run as a user runs it: the
-`kerasll` console script in a new process, start to exit. None of them imports TensorFlow
+`kerasll` console script in a new process, start to exit. None of them imports \
+TensorFlow
 (tests/test_project_imports.py pins it). Target: under
 {TARGET_S:g} s each. 1/5/15-minute load average before
 {' / '.join(f'{v:.1f}' for v in figures['loadavg_before'])}, after

@@ -78,7 +78,14 @@ def machine():
 
 
 def read_figures(folder):
-    """A section's saved `figures.json`, or None before its first run."""
+    """A section's saved `figures.json`.
+
+    Args:
+        folder: the section's folder (benchmarks/runs/<section>).
+
+    Returns:
+        The saved figures as a dict, or None before the section's first run.
+    """
     path = Path(folder) / FIGURES
     return json.loads(path.read_text()) if path.is_file() else None
 
@@ -199,9 +206,9 @@ def render():
     if timed:
         parts.append(f"\nTime of the sections below, added up: {sum(timed) / 60:.0f} "
                      "min (the selection regimes' cycle times, recorded while two or "
-                     "three runs shared the cores, plus each other section's wall time; "
-                     "a section recorded as text, its raw figures not kept, gives its "
-                     "own).")
+                     "three runs shared the cores, plus each other section's wall "
+                     "time; a section recorded as text, its raw figures not kept, "
+                     "gives its own).")
     for section in SECTIONS:
         figures = saved[section.name]
         parts += ["", section.text(figures) if figures

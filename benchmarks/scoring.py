@@ -751,7 +751,15 @@ def section_figures(data, folder, retime=False):
 
 
 def section_markdown(figures):
-    """RESULTS.md §4 from `section_figures`' answer."""
+    """RESULTS.md §4 from `section_figures`' answer.
+
+    Args:
+        figures: `section_figures`' answer, as saved in the section's
+            figures.json.
+
+    Returns:
+        Markdown text.
+    """
     def row(name, entry):
         if entry["refused"]:
             return (f"| kerasll-score {name} | refused: {refusal(entry)} | "

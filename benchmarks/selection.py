@@ -432,7 +432,9 @@ EARLIER_REGIMES = {
 # own state is no better guide until it is complete: its first cycles (the
 # longest, and shared between strategies in cifar10-warm) come first.
 EARLIER_CYCLE_SECONDS = {
-    "cifar10-cold": 33 * 60 / 90, "cifar10-warm": 177 * 60 / 72, "digits": 58 * 60 / 300,
+    "cifar10-cold": 33 * 60 / 90,
+    "cifar10-warm": 177 * 60 / 72,
+    "digits": 58 * 60 / 300,
 }
 
 
