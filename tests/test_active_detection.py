@@ -5,12 +5,14 @@ is narrow and trains for a few epochs: these tests check the plumbing (the
 task seam, every strategy, the outputs, resume), not the accuracy.
 """
 
+import shutil
+
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from kerasll.active.errors import ProtocolError
+from kerasll.active.errors import ProtocolError, ResumeError
 from kerasll.active.experiment import run_experiment
 from kerasll.active.protocol import ExperimentConfig
 from kerasll.active.records import read_results_csv
@@ -83,7 +85,7 @@ def _rows(results, strategies):
 
 
 @pytest.mark.slow
-def test_simulate_detection_writes_map_and_resumes_identically(task, whole):
+def test_simulate_detection_writes_map_and_resumes_identically(task, whole, tmp_path):
     config = _config()
     assert whole.state.config["model"] == "ssd"  # the task's default, recorded
     header = whole.paths["results"].read_text().splitlines()[0]
@@ -102,9 +104,10 @@ def test_simulate_detection_writes_map_and_resumes_identically(task, whole):
     assert all(r.rank_accuracy is not None for r in with_head)
 
     # A longer protocol is another experiment; resuming the same one is not.
-    with pytest.raises(Exception, match="cycles"):
-        run_experiment(_config(cycles=3), task, whole.paths["results"].parent,
-                       resume=True)
+    # On a copy: were it resumed, the shared run must stay as it was.
+    copy = shutil.copytree(whole.paths["results"].parent, tmp_path / "copy")
+    with pytest.raises(ResumeError, match="cycles"):
+        run_experiment(_config(cycles=3), task, copy, resume=True)
 
 
 @pytest.mark.slow
