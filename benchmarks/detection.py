@@ -230,15 +230,7 @@ detection baseline averages over the detected boxes).
 
 
 def section_markdown(figures):
-    """RESULTS.md §5 from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §5 from `section_figures`' answer (`run.Section.markdown`)."""
     regime = DETECTION
     deviations = "\n".join(f"- {line}" for line in regime.deviations)
     return "\n".join([

@@ -107,15 +107,7 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §3 from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §3 from `section_figures`' answer (`run.Section.markdown`)."""
     rows = "\n".join(
         f"| {m['model']} | {len(m['taps'])} ({', '.join(m['taps'])}) | "
         f"{m['plain_images_per_s']:.0f} | {m['learner_images_per_s']:.0f} | "

@@ -277,15 +277,8 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §4's int8 profile from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §4's int8 profile from `section_figures`' answer
+    (`run.Section.markdown`)."""
     options = " ".join(f"--{key.replace('_', '-')} {value}"
                        for key, value in PROFILE_OPTIONS.items())
     run = PROFILED_RUN.relative_to(REPOSITORY)

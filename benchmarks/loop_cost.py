@@ -117,15 +117,7 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §2 from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §2 from `section_figures`' answer (`run.Section.markdown`)."""
     rates = figures["images_per_s"]
     base = rates["keras_fit_arrays"]
     rows = "\n".join(

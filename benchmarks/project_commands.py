@@ -204,15 +204,7 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §6 from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §6 from `section_figures`' answer (`run.Section.markdown`)."""
     return f"""## 6. Wall time of the project commands that do not train
 
 Command: `python benchmarks/project_commands.py --images \

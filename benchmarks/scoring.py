@@ -751,15 +751,7 @@ def section_figures(data, folder, retime=False):
 
 
 def section_markdown(figures):
-    """RESULTS.md §4 from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §4 from `section_figures`' answer (`run.Section.markdown`)."""
     def row(name, entry):
         if entry["refused"]:
             return (f"| kerasll-score {name} | refused: {refusal(entry)} | "

@@ -36,15 +36,7 @@ def section_figures(data, folder):
 
 
 def section_markdown(figures):
-    """RESULTS.md §4.1 from `section_figures`' answer.
-
-    Args:
-        figures: `section_figures`' answer, as saved in the section's
-            figures.json.
-
-    Returns:
-        Markdown text.
-    """
+    """RESULTS.md §4.1 from `section_figures`' answer (`run.Section.markdown`)."""
     rows = "\n".join(
         f"| {row['items']:,} | {row['kept']:,} | {100 * row['share']:.2f}% | "
         f"{row['threshold']:.3f} | {row['peak_rss_mib']:.1f} |"
